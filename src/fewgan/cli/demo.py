@@ -1,0 +1,5 @@
+"""``fewgan demo`` (being built: issue "Show the work")."""
+
+
+def register(sub) -> None:
+    pass

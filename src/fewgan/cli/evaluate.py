@@ -1,0 +1,5 @@
+"""``fewgan eval`` (being built: issue "Evaluation")."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""``fewgan report`` (being built: issue "Show the work")."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""``fewgan weights`` (being built: issue "Evaluation")."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,146 @@
+"""One source of configuration truth: frozen dataclasses with checked round trips.
+
+Every component's options are a frozen dataclass deriving from :class:`Config`. Defaults
+are written once, in the dataclass. ``to_dict`` / ``from_dict`` round-trip through JSON
+(the run folder's ``config.json``), and ``from_dict`` rejects unknown keys so that a typo
+in a config file is an error, not a silently ignored option. The command-line tool
+derives its options from the same fields (:func:`add_config_arguments`).
+
+Each method keeps its own dataclasses in its package (``fewgan.singan.config``,
+``fewgan.stylegan2.config``) so that a person working on one method finds all of it in
+one folder; this module holds what they share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
+
+from fewgan.errors import FewganError
+
+T = TypeVar("T", bound="Config")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base class of every configuration dataclass (subclasses are frozen dataclasses)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data (JSON-ready) copy; nested configs become nested dicts, tuples lists."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Config):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
+        """Build from a dict; unknown keys raise :class:`FewganError`, missing keys take defaults."""
+        data = dict(data or {})
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise FewganError(
+                f"unknown option(s) for {cls.__name__}: {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(names))})"
+            )
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for key, value in data.items():
+            kwargs[key] = _coerce(hints.get(key), value)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise FewganError(f"invalid {cls.__name__}: {exc}") from exc
+
+    def replace(self: T, **changes: Any) -> T:
+        """A copy with some fields changed (unknown names raise :class:`FewganError`)."""
+        merged = self.to_dict()
+        merged.update(changes)
+        return type(self).from_dict(merged)
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """Turn JSON values back into the declared type (lists -> tuples, dicts -> configs)."""
+    if hint is None or value is None:
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return _coerce(args[0], value)
+        return value
+    if isinstance(hint, type) and issubclass(hint, Config) and isinstance(value, dict):
+        return hint.from_dict(value)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _arg_type(hint: Any):
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _arg_type(args[0]) if len(args) == 1 else str
+    if origin is tuple:
+        inner = typing.get_args(hint)
+        return inner[0] if inner else str
+    return hint if hint in (int, float, str) else str
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type[Config],
+    *,
+    skip: tuple[str, ...] = (),
+    help: dict[str, str] | None = None,
+) -> None:
+    """Add one ``--option`` per field of ``cls`` (``snake_case`` -> ``--snake-case``).
+
+    Defaults are *not* set on the parser (``argparse.SUPPRESS``) so that only the options
+    the user typed override the dataclass defaults (see :func:`config_from_args`). Booleans
+    become ``--name`` / ``--no-name`` pairs; tuples take several values.
+    """
+    help = help or {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        hint = hints[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        text = help.get(f.name, "")
+        text = f"{text} (default: {default})" if text else f"default: {default}"
+        if hint is bool or hint == "bool":
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS, help=text,
+            )
+        elif typing.get_origin(hint) is tuple:
+            parser.add_argument(
+                flag, dest=f.name, nargs="+", type=_arg_type(hint),
+                default=argparse.SUPPRESS, help=text,
+            )
+        else:
+            parser.add_argument(
+                flag, dest=f.name, type=_arg_type(hint), default=argparse.SUPPRESS,
+                help=text,
+            )
+
+
+def config_from_args(cls: type[T], args: argparse.Namespace, base: T | None = None) -> T:
+    """The config ``cls`` (or ``base``) with every field the user gave on the command line."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    start = base.to_dict() if base is not None else {}
+    start.update(given)
+    return cls.from_dict(start)

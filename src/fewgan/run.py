@@ -1,0 +1,472 @@
+"""Run folders: creation, atomic files, plain-data checkpoints, RNG states, logging, progress.
+
+A run folder is ``results/<YYYY-MM-DD_HH-MM-SS>[-N]/`` and holds
+
+- ``config.json``: ``{"method": ..., "config": {...}, "data": {...}, "fewgan_version": ...,
+  "environment": {...}}``, written before the first step;
+- ``log.txt``: the human log (every line printed, seed-format loss lines included);
+- ``metrics.jsonl``: one JSON object per logged step;
+- ``checkpoints/``: ``torch.save`` files of plain data (state dicts, tensors, numbers,
+  strings), loaded with ``torch.load(..., weights_only=True)`` so that no code runs on load;
+- ``tb/``: TensorBoard event files (only when the ``tensorboard`` package is installed);
+- images, plots and ``report.html`` written by the methods and :mod:`fewgan.report`.
+
+Every file is written to a temporary name in the same folder and renamed into place, so a
+killed process leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from fewgan.errors import FewganError
+
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.txt"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+TB_DIR = "tb"
+
+
+# --------------------------------------------------------------------------- files
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or corrupt file is a :class:`FewganError`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FewganError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FewganError(f"{path}: not valid JSON ({exc})") from None
+
+
+# --------------------------------------------------------------------------- run folders
+def create_run_dir(root: str | os.PathLike = "results", now: _dt.datetime | None = None) -> Path:
+    """Create ``root/<YYYY-MM-DD_HH-MM-SS>``; a ``-2``, ``-3``... suffix keeps it unique.
+
+    ``mkdir`` without ``exist_ok`` is atomic, so two runs started in the same second (even
+    in two processes) never share a folder.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = (now or _dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    for i in range(1, 10_000):
+        path = root / (stamp if i == 1 else f"{stamp}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FewganError(f"{root}: could not create a unique run folder for {stamp}")
+
+
+def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
+    """Versions, device and threads: what a report needs to say where a number came from."""
+    from fewgan import __version__
+
+    info = {
+        "fewgan": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "device": str(device) if device is not None else "cpu",
+        "cuda_available": torch.cuda.is_available(),
+        "argv": list(sys.argv),
+    }
+    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def write_run_config(
+    run_dir: str | os.PathLike,
+    method: str,
+    config: dict[str, Any],
+    data: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``config.json`` (method, resolved config, data metadata, environment)."""
+    from fewgan import __version__
+
+    payload = {
+        "method": method,
+        "fewgan_version": __version__,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "config": config,
+        "data": data or {},
+        "environment": environment_info(device),
+    }
+    if extra:
+        payload.update(extra)
+    return atomic_write_json(Path(run_dir) / CONFIG_FILE, payload)
+
+
+def read_run_config(run_dir: str | os.PathLike, method: str | None = None) -> dict[str, Any]:
+    """Read a run folder's ``config.json``; checks the method when one is given."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FewganError(f"{run_dir}: run folder not found")
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise FewganError(f"{run_dir}: not a fewgan run folder (no {CONFIG_FILE})")
+    payload = read_json(path)
+    if method is not None and payload.get("method") != method:
+        raise FewganError(
+            f"{run_dir}: is a {payload.get('method', 'unknown')!s} run, not a {method} run"
+        )
+    return payload
+
+
+# --------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
+    """``torch.save`` plain data atomically (tensors, state dicts, numbers, strings, lists)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` (no code runs from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FewganError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt, truncated or not a plain-data checkpoint
+        raise FewganError(f"{path}: cannot load checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+
+
+# --------------------------------------------------------------------------- RNG states
+def get_rng_state(device: str | torch.device | None = None) -> dict[str, torch.Tensor]:
+    """Every RNG state as tensors (loadable with ``weights_only=True``)."""
+    state = {"torch": torch.get_rng_state()}
+    np_state = np.random.get_state()
+    state["numpy_keys"] = torch.from_numpy(np.asarray(np_state[1], dtype=np.int64))
+    state["numpy_meta"] = torch.tensor([np_state[2], np_state[3]], dtype=torch.float64)
+    state["numpy_gauss"] = torch.tensor([np_state[4]], dtype=torch.float64)
+    py_state = random.getstate()
+    state["python"] = torch.tensor(list(py_state[1]), dtype=torch.int64)
+    state["python_version"] = torch.tensor([py_state[0]], dtype=torch.int64)
+    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state(torch.device(device))
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor], device: str | torch.device | None = None) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    torch.set_rng_state(state["torch"].cpu())
+    meta = state["numpy_meta"].tolist()
+    np.random.set_state(
+        ("MT19937", state["numpy_keys"].numpy().astype(np.uint32), int(meta[0]), int(meta[1]),
+         float(state["numpy_gauss"][0]))
+    )
+    random.setstate((int(state["python_version"][0]), tuple(int(x) for x in state["python"].tolist()), None))
+    if "cuda" in state and device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"].cpu(), torch.device(device))
+
+
+def generator_state(gen: torch.Generator) -> torch.Tensor:
+    """State of a ``torch.Generator`` as a tensor (CPU generators; CUDA ones too)."""
+    return gen.get_state().clone()
+
+
+# --------------------------------------------------------------------------- logging
+class RunLogger:
+    """Prints, writes ``log.txt``, ``metrics.jsonl`` and TensorBoard events for one run.
+
+    Only the process with ``enabled=True`` (rank 0 under torchrun) prints or writes.
+    ``quiet`` silences the terminal but never the files. Progress bars (:meth:`progress`)
+    are tqdm bars with rate and ETA on a terminal; when stderr is not a terminal (CI, a
+    job scheduler, a file) or ``quiet`` is set, they print plain periodic lines instead,
+    without control characters.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike | None,
+        *,
+        quiet: bool = False,
+        enabled: bool = True,
+        tensorboard: bool = True,
+        stream=None,
+    ):
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.quiet = quiet
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stdout
+        self._log_fh = None
+        self._metrics_fh = None
+        self._tb = None
+        self._tb_tried = not tensorboard
+        if self.enabled and self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._log_fh = open(self.run_dir / LOG_FILE, "a", encoding="utf-8")
+            self._metrics_fh = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")
+
+    # -- text
+    def info(self, message: str, *, console: bool = True) -> None:
+        """Print ``message`` (unless quiet) and append it to ``log.txt``."""
+        if not self.enabled:
+            return
+        if console and not self.quiet:
+            _write_above_bars(message, self.stream)
+        if self._log_fh is not None:
+            self._log_fh.write(message + "\n")
+            self._log_fh.flush()
+
+    def warning(self, message: str) -> None:
+        """A warning line, always shown (also when quiet) on stderr and in the log."""
+        if not self.enabled:
+            return
+        _write_above_bars(f"warning: {message}", sys.stderr)
+        if self._log_fh is not None:
+            self._log_fh.write(f"warning: {message}\n")
+            self._log_fh.flush()
+
+    # -- numbers
+    def metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON object to ``metrics.jsonl`` (numbers, strings; tensors become floats)."""
+        if not self.enabled or self._metrics_fh is None:
+            return
+        clean = {k: (float(v) if isinstance(v, torch.Tensor) and v.numel() == 1 else v) for k, v in record.items()}
+        self._metrics_fh.write(json.dumps(clean, default=_json_default) + "\n")
+        self._metrics_fh.flush()
+
+    def scalars(self, step: int, values: dict[str, float], prefix: str = "") -> None:
+        """TensorBoard scalars (no-op without the ``tensorboard`` package)."""
+        writer = self._writer()
+        if writer is None:
+            return
+        for key, value in values.items():
+            if isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1):
+                writer.add_scalar(f"{prefix}{key}", float(value), step)
+
+    def image(self, tag: str, image: torch.Tensor, step: int) -> None:
+        """TensorBoard image: ``[C, H, W]`` in [-1, 1] (no-op without ``tensorboard``)."""
+        writer = self._writer()
+        if writer is None:
+            return
+        img = ((image.detach().float().cpu().clamp(-1, 1) + 1) / 2)
+        writer.add_image(tag, img, step)
+
+    def _writer(self):
+        if not self.enabled or self.run_dir is None:
+            return None
+        if not self._tb_tried:
+            self._tb_tried = True
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=str(self.run_dir / TB_DIR))
+            except Exception:  # tensorboard not installed: event files are optional
+                self._tb = None
+        return self._tb
+
+    @property
+    def tensorboard_active(self) -> bool:
+        return self._writer() is not None
+
+    # -- progress
+    def progress(self, total: int, desc: str = "", unit: str = "step", initial: int = 0, every_s: float = 30.0):
+        """A progress bar with rate and ETA; plain lines when not on a terminal or quiet."""
+        return Progress(total, desc=desc, unit=unit, initial=initial, logger=self, every_s=every_s)
+
+    def close(self) -> None:
+        for fh in (self._log_fh, self._metrics_fh):
+            if fh is not None:
+                fh.close()
+        self._log_fh = self._metrics_fh = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_ACTIVE_BARS: list = []
+
+
+def _write_above_bars(message: str, stream) -> None:
+    if _ACTIVE_BARS:
+        from tqdm import tqdm
+
+        tqdm.write(message, file=stream)
+    else:
+        print(message, file=stream, flush=True)
+
+
+def is_terminal(stream=None) -> bool:
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return stream.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """tqdm on a terminal; otherwise a plain ``desc: n/total (pct) rate, ETA`` line every ``every_s``."""
+
+    def __init__(self, total: int, desc: str, unit: str, initial: int, logger: RunLogger, every_s: float):
+        self.total = int(total)
+        self.n = int(initial)
+        self.desc = desc
+        self.unit = unit
+        self.logger = logger
+        self.every_s = every_s
+        self._t0 = time.perf_counter()
+        self._n0 = self.n
+        self._last = self._t0
+        self._bar = None
+        if logger.enabled and not logger.quiet and is_terminal():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, initial=self.n, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
+            _ACTIVE_BARS.append(self._bar)
+
+    def update(self, n: int = 1, **postfix: Any) -> None:
+        self.n += n
+        if self._bar is not None:
+            self._bar.update(n)
+            if postfix:
+                self._bar.set_postfix(postfix, refresh=False)
+            return
+        now = time.perf_counter()
+        if self.logger.enabled and not self.logger.quiet and (now - self._last >= self.every_s or self.n >= self.total):
+            self._last = now
+            print(self.status_line(now), file=sys.stderr, flush=True)
+
+    def status_line(self, now: float | None = None) -> str:
+        now = now if now is not None else time.perf_counter()
+        done = self.n - self._n0
+        elapsed = max(now - self._t0, 1e-9)
+        rate = done / elapsed
+        left = (self.total - self.n) / rate if rate > 0 else float("nan")
+        pct = 100.0 * self.n / max(self.total, 1)
+        return (
+            f"{self.desc}: {self.n}/{self.total} {self.unit}s ({pct:.0f}%), "
+            f"{rate:.2f} {self.unit}/s, elapsed {format_seconds(elapsed)}, ETA {format_seconds(left)}"
+        )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            if self._bar in _ACTIVE_BARS:
+                _ACTIVE_BARS.remove(self._bar)
+            self._bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def format_seconds(seconds: float) -> str:
+    """``3725 -> '1:02:05'``; ``nan -> '?'``."""
+    if seconds != seconds or seconds == float("inf"):
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every record of a run's ``metrics.jsonl`` (a torn last line from a kill is skipped)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def truncate_metrics(run_dir: str | os.PathLike, keep) -> None:
+    """On resume: rewrite ``metrics.jsonl`` keeping only records for which ``keep(record)`` is true.
+
+    Records logged after the checkpoint a run resumes from would otherwise appear twice.
+    """
+    records = [r for r in read_metrics(run_dir) if keep(r)]
+    atomic_write_text(
+        Path(run_dir) / METRICS_FILE,
+        "".join(json.dumps(r, default=_json_default) + "\n" for r in records),
+    )
+
+
+def iter_files(folder: Path, patterns: Iterable[str]) -> list[Path]:
+    out: list[Path] = []
+    for pattern in patterns:
+        out.extend(folder.glob(pattern))
+    return sorted(set(out))
