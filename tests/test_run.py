@@ -1,0 +1,92 @@
+"""Run folders: unique names, atomic files, plain-data checkpoints, RNG states, logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from fewgan.errors import FewganError
+from fewgan.run import (
+    RunLogger, atomic_write_json, create_run_dir, get_rng_state, load_checkpoint, read_metrics,
+    read_run_config, save_checkpoint, set_rng_state, truncate_metrics, write_run_config,
+)
+
+
+def test_run_dirs_are_unique_within_one_second(tmp_path):
+    now = dt.datetime(2025, 3, 18, 10, 9, 16)
+    a = create_run_dir(tmp_path, now=now)
+    b = create_run_dir(tmp_path, now=now)
+    assert a.name == "2025-03-18_10-09-16" and b.name == "2025-03-18_10-09-16-2"
+
+
+def test_atomic_write_replaces_and_leaves_nothing_else(tmp_path):
+    atomic_write_json(tmp_path / "x.json", {"a": 1})
+    atomic_write_json(tmp_path / "x.json", {"a": 2})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_checkpoint_is_plain_data_and_loads_weights_only(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    save_checkpoint(tmp_path / "c.pt", {"model": model.state_dict(), "step": 7, "name": "s0"})
+    state = load_checkpoint(tmp_path / "c.pt")
+    assert state["step"] == 7 and torch.equal(state["model"]["weight"], model.weight.detach())
+    # a pickled module (code on load) is refused
+    torch.save({"model": model}, tmp_path / "bad.pt")
+    with pytest.raises(FewganError, match="cannot load checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+    (tmp_path / "torn.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(FewganError):
+        load_checkpoint(tmp_path / "torn.pt")
+
+
+def test_rng_state_round_trip_through_checkpoint(tmp_path):
+    torch.manual_seed(1); np.random.seed(2); random.seed(3)
+    save_checkpoint(tmp_path / "r.pt", {"rng": get_rng_state()})
+    first = (torch.rand(3), np.random.rand(3), random.random())
+    set_rng_state(load_checkpoint(tmp_path / "r.pt")["rng"])
+    second = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_run_config_and_method_check(tmp_path):
+    write_run_config(tmp_path, "singan", {"steps": 10}, data={"bit_depth": 16})
+    cfg = read_run_config(tmp_path, method="singan")
+    assert cfg["config"] == {"steps": 10} and cfg["environment"]["torch"] == torch.__version__
+    with pytest.raises(FewganError, match="is a singan run, not a stylegan2 run"):
+        read_run_config(tmp_path, method="stylegan2")
+    with pytest.raises(FewganError, match="not a fewgan run folder"):
+        read_run_config(tmp_path / "..")
+
+
+def test_logger_files_and_plain_progress_without_control_characters(tmp_path, capsys):
+    with RunLogger(tmp_path, tensorboard=False) as log:
+        log.info("[s0] Iteration 0 D: 1.0")
+        log.metrics({"scale": 0, "step": 0, "D": torch.tensor(1.5)})
+        log.metrics({"scale": 0, "step": 10, "D": 0.5})
+        bar = log.progress(3, desc="s0", every_s=0.0)
+        for _ in range(3):
+            bar.update(1)
+        bar.close()
+    out = capsys.readouterr()
+    assert "Iteration 0" in out.out
+    assert "\r" not in out.err and "\x1b" not in out.err and "s0: 3/3 steps (100%)" in out.err
+    assert (tmp_path / "log.txt").read_text().strip() == "[s0] Iteration 0 D: 1.0"
+    assert [r["D"] for r in read_metrics(tmp_path)] == [1.5, 0.5]
+    truncate_metrics(tmp_path, lambda r: r["step"] < 10)
+    assert [r["step"] for r in read_metrics(tmp_path)] == [0]
+
+
+def test_quiet_and_non_rank0_loggers(tmp_path, capsys):
+    with RunLogger(tmp_path / "q", quiet=True, tensorboard=False) as log:
+        log.info("hidden")
+    with RunLogger(tmp_path / "r1", enabled=False) as log:
+        log.info("rank 1")
+    out = capsys.readouterr()
+    assert out.out == "" and (tmp_path / "q" / "log.txt").read_text() == "hidden\n"
+    assert not (tmp_path / "r1").exists()
