@@ -1,0 +1,154 @@
+"""Parity of fewgan's Inception port with pytorch-fid's FID network (and torch-fidelity's, if installed).
+
+Not part of the test suite: it needs torchvision and pytorch-fid, which do not import beside
+the CPU torch of fewgan's environment, so it runs in a separate virtual environment::
+
+    python3 -m venv /tmp/parity-venv
+    /tmp/parity-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 pytorch-fid torch-fidelity
+    /tmp/parity-venv/bin/python tools/inception_parity.py
+
+What it does: builds fewgan's :class:`InceptionV3FID` (imported from ``src/`` by path, so
+fewgan need not be installed there), fills it with seeded random weights (batch-norm
+statistics calibrated on random images so that activations keep a sensible scale through
+the 90-odd layers), saves that state dict, and loads the *same* file into
+
+* pytorch-fid's ``InceptionV3(use_fid_inception=True)`` (the torchvision ``inception_v3`` with
+  pytorch-fid's ``FIDInceptionA/C/E_1/E_2`` blocks; its weight download is replaced by the
+  random file), comparing the maps at every tap (64, 192, 768, 2048) on the same 299 px input;
+* torch-fidelity's ``FeatureExtractorInceptionV3`` (its own uint8 input, TF1 bilinear resize and
+  normalisation) against fewgan's whole ``tf1`` pipeline on 64 px uint8 images, at every tap.
+
+It prints the max absolute difference and the max relative to the largest activation, and
+exits 1 if any relative difference exceeds 1e-4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_fewgan_modules():
+    """Import fewgan.metrics.inception (and features, when its imports are available) from src/."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import fewgan.metrics.inception as inception  # noqa: E402
+
+    return inception
+
+
+def random_state(inception, seed: int) -> dict:
+    torch.manual_seed(seed)
+    net = inception.InceptionV3FID()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("bn.weight"):
+                p.uniform_(0.5, 1.5)
+            elif name.endswith("bn.bias"):
+                p.uniform_(-0.2, 0.2)
+            elif p.ndim > 1:
+                torch.nn.init.kaiming_normal_(p, nonlinearity="relu")
+            else:
+                p.uniform_(-0.1, 0.1)
+    # calibrate batch-norm statistics on random inputs (cumulative average), then freeze
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    net.train()
+    with torch.no_grad():
+        net(torch.rand(8, 3, 299, 299) * 2 - 1, taps=("logits",))
+    net.eval()
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def pytorch_fid_network(state_file: Path):
+    import pytorch_fid.inception as pfi
+
+    state = torch.load(state_file, map_location="cpu", weights_only=True)
+    # replace the download of the real weights by our random file
+    pfi.load_state_dict_from_url = lambda *a, **k: state
+    net = pfi.InceptionV3([0, 1, 2, 3], resize_input=False, normalize_input=False, use_fid_inception=True)
+    return net.eval()
+
+
+def report(name: str, ref: torch.Tensor, ours: torch.Tensor, rows: list) -> None:
+    diff = (ref.double() - ours.double()).abs().max().item()
+    scale = ref.double().abs().max().item()
+    rows.append((name, tuple(ref.shape), diff, diff / max(scale, 1e-30)))
+    print(f"{name:40s} shape {str(tuple(ref.shape)):22s} max|diff| {diff:.3e}  max|ref| {scale:.3e}  "
+          f"relative {diff / max(scale, 1e-30):.3e}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, default=4, help="images per comparison")
+    args = ap.parse_args(argv)
+    torch.set_grad_enabled(False)
+    inception = _load_fewgan_modules()
+    print(f"torch {torch.__version__}")
+    rows: list = []
+    with tempfile.TemporaryDirectory() as tmp:
+        state_file = Path(tmp) / "random-inception.pth"
+        torch.save(random_state(inception, args.seed), state_file)
+        ours = inception.InceptionV3FID()
+        ours.load_state_dict(torch.load(state_file, map_location="cpu", weights_only=True), strict=True)
+        ours.eval()
+
+        # 1. pytorch-fid, same normalised 299 px input, maps at every tap
+        import pytorch_fid
+
+        print(f"pytorch-fid {pytorch_fid.__version__}")
+        ref_net = pytorch_fid_network(state_file)
+        g = torch.Generator().manual_seed(args.seed + 1)
+        x = torch.rand(args.n, 3, 299, 299, generator=g) * 2 - 1
+        ref_maps = ref_net(x)
+        our_maps = ours.forward_maps(x, taps=("64", "192", "768", "2048"))
+        for ref, tap in zip(ref_maps, ("64", "192", "768", "2048")):
+            report(f"pytorch-fid map {tap}", ref, our_maps[tap], rows)
+
+        # 2. torch-fidelity, whole pipeline: uint8 64 px -> TF1 bilinear 299 -> (x-128)/128 -> taps
+        try:
+            from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+            import torch_fidelity
+        except ImportError:
+            print("torch-fidelity not installed: skipping its comparison")
+        else:
+            print(f"torch-fidelity {torch_fidelity.__version__}")
+            taps = ["64", "192", "768", "2048", "logits_unbiased"]
+            fe = FeatureExtractorInceptionV3("inception-v3-compat", taps,
+                                             feature_extractor_weights_path=str(state_file)).eval()
+            u8 = torch.randint(0, 256, (args.n, 3, 64, 64), generator=g, dtype=torch.uint8)
+            ref = fe(u8)
+            x = inception_input_tf1(u8)
+            our = ours(x, taps=("64", "192", "768", "2048", "logits"))
+            for tap, r in zip(taps, ref):
+                key = "logits" if tap == "logits_unbiased" else tap
+                # logits_unbiased is fc without the bias
+                o = our[key] - ours.fc.bias if tap == "logits_unbiased" else our[key]
+                report(f"torch-fidelity {tap} (tf1 pipeline)", r, o, rows)
+    worst = max(r[3] for r in rows)
+    print(f"max abs difference over all taps: {max(r[2] for r in rows):.3e}; max relative: {worst:.3e}")
+    return 0 if worst < 1e-4 else 1
+
+
+def inception_input_tf1(u8: torch.Tensor) -> torch.Tensor:
+    """fewgan's tf1 preprocessing of uint8 images: to [-1, 1], window (-1, 1), TF1 resize, (x-128)/128."""
+    sys.modules.setdefault("fewgan.run", types.ModuleType("fewgan.run"))  # features imports it lazily only
+    spec = importlib.util.spec_from_file_location("fewgan_features_for_parity", ROOT / "src/fewgan/metrics/features.py")
+    features = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(features)
+    images = u8.float() / 127.5 - 1.0
+    return features.preprocess(images, window=None, resize="tf1")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
