@@ -1,0 +1,126 @@
+"""SinGAN options: one frozen dataclass, defaults = the seed's logged run.
+
+The seed run (kligvasser/SinGAN ``generation/main.py`` with ``g_multivanilla`` /
+``d_vanilla``) used min size 16, max size 200, lr 4e-4, 2000 steps per scale, batch size 1,
+one critic step, noise weight 0.1; everything else is the public code's default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fewgan.config import Config
+from fewgan.errors import FewganError
+
+
+@dataclasses.dataclass(frozen=True)
+class SinGANConfig(Config):
+    """Every option of a SinGAN run (see ``fewgan singan train --help``).
+
+    Attributes
+    ----------
+    min_size, max_size : short side of the coarsest scale / long side of the finest, px.
+    scale_factor_init : ratio between scales the pyramid rule starts from (0.75).
+    noise_weight : amp(sk) = noise_weight * RMSE(upsampled reconstruction of s(k-1), real sk).
+    steps : training steps per scale; a scale runs steps 0..steps inclusive (steps + 1 updates).
+    lr, betas : Adam for both networks.
+    lr_step_size, lr_gamma : StepLR; lr at step t is lr * gamma ** ((t - 1) // step_size)
+        (the public code steps its scheduler after each step; at 2000 steps it never fires).
+    lr_decay_fraction : if set, overrides ``lr_step_size`` with ``round(fraction * steps)``.
+    batch_size : B noise draws per step against the real image repeated B times.
+    critic_steps : the generator is updated on steps divisible by this (the public ``num_critic``).
+    gp_weight, recon_weight, adv_weight : D = D_r + D_f + gp_weight * D_gp;
+        G = recon_weight * G_recon + adv_weight * G_adv.
+    features : feature count of the first scale; doubles every ``features_every`` scales up to
+        ``max_features``.
+    num_blocks, kernel_size : conv layers per network (incl. the last one) and their kernel.
+    channels : 'auto' (gray stays 1 channel), 1 or 3.
+    seed : RNG seed (torch, numpy, python).
+    log_every : seed-format loss line and metrics record every N steps.
+    checkpoint_every : resume checkpoint every N steps within a scale (and at every scale end).
+    sample_count : random samples in each scale's sample grid.
+    stop_after : stop (as if killed) after this many steps in total; for tests of resume.
+    """
+
+    min_size: int = 16
+    max_size: int = 200
+    scale_factor_init: float = 0.75
+    noise_weight: float = 0.1
+    steps: int = 2000
+    lr: float = 4e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    lr_step_size: int = 2000
+    lr_gamma: float = 0.1
+    lr_decay_fraction: float | None = None
+    batch_size: int = 1
+    critic_steps: int = 1
+    gp_weight: float = 0.1
+    recon_weight: float = 10.0
+    adv_weight: float = 1.0
+    features: int = 32
+    max_features: int = 128
+    features_every: int = 4
+    num_blocks: int = 5
+    kernel_size: int = 3
+    channels: str = "auto"
+    seed: int = 0
+    log_every: int = 100
+    checkpoint_every: int = 100
+    sample_count: int = 4
+    stop_after: int | None = None
+
+    def validate(self) -> "SinGANConfig":
+        """Raise :class:`FewganError` for option values no run can use; returns self."""
+        def bad(msg: str):
+            raise FewganError(msg)
+
+        if self.min_size < 1 or self.max_size < 1:
+            bad(f"--min-size and --max-size must be positive (got {self.min_size}, {self.max_size})")
+        if self.min_size > self.max_size:
+            bad(f"--min-size {self.min_size} is larger than --max-size {self.max_size}; "
+                "choose a min size at most the max size")
+        if self.min_size < self.receptive_field:
+            bad(f"--min-size {self.min_size} is below the discriminator's receptive field "
+                f"({self.receptive_field} px); use --min-size {self.receptive_field} or more")
+        if not 0 < self.scale_factor_init < 1:
+            bad(f"--scale-factor-init must be in (0, 1), got {self.scale_factor_init}")
+        if self.steps < 0:
+            bad(f"--steps must be >= 0, got {self.steps}")
+        if self.batch_size < 1 or self.critic_steps < 1:
+            bad("--batch-size and --critic-steps must be at least 1")
+        if self.lr <= 0:
+            bad(f"--lr must be positive, got {self.lr}")
+        if len(self.betas) != 2:
+            bad(f"--betas takes two numbers, got {list(self.betas)}")
+        if self.lr_step_size < 1:
+            bad(f"--lr-step-size must be at least 1, got {self.lr_step_size}")
+        if self.lr_decay_fraction is not None and not 0 < self.lr_decay_fraction <= 1:
+            bad(f"--lr-decay-fraction must be in (0, 1], got {self.lr_decay_fraction}")
+        if self.features < 1 or self.max_features < self.features or self.features_every < 1:
+            bad("--features must be >= 1, --max-features >= --features, --features-every >= 1")
+        if self.num_blocks < 2 or self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            bad("--num-blocks must be >= 2 and --kernel-size odd")
+        if str(self.channels) not in ("auto", "1", "3"):
+            bad(f"--channels must be auto, 1 or 3, got {self.channels!r}")
+        if self.log_every < 1 or self.checkpoint_every < 1 or self.sample_count < 1:
+            bad("--log-every, --checkpoint-every and --sample-count must be at least 1")
+        return self
+
+    @property
+    def receptive_field(self) -> int:
+        """Receptive field of the discriminator: ``num_blocks * (kernel_size - 1) + 1`` px (11)."""
+        return self.num_blocks * (self.kernel_size - 1) + 1
+
+    def features_at(self, scale: int) -> int:
+        """Feature count of scale ``scale``: doubles every ``features_every`` scales, capped."""
+        return min(self.features * 2 ** (scale // self.features_every), self.max_features)
+
+    def step_size(self) -> int:
+        """The StepLR step size in effect (``lr_decay_fraction`` wins when set)."""
+        if self.lr_decay_fraction is not None:
+            return max(1, int(round(self.lr_decay_fraction * self.steps)))
+        return self.lr_step_size
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate used by training step ``step`` (0-based), as StepLR stepped after each step."""
+        return self.lr * self.lr_gamma ** (max(step - 1, 0) // self.step_size())

@@ -1,0 +1,244 @@
+"""Sampling from a trained SinGAN run: any number of images, any size or aspect.
+
+Every image ``i`` draws its noises from its own generator seeded by ``(seed, i)``, and
+BatchNorm runs in eval mode, so the same seed gives the same images whatever the batch
+size. ``scale`` / ``size`` change the size of every scale in proportion (SinGAN's
+fully-convolutional generators accept any size): a larger field of view, or another aspect.
+``start_scale=K`` feeds the real image at scale K-1 instead of generated coarse scales, for
+variations close to the original (SinGAN's injection at a chosen scale).
+
+Shaham, Dekel, Michaeli, "SinGAN: Learning a Generative Model from a Single Natural
+Image", ICCV 2019.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fewgan.errors import FewganError
+from fewgan.ops.imresize import imresize
+from fewgan.run import load_checkpoint, read_run_config
+from fewgan.singan.nets import Generator, make_noise, upsample
+from fewgan.singan.pyramid import Pyramid
+from fewgan.singan.train import METHOD, MODEL_FILE, MODEL_FORMAT, resolve_device
+
+PathLike = str | os.PathLike
+
+
+def parse_scale(value: Any) -> tuple[float, float] | None:
+    """``1.5`` -> (1.5, 1.5); ``'1x2'`` -> (1.0, 2.0) (height x width); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        sy = sx = float(value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        sy, sx = float(value[0]), float(value[1])
+    else:
+        m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(?:[xX,]\s*([0-9.eE+-]+))?\s*", str(value))
+        if not m:
+            raise FewganError(f"--scale {value!r}: give a factor (1.5) or height x width factors (1x2)")
+        try:
+            sy = float(m.group(1))
+            sx = float(m.group(2)) if m.group(2) else sy
+        except ValueError:
+            raise FewganError(f"--scale {value!r}: give a factor (1.5) or height x width factors (1x2)") from None
+    if not (sy > 0 and sx > 0) or not np.isfinite([sy, sx]).all():
+        raise FewganError(f"--scale {value!r}: factors must be positive")
+    return sy, sx
+
+
+def parse_size(value: Any) -> tuple[int, int] | None:
+    """``'300x400'`` (height x width) or ``(300, 400)`` -> (300, 400); ``'256'`` -> (256, 256)."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        h, w = value
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*(?:[xX,]\s*(\d+))?\s*", str(value))
+        if not m:
+            raise FewganError(f"--size {value!r}: give HEIGHTxWIDTH in pixels, e.g. 300x400")
+        h, w = m.group(1), m.group(2) or m.group(1)
+    h, w = int(h), int(w)
+    if h < 1 or w < 1:
+        raise FewganError(f"--size {value!r}: both sides must be at least 1 px")
+    return h, w
+
+
+def image_seed(seed: int, index: int) -> int:
+    """A 63-bit seed for image ``index`` of a draw with ``seed`` (independent streams per image)."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(2, dtype=np.uint64)[0]
+               >> np.uint64(1))
+
+
+class SinGANModel:
+    """A trained SinGAN pyramid loaded from a run folder (``SinGANModel.load(run)``)."""
+
+    def __init__(self, data: dict[str, Any], device: torch.device, run: Path | None = None):
+        if data.get("format") != MODEL_FORMAT:
+            raise FewganError(f"{run}: {MODEL_FILE} is not a fewgan SinGAN model file")
+        from fewgan.data.images import ImageMeta
+        from fewgan.singan.config import SinGANConfig
+
+        self.run = run
+        self.device = device
+        self.config = SinGANConfig.from_dict(data["config"])
+        self.pyramid = Pyramid.from_dict(data["pyramid"])
+        self.meta = ImageMeta.from_dict(data["meta"])
+        self.channels = int(data["channels"])
+        self.amps = [float(a) for a in data["amps"]]
+        self.reals = [r.to(device) for r in data["reals"]]
+        self.fixed_noises = [n.to(device) for n in data["fixed_noises"]]
+        self.generators = []
+        for f, sd in zip(data["features"], data["generators"]):
+            g = Generator(self.channels, int(f), self.config.num_blocks, self.config.kernel_size).to(device)
+            g.load_state_dict(sd)
+            g.eval().requires_grad_(False)
+            self.generators.append(g)
+        if len(self.generators) != len(self.pyramid.sizes):
+            raise FewganError(f"{run}: model has {len(self.generators)} scales, pyramid {len(self.pyramid.sizes)}")
+
+    @classmethod
+    def load(cls, run: PathLike, device: str = "cpu") -> "SinGANModel":
+        """Load ``RUN/generator.pt`` (a finished ``fewgan singan train`` run)."""
+        run = Path(run)
+        read_run_config(run, method=METHOD)
+        path = run / MODEL_FILE
+        if not path.is_file():
+            raise FewganError(f"{run}: no {MODEL_FILE} (training did not finish); "
+                              f"finish it with: fewgan singan train --resume {run}")
+        return cls(load_checkpoint(path), resolve_device(device), run)
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.pyramid.sizes)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(h, w)`` of the finest scale (the trained image size)."""
+        return tuple(self.pyramid.sizes[-1])
+
+    def scale_sizes(self, size: Any = None, scale: Any = None) -> list[tuple[int, int]]:
+        """Sizes of s0..sN for an output of ``size`` (h, w) or ``scale`` times the trained size."""
+        if size is not None and scale is not None:
+            raise FewganError("give --size or --scale, not both")
+        size, factors = parse_size(size), parse_scale(scale)
+        if size is None and factors is None:
+            return [tuple(s) for s in self.pyramid.sizes]
+        h_n, w_n = self.size
+        if size is not None:
+            sy, sx = size[0] / h_n, size[1] / w_n
+        else:
+            sy, sx = factors
+        sizes = [(max(1, int(round(h * sy))), max(1, int(round(w * sx)))) for h, w in self.pyramid.sizes]
+        if size is not None:
+            sizes[-1] = size
+        return sizes
+
+    def _check_start(self, start_scale: int | None) -> int:
+        if start_scale is None:
+            return 0
+        k = int(start_scale)
+        if not 0 <= k < self.num_scales:
+            raise FewganError(f"--start-scale {k} is out of range: this run has scales 0..{self.num_scales - 1}")
+        return k
+
+    @torch.no_grad()
+    def sample_tensor(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
+                      start_scale: int | None = None, batch: int = 16) -> torch.Tensor:
+        """``n`` random images as ``[n, C, H, W]`` float in [-1, 1] (clipped), on the CPU.
+
+        Image ``i`` depends only on ``(seed, i)``, not on ``batch``.
+        """
+        if n < 0 or batch < 1:
+            raise FewganError("--n must be >= 0 and --batch >= 1")
+        sizes = self.scale_sizes(size, scale)
+        k0 = self._check_start(start_scale)
+        out = []
+        for first in range(0, n, batch):
+            idx = range(first, min(n, first + batch))
+            gens = [torch.Generator().manual_seed(image_seed(seed, i)) for i in idx]
+            out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
+        if not out:
+            h, w = sizes[-1]
+            return torch.zeros((0, self.channels, h, w))
+        return torch.cat(out)
+
+    def _generate(self, sizes: list[tuple[int, int]], k0: int, gens: list[torch.Generator]) -> torch.Tensor:
+        b, c = len(gens), self.channels
+        sf = self.pyramid.scale_factor
+        if k0 == 0:
+            y = torch.zeros((b, c) + tuple(sizes[0]), device=self.device)
+        else:
+            real = self.reals[k0 - 1]
+            if tuple(real.shape[-2:]) != tuple(sizes[k0 - 1]):
+                real = imresize(self.reals[-1], size=sizes[k0 - 1])
+            y = upsample(real.expand(b, -1, -1, -1), sizes[k0], sf)
+        # each image's noises come from its own generator, drawn scale by scale in order
+        noises = {j: torch.cat([make_noise((1, c) + tuple(sizes[j]), j == 0, generator=g) for g in gens])
+                  for j in range(self.num_scales)}
+        for j in range(self.num_scales):
+            if j < k0:
+                continue
+            y = self.generators[j](y + self.amps[j] * noises[j].to(self.device), y)
+            if j + 1 < self.num_scales:
+                y = upsample(y, sizes[j + 1], sf)
+        return y
+
+    def sample(self, n: int, seed: int = 0, size: Any = None, scale: Any = None, start_scale: int | None = None,
+               batch: int = 16) -> np.ndarray:
+        """``n`` random images as ``[n, H, W, C]`` in the input's dtype and data range (uint8/uint16/float32)."""
+        from fewgan.data.images import to_numpy
+
+        return to_numpy(self.sample_tensor(n, seed, size, scale, start_scale, batch), self.meta)
+
+    @torch.no_grad()
+    def reconstruct_tensor(self) -> torch.Tensor:
+        """The fixed-noise reconstruction of the training image, ``[1, C, H, W]`` in [-1, 1]."""
+        y = torch.zeros_like(self.reals[0])
+        for j, g in enumerate(self.generators):
+            y = g(y + self.amps[j] * self.fixed_noises[j], y)
+            if j + 1 < self.num_scales:
+                y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
+        return y.clamp(-1, 1).cpu()
+
+    def reconstruct(self) -> np.ndarray:
+        """The fixed-noise reconstruction as ``[H, W, C]`` in the input's dtype."""
+        from fewgan.data.images import to_numpy
+
+        return to_numpy(self.reconstruct_tensor()[0], self.meta)
+
+
+def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, batch: int = 16, seed: int = 0,
+                     size: Any = None, scale: Any = None, start_scale: int | None = None,
+                     reconstruct: bool = False, format: str | None = None, device: str = "cpu") -> Path:
+    """Write ``n`` samples (``sample_00000.png``...) of a SinGAN run into ``out``; returns ``out``.
+
+    Images keep the input's format, bit depth and data range (``format`` 'png' or 'tiff'
+    overrides the format). ``reconstruct`` writes ``reconstruction.<ext>`` as well.
+    Default ``out``: ``RUN/samples_seed<seed>``.
+    """
+    from fewgan.data.images import write_image
+
+    model = SinGANModel.load(run, device=device)
+    if format is not None:
+        format = {"tif": "tiff", "jpg": "jpeg"}.get(str(format).lower(), str(format).lower())
+        if format not in ("png", "tiff"):
+            raise FewganError(f"--format {format!r}: use png or tiff")
+    fmt = format or ("tiff" if model.meta.format == "tiff" else "png")
+    ext = ".tif" if fmt == "tiff" else ".png"
+    out = Path(out) if out is not None else Path(run) / f"samples_seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    images = model.sample_tensor(n, seed=seed, size=size, scale=scale, start_scale=start_scale, batch=batch)
+    width = max(5, len(str(max(n - 1, 0))))
+    for i, img in enumerate(images):
+        write_image(out / f"sample_{i:0{width}d}{ext}", img, model.meta.with_size(*img.shape[-2:]), format=fmt)
+    if reconstruct:
+        rec = model.reconstruct_tensor()[0]
+        write_image(out / f"reconstruction{ext}", rec, model.meta.with_size(*rec.shape[-2:]), format=fmt)
+    return out
