@@ -361,10 +361,17 @@ def _write_above_bars(message: str, stream) -> None:
 
 
 def is_terminal(stream=None) -> bool:
+    """Whether ``stream`` (default stderr) is an interactive terminal a bar can redraw on.
+
+    A terminal that reports zero columns (a pseudo-terminal whose size was never set, as some
+    schedulers and containers create) counts as not a terminal: tqdm would draw nothing there.
+    """
     stream = stream if stream is not None else sys.stderr
     try:
-        return stream.isatty() and os.environ.get("TERM") != "dumb"
-    except (AttributeError, ValueError):
+        if not stream.isatty() or os.environ.get("TERM") == "dumb":
+            return False
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError):
         return False
 
 
@@ -382,6 +389,7 @@ class Progress:
         self._n0 = self.n
         self._last = self._t0
         self._bar = None
+        self._postfix: dict[str, Any] = {}
         if logger.enabled and not logger.quiet and is_terminal():
             from tqdm import tqdm
 
@@ -390,13 +398,16 @@ class Progress:
 
     def update(self, n: int = 1, **postfix: Any) -> None:
         self.n += n
+        if postfix:
+            self._postfix = postfix
         if self._bar is not None:
             self._bar.update(n)
             if postfix:
                 self._bar.set_postfix(postfix, refresh=False)
             return
         now = time.perf_counter()
-        if self.logger.enabled and not self.logger.quiet and (now - self._last >= self.every_s or self.n >= self.total):
+        # quiet: no bar, but the plain periodic lines still say where the run is (docstring above)
+        if self.logger.enabled and (now - self._last >= self.every_s or self.n >= self.total):
             self._last = now
             print(self.status_line(now), file=sys.stderr, flush=True)
 
@@ -410,6 +421,7 @@ class Progress:
         return (
             f"{self.desc}: {self.n}/{self.total} {self.unit}s ({pct:.0f}%), "
             f"{rate:.2f} {self.unit}/s, elapsed {format_seconds(elapsed)}, ETA {format_seconds(left)}"
+            + "".join(f", {k}={_short(v)}" for k, v in self._postfix.items())
         )
 
     def close(self) -> None:
@@ -424,6 +436,12 @@ class Progress:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = float(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def format_seconds(seconds: float) -> str:

@@ -1,0 +1,726 @@
+"""``report.html``: one self-contained page per run, rendered from the files of its run folder only.
+
+The page reads ``config.json``, ``metrics.jsonl``, ``log.txt``, ``eval.json`` (when ``fewgan eval``
+ran on the run) and the images the trainer wrote, draws the plots of :mod:`fewgan.report.plots`
+into ``plots/`` and embeds every figure and image as a base64 ``data:`` URI, with its CSS
+inline: the file can be mailed to a colleague and opened without network access. It is written
+atomically, so a report being rewritten at the end of a run is never seen half-written.
+
+Every section is always there (``summary``, ``config``, ``environment``, ``timings``,
+``results``, ``evaluation``, ``figures``, ``samples``, ``log``); a section whose files do not
+exist yet (a run killed at its first scale, no evaluation, no samples) says so in one line
+instead of failing, so the trainers can call :func:`write_report` at any point of a run.
+
+Only the standard library renders the page (``html.escape`` and f-strings): no template engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from fewgan.errors import FewganError
+from fewgan.report import plots as _plots
+from fewgan.run import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    LOG_FILE,
+    TB_DIR,
+    atomic_write_text,
+    format_seconds,
+    read_metrics,
+    read_run_config,
+)
+
+REPORT_FILE = "report.html"
+EVAL_FILE = "eval.json"
+#: The ids of the report's sections, in page order (tests check that each one is present).
+SECTIONS = ("summary", "config", "environment", "timings", "results", "evaluation", "figures", "samples", "log")
+_SECTION_TITLES = {
+    "summary": "Summary", "config": "Configuration", "environment": "Environment", "timings": "Timings",
+    "results": "Results", "evaluation": "Evaluation", "figures": "Figures", "samples": "Samples", "log": "Log",
+}
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# Folders that hold no images a reader should see in the report.
+_SKIP_DIRS = {_plots.PLOTS_DIR, TB_DIR, CHECKPOINT_DIR}
+# Files a trainer writes that belong in "Figures" rather than "Samples" (matched on the name stem).
+_FIGURE_HINTS = ("scale_comparison", "scales", "comparison", "figure")
+_MAX_SIDE = 1024  # embedded images are shrunk to this (longest side) to keep the file mailable
+
+
+# --------------------------------------------------------------------------- entry point
+def write_report(
+    run_dir: str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    plots: bool = True,
+    max_images: int = 24,
+    log_lines: int = 60,
+) -> Path:
+    """Draw the run's plots and write its self-contained ``report.html``; returns the report's path.
+
+    Parameters
+    ----------
+    run_dir : a fewgan run folder (it must hold ``config.json``; everything else is optional).
+    out : where to write the page (default ``run_dir/report.html``).
+    plots : draw the plots into ``run_dir/plots/`` first (``False`` embeds only existing ones).
+    max_images : most sample images embedded (each folder of samples shows its first ones).
+    log_lines : lines of ``log.txt`` shown (the first lines and the last ones).
+
+    Raises
+    ------
+    FewganError : ``run_dir`` is not a run folder (no ``config.json``) or ``out`` cannot be written.
+    """
+    run_dir = Path(run_dir)
+    page = render_report(run_dir, plots=plots, max_images=max_images, log_lines=log_lines)
+    path = Path(out) if out is not None else run_dir / REPORT_FILE
+    try:
+        return atomic_write_text(path, page)
+    except OSError as exc:
+        raise FewganError(f"{path}: cannot write the report ({exc.strerror or exc}); choose another --out") from None
+
+
+def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images: int = 24, log_lines: int = 60) -> str:
+    """The report page of ``run_dir`` as one HTML string (see :func:`write_report`)."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    method = str(cfg.get("method", "unknown"))
+    records = read_metrics(run_dir)
+    evaluation = _read_eval(run_dir)
+
+    figures: list[tuple[str, Path | bytes]] = []
+    if plots:
+        written = _plots.write_run_plots(run_dir, records, method=method if method in ("singan", "stylegan2") else None)
+    else:
+        written = {p.stem: p for p in sorted((run_dir / _plots.PLOTS_DIR).glob("*.png"))}
+    particle_plot = None
+    if plots and evaluation is not None:
+        particle_plot = _particle_plot(run_dir, evaluation)
+    elif not plots and (run_dir / _plots.PLOTS_DIR / "particles.png").is_file():
+        particle_plot = run_dir / _plots.PLOTS_DIR / "particles.png"
+    for name, path in written.items():
+        if name != "particles":
+            figures.append((_PLOT_CAPTIONS.get(name, name), path))
+    if particle_plot is not None:
+        figures.append((_PLOT_CAPTIONS["particles"], particle_plot))
+
+    trainer_figures, samples = _collect_images(run_dir)
+    figures = [(_caption_for(run_dir, path), path) for path in trainer_figures] + figures
+
+    body = {
+        "summary": _summary(run_dir, cfg, method, records),
+        "config": _config_section(cfg),
+        "environment": _environment_section(cfg),
+        "timings": _timings_section(method, records),
+        "results": _results_section(method, records),
+        "evaluation": _evaluation_section(evaluation),
+        "figures": _figures_section(figures),
+        "samples": _samples_section(run_dir, samples, max_images),
+        "log": _log_section(run_dir, log_lines),
+    }
+    title = f"fewgan {method} run {run_dir.resolve().name}"
+    nav = " · ".join(f'<a href="#{s}">{_SECTION_TITLES[s]}</a>' for s in SECTIONS)
+    sections = "\n".join(
+        f'<section id="{s}">\n<h2>{_SECTION_TITLES[s]}</h2>\n{body[s]}\n</section>' for s in SECTIONS
+    )
+    generated = _dt.datetime.now().isoformat(timespec="seconds")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<h1>{_e(title)}</h1>\n<p class=\"muted\">Report generated {_e(generated)} from the files of "
+        f"<code>{_e(str(run_dir))}</code> by fewgan {_e(str(cfg.get('fewgan_version', '')))}.</p>\n"
+        f"<nav>{nav}</nav>\n{sections}\n</main>\n</body>\n</html>\n"
+    )
+
+
+_PLOT_CAPTIONS = {
+    "singan_losses": "Losses per scale: critic D and adversarial G_adv (left axis), reconstruction MSE G_recon (right, log).",
+    "singan_amp": "Noise amplitude per scale.",
+    "singan_fidelity": "PSNR and SSIM of the fixed-noise reconstruction against the real image, per scale.",
+    "stylegan2_losses": "Generator and discriminator losses over training images (kimg).",
+    "stylegan2_regularisers": "R1 gradient penalty and path-length penalty.",
+    "stylegan2_ada": "Adaptive augmentation probability p.",
+    "stylegan2_metric": "Selection metric over epochs (best ringed).",
+    "particles": "Particle statistics, real vs generated (densities; shared bins).",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+_CSS = """
+:root{--fg:#1b1b1b;--muted:#666;--line:#ddd;--bg:#fff;--accent:#2b5797;--head:#f3f5f8}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1120px;margin:0 auto;padding:12px 20px 40px}
+h1{font-size:1.45em;margin:.4em 0 .2em}
+h2{font-size:1.2em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:2px solid var(--accent)}
+h3{font-size:1.02em;margin:1em 0 .4em}
+nav{position:sticky;top:0;background:var(--bg);padding:6px 0;border-bottom:1px solid var(--line);font-size:.92em;z-index:1}
+a{color:var(--accent);text-decoration:none}
+.muted{color:var(--muted);font-size:.9em}
+table{border-collapse:collapse;margin:.3em 0 .8em;font-size:.9em}
+th,td{border:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}
+th{background:var(--head);font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.kv td:first-child{color:var(--muted);white-space:nowrap}
+.kv td.num{text-align:left}
+.cols{display:flex;flex-wrap:wrap;gap:0 28px}
+figure{margin:.6em 0 1.2em}
+figure img{max-width:100%;height:auto;border:1px solid var(--line)}
+figcaption{color:var(--muted);font-size:.88em}
+.gallery{display:flex;flex-wrap:wrap;gap:10px}
+.gallery figure{margin:0;max-width:48%}
+.pixel img{image-rendering:pixelated}
+pre{background:#f7f7f7;border:1px solid var(--line);padding:8px;overflow-x:auto;font-size:.8em;line-height:1.3}
+.warn{color:#a4262c}
+.ok{color:#107c10}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    """Numbers to short text (4 significant digits), everything else to text."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        if len(value) <= 8 and all(not isinstance(v, (dict, list)) for v in value):
+            return "[" + ", ".join(_fmt(v, digits) for v in value) + "]"
+        return json.dumps(value)[:200]
+    return str(value)
+
+
+def _td(value: Any) -> str:
+    cls = ' class="num"' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+    return f"<td{cls}>{_e(_fmt(value))}</td>"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>" for row in rows)
+    c = f' class="{cls}"' if cls else ""
+    return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _kv_table(items: Iterable[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><td>{_e(k)}</td>{_td(v)}</tr>" for k, v in items)
+    return f'<table class="kv"><tbody>{body}</tbody></table>'
+
+
+def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(obj, Mapping):
+        out: list[tuple[str, Any]] = []
+        for k, v in obj.items():
+            out.extend(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return [(prefix, obj)]
+
+
+def _note(text: str) -> str:
+    return f'<p class="muted">{_e(text)}</p>'
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# --------------------------------------------------------------------------- images
+def image_data_uri(path: str | os.PathLike | bytes, max_side: int = _MAX_SIDE) -> str:
+    """A ``data:image/png;base64,...`` URI for an image file (or PNG bytes).
+
+    8-bit PNG/JPEG files no larger than ``max_side`` are embedded as they are; 16-bit and float
+    images are shown in 8 bits (16-bit: value / 257; float: min..max of the image), TIFF is
+    converted to PNG (browsers do not show TIFF), and larger images are shrunk.
+    """
+    if isinstance(path, (bytes, bytearray)):
+        return "data:image/png;base64," + base64.b64encode(bytes(path)).decode("ascii")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".jpg", ".jpeg"):
+        from PIL import Image
+
+        with Image.open(path) as im:
+            simple = im.mode in ("L", "RGB", "RGBA", "P", "LA") and max(im.size) <= max_side
+        if simple:
+            mime = "image/png" if suffix == ".png" else "image/jpeg"
+            return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(_display_png(path, max_side)).decode("ascii")
+
+
+def _display_png(path: Path, max_side: int) -> bytes:
+    """Any image fewgan writes, as 8-bit PNG bytes with its longest side at most ``max_side``."""
+    from PIL import Image
+
+    array = _read_display_array(path)
+    if array.dtype != np.uint8:
+        if array.dtype == np.uint16:
+            array = (array.astype(np.float64) / 257.0).round().astype(np.uint8)
+        else:
+            a = array.astype(np.float64)
+            finite = a[np.isfinite(a)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            a = np.nan_to_num((a - lo) / (hi - lo if hi > lo else 1.0))
+            array = (a.clip(0, 1) * 255).round().astype(np.uint8)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] == 2:  # gray + alpha
+        array = array[:, :, 0]
+    im = Image.fromarray(array)
+    if max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    im.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _read_display_array(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        array = np.asarray(tifffile.imread(path))
+        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
+            array = np.moveaxis(array, 0, -1)  # planar (C, H, W) to (H, W, C)
+        while array.ndim > 3:  # multi-page: the first page
+            array = array[0]
+        return array
+    if suffix == ".png":
+        try:  # pypng reads 16-bit RGB PNG, which Pillow reduces to 8 bits
+            import png
+
+            width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+            planes = info["planes"]
+            dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
+            array = np.vstack([np.asarray(r, dtype=dtype) for r in rows]).reshape(height, width, planes)
+            return array
+        except Exception:  # not readable by pypng: fall back to Pillow
+            pass
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        return np.asarray(im)
+
+
+def _collect_images(run_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Images a trainer wrote into the run folder: (figures, samples), each sorted by name.
+
+    Plots, TensorBoard and checkpoints are left out; figures are the files whose name says
+    they are a comparison figure (e.g. SinGAN's scale-comparison figure).
+    """
+    figures: list[Path] = []
+    samples: list[Path] = []
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir)
+        if not path.is_file() or path.suffix.lower() not in _IMAGE_SUFFIXES:
+            continue
+        if rel.parts[0] in _SKIP_DIRS or any(part.startswith(".") for part in rel.parts):
+            continue
+        stem = path.stem.lower()
+        if len(rel.parts) == 1 and any(h in stem for h in _FIGURE_HINTS):
+            figures.append(path)
+        else:
+            samples.append(path)
+    return figures, samples
+
+
+def _caption_for(run_dir: Path, path: Path) -> str:
+    rel = path.relative_to(run_dir).as_posix()
+    if "scale" in path.stem.lower():
+        return f"{rel}: the scales s0..sN side by side (real, reconstruction, samples), written by the trainer."
+    return f"{rel} (written by the trainer)."
+
+
+def _img(src: Path | bytes, alt: str, pixel: bool = False, max_side: int = _MAX_SIDE) -> str:
+    try:
+        uri = image_data_uri(src, max_side=max_side)
+    except Exception as exc:  # a torn or unreadable file must not stop the report
+        return f'<p class="warn">{_e(alt)}: cannot be shown ({_e(type(exc).__name__)}: {_e(str(exc)[:120])})</p>'
+    cls = ' class="pixel"' if pixel else ""
+    return f'<figure{cls}><img src="{uri}" alt="{_e(alt)}" loading="lazy">'
+
+
+# --------------------------------------------------------------------------- sections
+def _summary(run_dir: Path, cfg: Mapping[str, Any], method: str, records: Sequence[Mapping[str, Any]]) -> str:
+    data = cfg.get("data") or {}
+    config = cfg.get("config") or {}
+    seconds = [r["seconds"] for r in records if _finite(r.get("seconds"))]
+    ends = _plots.singan_scale_ends(records) if method == "singan" else []
+    rows: list[tuple[str, Any]] = [("method", method), ("run folder", str(run_dir)),
+                                   ("created", cfg.get("created", "—"))]
+    source = data.get("path") or data.get("file") or data.get("source") or data.get("folder")
+    if source:
+        rows.append(("data", source))
+    h, w = data.get("height"), data.get("width")
+    if h and w:
+        rows.append(("image size", f"{h} x {w} px"))
+    for key in ("channels", "dtype", "bit_depth", "format", "n_images", "count"):
+        if key in data:
+            rows.append((key.replace("_", " "), data[key]))
+    device = (cfg.get("environment") or {}).get("device")
+    if device:
+        rows.append(("device", device))
+    if seconds:
+        rows.append(("training time (last logged)", format_seconds(max(seconds))))
+    status, done = _status(run_dir, method, config, records, ends)
+    rows.append(("status", status))
+    steps = [r for r in records if "event" not in r]
+    if steps:
+        last = steps[-1]
+        where = ", ".join(f"{k} {_fmt(last[k])}" for k in ("scale", "step", "epoch", "kimg") if k in last)
+        rows.append(("last logged step", where))
+    if not records:
+        rows.append(("metrics", "metrics.jsonl is empty or missing: the run has logged no step yet"))
+    cls = "ok" if done else "warn"
+    return _kv_table(rows).replace(f"<td>{_e(status)}</td>", f'<td class="{cls}">{_e(status)}</td>', 1)
+
+
+def _status(run_dir: Path, method: str, config: Mapping[str, Any], records, ends) -> tuple[str, bool]:
+    """Whether the run finished, from what its files say (an end record, final weights)."""
+    if any(r.get("event") in ("end", "done", "finished", "train_end") for r in records):
+        return "finished", True
+    if method == "singan" and ends:
+        return f"{len(ends)} scale(s) finished (s0..s{ends[-1]['scale']})", False
+    if method == "stylegan2":
+        epochs = [r.get("epoch") for r in records if _finite(r.get("epoch"))]
+        if epochs:
+            total = config.get("epochs")
+            of = f" of {total}" if _finite(total) else ""
+            return f"reached epoch {_fmt(max(epochs))}{of}", False
+    return "no progress recorded yet", False
+
+
+def _config_section(cfg: Mapping[str, Any]) -> str:
+    parts = []
+    config = cfg.get("config")
+    if isinstance(config, Mapping) and config:
+        parts.append("<h3>Training configuration</h3>" + _kv_table(_flatten(config)))
+    else:
+        parts.append(_note("config.json holds no training configuration."))
+    data = cfg.get("data")
+    if isinstance(data, Mapping) and data:
+        parts.append("<h3>Data</h3>" + _kv_table(_flatten(data)))
+    return '<div class="cols">' + "".join(f"<div>{p}</div>" for p in parts) + "</div>"
+
+
+def _environment_section(cfg: Mapping[str, Any]) -> str:
+    env = cfg.get("environment")
+    if not isinstance(env, Mapping) or not env:
+        return _note("config.json records no environment.")
+    items = []
+    for k, v in _flatten(env):
+        if k == "argv" and isinstance(v, list):
+            v = " ".join(str(a) for a in v)
+        items.append((k, v))
+    return _kv_table(items)
+
+
+def _timings_section(method: str, records: Sequence[Mapping[str, Any]]) -> str:
+    if method == "singan":
+        return _singan_timings(records)
+    if method == "stylegan2":
+        return _stylegan2_timings(records)
+    return _note("no timings for this method.")
+
+
+def _singan_timings(records) -> str:
+    per_scale = _plots.singan_steps(records)
+    ends = {int(r["scale"]): r for r in _plots.singan_scale_ends(records)}
+    scales = sorted(set(per_scale) | set(ends))
+    if not scales:
+        return _note("no logged steps yet.")
+    rows = []
+    total = 0.0
+    for s in scales:
+        recs = per_scale.get(s, [])
+        end = ends.get(s, {})
+        seconds = end.get("seconds_scale")
+        measured = "scale end"
+        if not _finite(seconds) and len(recs) >= 2 and _finite(recs[0].get("seconds")) and _finite(recs[-1].get("seconds")):
+            seconds, measured = recs[-1]["seconds"] - recs[0]["seconds"], "between logged steps (unfinished)"
+        steps = (recs[-1]["step"] - recs[0]["step"]) if len(recs) >= 2 else None
+        if s in ends and recs:
+            steps = recs[-1]["step"] + 1
+        rate = steps / seconds if _finite(seconds) and seconds > 0 and steps else None
+        if _finite(seconds):
+            total += seconds
+        rows.append((f"s{s}", _fmt_size(end.get("size")), seconds if _finite(seconds) else None,
+                     format_seconds(seconds) if _finite(seconds) else "—", rate, measured))
+    table = _table(("scale", "size", "seconds", "h:m:s", "steps/s", "measured"), rows)
+    return table + f"<p>Total over the scales: <b>{_e(format_seconds(total))}</b> ({total:.1f} s).</p>"
+
+
+def _fmt_size(size: Any) -> str:
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return f"{size[0]}x{size[1]}"
+    return "—"
+
+
+def _stylegan2_timings(records) -> str:
+    steps = _plots.stylegan2_steps(records)
+    if not steps:
+        return _note("no logged steps yet.")
+    last_by_epoch: dict[int, Mapping[str, Any]] = {}
+    for r in steps:
+        if _finite(r.get("epoch")) and _finite(r.get("seconds")):
+            last_by_epoch[int(r["epoch"])] = r
+    epochs = sorted(last_by_epoch)
+    rows = []
+    # Group the epochs into at most 12 ranges so that a 3000-epoch run stays one screen.
+    groups = np.array_split(np.asarray(epochs), min(12, len(epochs))) if epochs else []
+    prev_seconds, prev_kimg = 0.0, 0.0
+    for group in groups:
+        if len(group) == 0:
+            continue
+        last = last_by_epoch[int(group[-1])]
+        seconds = float(last["seconds"]) - prev_seconds
+        kimg = float(last.get("kimg", 0.0)) - prev_kimg
+        label = f"{group[0]}" if len(group) == 1 else f"{group[0]}–{group[-1]}"
+        rows.append((label, seconds, seconds / len(group), kimg * 1000 / seconds if seconds > 0 else None))
+        prev_seconds, prev_kimg = float(last["seconds"]), float(last.get("kimg", 0.0))
+    last = steps[-1]
+    out = _table(("epochs", "seconds", "s/epoch", "images/s"), rows)
+    if _finite(last.get("seconds")) and _finite(last.get("kimg")) and last["seconds"] > 0:
+        out += (f"<p>Total: <b>{_e(format_seconds(last['seconds']))}</b> for {_fmt(last['kimg'])} kimg "
+                f"({1000 * last['kimg'] / last['seconds']:.1f} images/s overall).</p>")
+    return out
+
+
+def _results_section(method: str, records: Sequence[Mapping[str, Any]]) -> str:
+    if method == "singan":
+        ends = _plots.singan_scale_ends(records)
+        if not ends:
+            return _note("no scale has finished yet: the sK, size, amp table appears after s0.")
+        rows = [(f"s{r['scale']}", _fmt_size(r.get("size")), r.get("amp"), r.get("psnr"), r.get("ssim"),
+                 r.get("features")) for r in ends]
+        return ("<p>Noise amplitude per scale and the fidelity of the fixed-noise reconstruction "
+                "(PSNR in dB and SSIM against the real image at that scale).</p>"
+                + _table(("scale", "size HxW", "amp", "PSNR (dB)", "SSIM", "features"), rows))
+    if method == "stylegan2":
+        evals = _plots.stylegan2_evals(records)
+        steps = _plots.stylegan2_steps(records)
+        parts = []
+        if evals:
+            rows = []
+            for name in sorted({str(r["metric"]) for r in evals}):
+                recs = [r for r in evals if str(r["metric"]) == name]
+                best = min(recs, key=lambda r: r["value"])
+                rows.append((name.upper(), best["value"], best.get("epoch"), best.get("kimg"), recs[-1]["value"], len(recs)))
+            parts.append("<p>Best value of each selection metric (lower is better); the best weights are the "
+                         "ones saved as best.</p>"
+                         + _table(("metric", "best", "at epoch", "at kimg", "last", "evaluations"), rows))
+        else:
+            parts.append(_note("no evaluation during training yet (no FID/SWD/KID records)."))
+        if steps:
+            last = steps[-1]
+            parts.append("<h3>Last logged step</h3>" + _kv_table(
+                (k, last[k]) for k in _plots.STYLEGAN2_STEP_KEYS if k in last))
+        return "".join(parts)
+    return _note(f"no result tables for method {method!r}.")
+
+
+# --------------------------------------------------------------------------- evaluation
+def _read_eval(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / EVAL_FILE
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return {"_error": f"{EVAL_FILE} is not valid JSON"}
+    return payload if isinstance(payload, dict) else {"_error": f"{EVAL_FILE} is not a JSON object"}
+
+
+def _eval_rows(evaluation: Mapping[str, Any]) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """(rows of ``metric, value, floor, note``, skipped metrics) from an ``eval.json``.
+
+    Reads the layout of :func:`fewgan.metrics.evaluate.evaluate`: ``{"metrics": {name: {"value":
+    ..., "floor": ..., ...}}}``; a flat ``{name: number}`` or ``{name: {"value": ...}}`` layout is
+    accepted too, and floors may also come from a top-level ``"floors"`` mapping.
+    """
+    metrics = evaluation.get("metrics", evaluation)
+    floors = evaluation.get("floors") if isinstance(evaluation.get("floors"), Mapping) else {}
+    rows: list[tuple] = []
+    skipped: list[tuple[str, str]] = []
+    if not isinstance(metrics, Mapping):
+        return rows, skipped
+    for name, entry in metrics.items():
+        if name in ("floors", "skipped", "info", "particles", "_error") or str(name).startswith("_"):
+            continue
+        if isinstance(entry, Mapping):
+            if entry.get("skipped") or entry.get("status") == "skipped":
+                skipped.append((str(name), str(entry.get("reason") or entry.get("message") or "skipped")))
+                continue
+            value = entry.get("value")
+            floor = entry.get("floor")
+            if isinstance(floor, Mapping):
+                floor = floor.get("value")
+            if floor is None and isinstance(floors.get(name), (int, float, Mapping)):
+                f = floors[name]
+                floor = f.get("value") if isinstance(f, Mapping) else f
+            extra = {k: v for k, v in entry.items() if k not in ("value", "floor") and not isinstance(v, (Mapping, list))}
+            note = ", ".join(f"{k} {_fmt(v)}" for k, v in list(extra.items())[:4])
+            if _finite(value) or value is None:
+                rows.append((str(name), value, floor, note))
+            for sub, v in entry.items():  # per-level or per-statistic numbers
+                if isinstance(v, Mapping) and sub not in ("floor",):
+                    for k2, v2 in _flatten(v):
+                        if _finite(v2):
+                            rows.append((f"{name}.{sub}.{k2}", v2, None, ""))
+        elif _finite(entry):
+            f = floors.get(name)
+            rows.append((str(name), entry, f.get("value") if isinstance(f, Mapping) else f, ""))
+    extra_skipped = evaluation.get("skipped")
+    if isinstance(extra_skipped, Mapping):
+        skipped += [(str(k), str(v)) for k, v in extra_skipped.items()]
+    elif isinstance(extra_skipped, list):
+        skipped += [(str(s.get("metric", s)) if isinstance(s, Mapping) else str(s),
+                     str(s.get("reason", "")) if isinstance(s, Mapping) else "") for s in extra_skipped]
+    return rows, skipped
+
+
+def _evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
+    if evaluation is None:
+        return _note(f"no {EVAL_FILE} in the run folder: run 'fewgan eval REAL RUN --json RUN/{EVAL_FILE}' "
+                     "and 'fewgan report RUN' to add the evaluation here.")
+    if "_error" in evaluation:
+        return f'<p class="warn">{_e(evaluation["_error"])}</p>'
+    rows, skipped = _eval_rows(evaluation)
+    parts = []
+    if rows:
+        parts.append("<p>Each metric between the real and the generated images, and its <i>floor</i>: the same "
+                     "metric between two halves of the real data (what \"as good as real\" looks like).</p>")
+        parts.append(_table(("metric", "value", "floor (real vs real)", "details"), rows))
+    particles = evaluation.get("particles")
+    if not isinstance(particles, Mapping) and isinstance(evaluation.get("metrics"), Mapping):
+        particles = evaluation["metrics"].get("particles")
+    if isinstance(particles, Mapping):
+        table = _particle_table(particles)
+        if table:
+            parts.append("<h3>Particle statistics</h3>" + table)
+    if skipped:
+        parts.append("<h3>Not computed</h3>" + _table(("metric", "reason"), skipped))
+    info = {k: v for k, v in evaluation.items() if k not in ("metrics", "floors", "skipped", "particles")
+            and not isinstance(v, (Mapping, list))}
+    if info:
+        parts.append("<h3>Evaluation settings</h3>" + _kv_table(info.items()))
+    return "".join(parts) or _note(f"{EVAL_FILE} holds no metric values.")
+
+
+def _particle_table(particles: Mapping[str, Any]) -> str:
+    """Rows ``statistic, real, generated, Wasserstein, KS`` from the particle part of ``eval.json``."""
+    comparison = particles.get("comparison", particles.get("stats", particles))
+    rows = []
+    if isinstance(comparison, Mapping):
+        for name, entry in comparison.items():
+            if not isinstance(entry, Mapping):
+                continue
+            real = entry.get("real_mean", entry.get("real_median", entry.get("real")))
+            fake = entry.get("fake_mean", entry.get("fake_median", entry.get("fake")))
+            w = entry.get("wasserstein", entry.get("w1"))
+            ks = entry.get("ks", entry.get("ks_statistic"))
+            if any(_finite(v) for v in (real, fake, w, ks)):
+                rows.append((name, real if _finite(real) else None, fake if _finite(fake) else None,
+                             w, ks, entry.get("unit", "")))
+    if not rows:
+        return ""
+    return _table(("statistic", "real", "generated", "Wasserstein-1", "KS", "unit"), rows)
+
+
+def _particle_plot(run_dir: Path, evaluation: Mapping[str, Any]) -> Path | None:
+    """Particle histograms from the per-particle values an ``eval.json`` carries (if it does)."""
+    particles = evaluation.get("particles")
+    if not isinstance(particles, Mapping) and isinstance(evaluation.get("metrics"), Mapping):
+        particles = evaluation["metrics"].get("particles")
+    if not isinstance(particles, Mapping):
+        return None
+    values = particles.get("values", particles.get("distributions"))
+    stats: dict[str, tuple[list, list]] = {}
+    units: dict[str, str] = {}
+    if isinstance(values, Mapping):
+        real, fake = values.get("real"), values.get("fake")
+        if isinstance(real, Mapping) and isinstance(fake, Mapping):
+            for name in real:
+                if isinstance(real.get(name), list) and isinstance(fake.get(name), list):
+                    stats[name] = (real[name], fake[name])
+        else:
+            for name, entry in values.items():
+                if isinstance(entry, Mapping) and isinstance(entry.get("real"), list) and isinstance(entry.get("fake"), list):
+                    stats[name] = (entry["real"], entry["fake"])
+                    if entry.get("unit"):
+                        units[name] = str(entry["unit"])
+    if not stats:
+        return None
+    return _plots.plot_particle_histograms(stats, run_dir / _plots.PLOTS_DIR / "particles.png", units=units)
+
+
+# --------------------------------------------------------------------------- figures, samples, log
+def _figures_section(figures: Sequence[tuple[str, Path | bytes]]) -> str:
+    if not figures:
+        return _note("no figures yet: the run has logged no step.")
+    parts = []
+    for caption, src in figures:
+        img = _img(src, caption, max_side=2 * _MAX_SIDE)  # plots are drawn at their display size
+        if img.startswith("<figure"):
+            parts.append(f"{img}<figcaption>{_e(caption)}</figcaption></figure>")
+        else:
+            parts.append(img)
+    return "\n".join(parts)
+
+
+def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int) -> str:
+    if not samples:
+        return _note("no sample images in the run folder yet.")
+    by_folder: dict[str, list[Path]] = {}
+    for path in samples:
+        by_folder.setdefault(path.parent.relative_to(run_dir).as_posix(), []).append(path)
+    per_folder = max(1, max_images // max(1, len(by_folder)))
+    parts = []
+    for folder, paths in by_folder.items():
+        shown = paths[:per_folder]
+        title = "run folder" if folder == "." else f"{folder}/"
+        parts.append(f"<h3>{_e(title)}</h3>")
+        if len(paths) > len(shown):
+            parts.append(_note(f"{len(shown)} of {len(paths)} images shown; the others are in {folder}/."))
+        cells = []
+        for path in shown:
+            rel = path.relative_to(run_dir).as_posix()
+            img = _img(path, rel, pixel=True)
+            cells.append(f"{img}<figcaption>{_e(rel)}</figcaption></figure>" if img.startswith("<figure") else img)
+        parts.append('<div class="gallery">' + "".join(cells) + "</div>")
+    return "\n".join(parts)
+
+
+def _log_section(run_dir: Path, lines: int) -> str:
+    path = run_dir / LOG_FILE
+    if not path.is_file():
+        return _note("no log.txt in the run folder.")
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    head_n = min(len(text), max(1, lines // 3))
+    tail_n = lines - head_n
+    if len(text) <= lines:
+        shown = "\n".join(text)
+    else:
+        shown = "\n".join(text[:head_n] + [f"... {len(text) - head_n - tail_n} lines ..."] + text[-tail_n:])
+    return (f"<p class=\"muted\">{len(text)} lines in {LOG_FILE}; the first {head_n} and the last lines.</p>"
+            f"<pre>{_e(shown)}</pre>")

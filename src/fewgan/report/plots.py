@@ -1,0 +1,393 @@
+"""Figures of a run, drawn from the files of its run folder only (``metrics.jsonl``, ``eval.json``).
+
+Every function takes plain records (the dicts of :func:`fewgan.run.read_metrics`) or arrays,
+draws with matplotlib's object API on an Agg canvas (no display, no global ``pyplot`` state,
+so it works on a headless node and from several threads) and writes one PNG atomically.
+A function returns the path it wrote, or ``None`` when the records hold nothing to draw
+(a run killed before its first logged step, a run without evaluations): a report shows what
+exists and says what does not.
+
+SinGAN (Shaham, Dekel and Michaeli, "SinGAN: Learning a Generative Model from a Single Natural
+Image", ICCV 2019): loss curves per scale, noise amplitude per scale, reconstruction PSNR/SSIM
+per scale. StyleGAN2 (Karras et al., "Analyzing and Improving the Image Quality of StyleGAN",
+CVPR 2020; ADA: Karras et al., "Training Generative Adversarial Networks with Limited Data",
+NeurIPS 2020): losses, R1 / path-length penalties, augmentation probability p, selection
+metric (FID, SWD or KID) over epochs. Both: particle-statistics histograms real vs generated.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from fewgan.run import atomic_write_bytes
+
+PLOTS_DIR = "plots"
+
+#: metrics.jsonl keys of one SinGAN logged step (the report and its tests rely on them).
+SINGAN_STEP_KEYS = ("scale", "step", "D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv", "amp", "lr", "seconds")
+#: metrics.jsonl keys of a SinGAN scale end.
+SINGAN_SCALE_END_KEYS = ("event", "scale", "size", "amp", "psnr", "ssim", "seconds_scale", "features")
+#: metrics.jsonl keys of one StyleGAN2 logged step.
+STYLEGAN2_STEP_KEYS = ("kimg", "epoch", "step", "loss_G", "loss_D", "r1", "pl", "ada_p", "lr", "seconds")
+#: metrics.jsonl keys of one StyleGAN2 evaluation.
+STYLEGAN2_EVAL_KEYS = ("event", "epoch", "kimg", "metric", "value", "best")
+
+_DPI = 100
+_COLORS = {"D": "#1f77b4", "D_r": "#6baed6", "D_f": "#9ecae1", "D_gp": "#17becf",
+           "G": "#d62728", "G_adv": "#ff7f0e", "G_recon": "#2ca02c",
+           "loss_G": "#d62728", "loss_D": "#1f77b4", "r1": "#9467bd", "pl": "#8c564b",
+           "real": "#1f77b4", "fake": "#ff7f0e"}
+
+
+# --------------------------------------------------------------------------- records
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def singan_steps(records: Iterable[Mapping[str, Any]]) -> dict[int, list[Mapping[str, Any]]]:
+    """SinGAN step records grouped by scale: ``{scale: [record, ...]}`` in file order."""
+    out: dict[int, list[Mapping[str, Any]]] = {}
+    for r in records:
+        if "event" not in r and "scale" in r and "step" in r:
+            out.setdefault(int(r["scale"]), []).append(r)
+    return dict(sorted(out.items()))
+
+
+def singan_scale_ends(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The ``scale_end`` records, one per finished scale (the last one wins after a resume)."""
+    ends: dict[int, Mapping[str, Any]] = {}
+    for r in records:
+        if r.get("event") == "scale_end" and "scale" in r:
+            ends[int(r["scale"])] = r
+    return [ends[k] for k in sorted(ends)]
+
+
+def stylegan2_steps(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """StyleGAN2 step records (those with ``kimg`` and no ``event``)."""
+    return [r for r in records if "event" not in r and "kimg" in r]
+
+
+def stylegan2_evals(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """StyleGAN2 evaluation records (``event == "eval"``)."""
+    return [r for r in records if r.get("event") == "eval" and _finite(r.get("value"))]
+
+
+def _series(records: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(r[x], r[y]) for r in records if _finite(r.get(x)) and _finite(r.get(y))]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    arr = np.asarray(pts, dtype=np.float64)
+    return arr[:, 0], arr[:, 1]
+
+
+# --------------------------------------------------------------------------- figure plumbing
+def _figure(width: float, height: float):
+    # Figure + Agg canvas directly: no pyplot, so no global backend switch and no GUI.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _panel_grid(n: int, max_cols: int, panel: tuple[float, float]):
+    """A figure with ``n`` panels in rows of at most ``max_cols``; returns (figure, the n axes)."""
+    ncols = min(max_cols, n)
+    nrows = math.ceil(n / ncols)
+    fig = _figure(panel[0] * ncols, panel[1] * nrows + 0.4)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, list(axes[:n])
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def _smooth(y: np.ndarray, n: int) -> np.ndarray:
+    """Centred running mean over ``n`` points (edges use the points that exist)."""
+    if n <= 1 or y.size < 3:
+        return y
+    n = min(n, y.size)
+    kernel = np.ones(n)
+    num = np.convolve(y, kernel, mode="same")
+    den = np.convolve(np.ones_like(y), kernel, mode="same")
+    return num / den
+
+
+def _plot_line(ax, x, y, key: str, label: str | None = None, smooth: bool = True) -> None:
+    color = _COLORS.get(key)
+    if smooth and y.size > 50:
+        ax.plot(x, y, color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(x, _smooth(y, max(3, y.size // 25)), color=color, linewidth=1.4, label=label or key)
+    else:
+        ax.plot(x, y, color=color, linewidth=1.2, marker="." if y.size < 30 else None, label=label or key)
+
+
+# --------------------------------------------------------------------------- SinGAN
+def plot_singan_losses(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """Loss curves, one panel per scale: critic ``D`` and ``G_adv`` (left axis), ``G_recon`` (right, log).
+
+    ``G_recon`` (an MSE, typically 1e-4..1e-1) is drawn on its own logarithmic axis because it
+    lives orders of magnitude below the Wasserstein terms.
+    """
+    per_scale = singan_steps(records)
+    if not per_scale:
+        return None
+    scales = list(per_scale)
+    fig, axes = _panel_grid(len(scales), max_cols=4, panel=(3.2, 2.4))
+    for ax, scale in zip(axes, scales):
+        recs = per_scale[scale]
+        for key in ("D", "G_adv"):
+            x, y = _series(recs, "step", key)
+            if y.size:
+                _plot_line(ax, x, y, key)
+        ax.set_title(f"s{scale}", fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        x, y = _series(recs, "step", "G_recon")
+        if y.size and np.all(y > 0):
+            ax2 = ax.twinx()
+            _plot_line(ax2, x, y, "G_recon")
+            ax2.set_yscale("log")
+            ax2.tick_params(labelsize=8, colors=_COLORS["G_recon"])
+    handles = [
+        _legend_handle(key) for key in ("D", "G_adv", "G_recon")
+    ]
+    fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=9, frameon=False)
+    fig.supxlabel("step within scale", fontsize=9)
+    return _save(fig, path)
+
+
+def _legend_handle(key: str):
+    from matplotlib.lines import Line2D
+
+    label = {"G_recon": "G_recon (right axis, log)"}.get(key, key)
+    return Line2D([], [], color=_COLORS.get(key, "k"), linewidth=1.5, label=label)
+
+
+def _scale_labels(ends: Sequence[Mapping[str, Any]]) -> list[str]:
+    labels = []
+    for r in ends:
+        size = r.get("size")
+        if isinstance(size, (list, tuple)) and len(size) == 2:
+            labels.append(f"s{r['scale']}\n{size[0]}x{size[1]}")
+        else:
+            labels.append(f"s{r['scale']}")
+    return labels
+
+
+def plot_singan_amp(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """Noise amplitude per scale (log axis): ``amp(s0) = 1``, then 0.1 x RMSE of the upsampled recon."""
+    ends = [r for r in singan_scale_ends(records) if _finite(r.get("amp"))]
+    if not ends:
+        # a run killed before its first scale end: take each scale's amp from its step records
+        ends = [{"scale": s, "amp": recs[-1]["amp"]} for s, recs in singan_steps(records).items()
+                if _finite(recs[-1].get("amp"))]
+    if not ends:
+        return None
+    fig = _figure(max(4.0, 0.55 * len(ends) + 2), 3.2)
+    ax = fig.subplots()
+    x = np.array([r["scale"] for r in ends], dtype=float)
+    y = np.array([r["amp"] for r in ends], dtype=float)
+    ax.plot(x, y, marker="o", color="#444444")
+    if np.all(y > 0):
+        ax.set_yscale("log")
+    ax.set_xticks(x, _scale_labels(ends), fontsize=8)
+    ax.set_ylabel("noise amplitude")
+    ax.set_title("Noise amplitude per scale", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def plot_singan_fidelity(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """Reconstruction PSNR (dB, left axis) and SSIM (right axis) of the fixed-noise reconstruction per scale."""
+    ends = [r for r in singan_scale_ends(records) if _finite(r.get("psnr")) or _finite(r.get("ssim"))]
+    if not ends:
+        return None
+    fig = _figure(max(4.0, 0.55 * len(ends) + 2), 3.2)
+    ax = fig.subplots()
+    x = np.array([r["scale"] for r in ends], dtype=float)
+    psnr = np.array([r.get("psnr") if _finite(r.get("psnr")) else np.nan for r in ends], dtype=float)
+    ssim = np.array([r.get("ssim") if _finite(r.get("ssim")) else np.nan for r in ends], dtype=float)
+    ax.plot(x, psnr, marker="o", color="#1f77b4", label="PSNR")
+    ax.set_ylabel("PSNR (dB)", color="#1f77b4")
+    ax.set_xticks(x, _scale_labels(ends), fontsize=8)
+    ax.grid(alpha=0.3)
+    if np.isfinite(ssim).any():
+        ax2 = ax.twinx()
+        ax2.plot(x, ssim, marker="s", color="#d62728", label="SSIM")
+        ax2.set_ylabel("SSIM", color="#d62728")
+        ax2.set_ylim(min(0.0, float(np.nanmin(ssim))), 1.0)
+    ax.set_title("Reconstruction fidelity per scale", fontsize=10)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- StyleGAN2
+def plot_stylegan2_losses(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """Generator and discriminator losses (non-saturating logistic) over training images (kimg)."""
+    steps = stylegan2_steps(records)
+    fig_data = [(key, *_series(steps, "kimg", key)) for key in ("loss_G", "loss_D")]
+    if not any(y.size for _, _, y in fig_data):
+        return None
+    fig = _figure(6.0, 3.2)
+    ax = fig.subplots()
+    for key, x, y in fig_data:
+        if y.size:
+            _plot_line(ax, x, y, key)
+    ax.set_xlabel("kimg")
+    ax.set_ylabel("loss")
+    ax.set_title("Losses", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_stylegan2_regularisers(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """R1 penalty and path-length penalty over kimg (two panels: their scales differ)."""
+    steps = stylegan2_steps(records)
+    data = [(key, *_series(steps, "kimg", key)) for key in ("r1", "pl")]
+    data = [d for d in data if d[2].size]
+    if not data:
+        return None
+    fig = _figure(6.0, 2.4 * len(data) + 0.3)
+    axes = fig.subplots(len(data), 1, squeeze=False, sharex=True)
+    for ax, (key, x, y) in zip(axes[:, 0], data):
+        _plot_line(ax, x, y, key)
+        ax.set_ylabel({"r1": "R1", "pl": "path length"}[key])
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("kimg")
+    axes[0, 0].set_title("Regularisers", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_stylegan2_ada(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """Adaptive augmentation probability p over kimg (absent or constant 0 when ADA is off)."""
+    x, y = _series(stylegan2_steps(records), "kimg", "ada_p")
+    if not y.size:
+        return None
+    fig = _figure(6.0, 2.8)
+    ax = fig.subplots()
+    ax.plot(x, y, color="#9467bd")
+    ax.set_ylim(0, max(0.05, float(y.max()) * 1.1))
+    ax.set_xlabel("kimg")
+    ax.set_ylabel("augmentation p")
+    ax.set_title("Adaptive augmentation probability", fontsize=10)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_stylegan2_metric(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """Selection metric(s) (FID, SWD, KID) over epochs; the best value of each is ringed."""
+    evals = stylegan2_evals(records)
+    if not evals:
+        return None
+    names = sorted({str(r["metric"]) for r in evals})
+    fig = _figure(6.0, 2.6 * len(names) + 0.3)
+    axes = fig.subplots(len(names), 1, squeeze=False, sharex=True)
+    for ax, name in zip(axes[:, 0], names):
+        recs = [r for r in evals if str(r["metric"]) == name]
+        xkey = "epoch" if all(_finite(r.get("epoch")) for r in recs) else "kimg"
+        x, y = _series(recs, xkey, "value")
+        ax.plot(x, y, marker="o", markersize=3, color="#444444")
+        i = int(np.argmin(y))  # every selection metric here is lower-is-better
+        ax.plot([x[i]], [y[i]], marker="o", markersize=11, markerfacecolor="none", color="#d62728",
+                label=f"best {y[i]:.4g} at {xkey} {x[i]:g}")
+        ax.set_ylabel(name.upper())
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        axes[-1, 0].set_xlabel(xkey)
+    axes[0, 0].set_title("Selection metric", fontsize=10)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- particles
+def plot_particle_histograms(
+    stats: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | os.PathLike,
+    units: Mapping[str, str] | None = None,
+    labels: tuple[str, str] = ("real", "generated"),
+) -> Path | None:
+    """Histograms of particle statistics, real vs generated, one panel per statistic.
+
+    Parameters
+    ----------
+    stats : ``{name: (real_values, fake_values)}``, e.g. ``{"diameter": ([...], [...])}``;
+        statistics with no values on either side are left out.
+    units : optional ``{name: unit}`` for the axis labels (``"px"``, ``"nm"``).
+
+    Both histograms of a panel share bins and are normalised to densities, so sets of different
+    sizes compare directly.
+    """
+    units = dict(units or {})
+    items = []
+    for name, pair in stats.items():
+        real = np.asarray(pair[0], dtype=np.float64).ravel()
+        fake = np.asarray(pair[1], dtype=np.float64).ravel()
+        real, fake = real[np.isfinite(real)], fake[np.isfinite(fake)]
+        if real.size or fake.size:
+            items.append((name, real, fake))
+    if not items:
+        return None
+    fig, axes = _panel_grid(len(items), max_cols=3, panel=(3.4, 2.6))
+    for ax, (name, real, fake) in zip(axes, items):
+        both = np.concatenate([real, fake])
+        lo, hi = float(both.min()), float(both.max())
+        if hi <= lo:
+            hi = lo + 1.0
+        integer = np.all(both == np.round(both)) and hi - lo <= 60
+        bins = np.arange(lo - 0.5, hi + 1.5) if integer else np.linspace(lo, hi, 25)
+        for values, key, label in ((real, "real", labels[0]), (fake, "fake", labels[1])):
+            if values.size:
+                ax.hist(values, bins=bins, density=True, histtype="stepfilled", alpha=0.35,
+                        color=_COLORS[key], edgecolor=_COLORS[key], label=f"{label} (n={values.size})")
+        unit = units.get(name)
+        ax.set_xlabel(f"{name} ({unit})" if unit else name, fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle("Particle statistics: real vs generated", fontsize=10)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- all of a run
+def write_run_plots(run_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]] | None = None,
+                    method: str | None = None) -> dict[str, Path]:
+    """Draw every plot the run's ``metrics.jsonl`` supports into ``run_dir/plots/``.
+
+    Returns ``{name: path}`` for the plots written, in report order; names are stable
+    (``singan_losses``, ``singan_amp``, ``singan_fidelity``, ``stylegan2_losses``,
+    ``stylegan2_regularisers``, ``stylegan2_ada``, ``stylegan2_metric``). Plots whose data are
+    missing are skipped (and a stale file of that name from an earlier report is removed).
+    """
+    from fewgan.run import read_metrics
+
+    run_dir = Path(run_dir)
+    if records is None:
+        records = read_metrics(run_dir)
+    out_dir = run_dir / PLOTS_DIR
+    jobs: list[tuple[str, Any]] = []
+    if method in (None, "singan"):
+        jobs += [("singan_losses", plot_singan_losses), ("singan_amp", plot_singan_amp),
+                 ("singan_fidelity", plot_singan_fidelity)]
+    if method in (None, "stylegan2"):
+        jobs += [("stylegan2_losses", plot_stylegan2_losses), ("stylegan2_regularisers", plot_stylegan2_regularisers),
+                 ("stylegan2_ada", plot_stylegan2_ada), ("stylegan2_metric", plot_stylegan2_metric)]
+    written: dict[str, Path] = {}
+    for name, fn in jobs:
+        path = out_dir / f"{name}.png"
+        result = fn(records, path)
+        if result is not None:
+            written[name] = result
+        elif path.exists():
+            path.unlink()
+    return written

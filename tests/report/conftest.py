@@ -1,0 +1,130 @@
+"""Fake run folders in the format the trainers write (config.json, metrics.jsonl, log.txt, images)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fewgan.run import write_run_config
+
+
+def _write_jsonl(path: Path, records) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def singan_records(scales: int = 4, steps: int = 40, every: int = 10) -> list[dict]:
+    rng = np.random.default_rng(0)
+    records, seconds = [], 0.0
+    for k in range(scales):
+        amp = 1.0 if k == 0 else 0.1 / (k + 1)
+        for i in range(0, steps + 1, every):
+            seconds += 0.5
+            D_r, D_f, D_gp = -float(rng.normal(1, 0.1)), float(rng.normal(0.5, 0.1)), float(rng.random())
+            G_recon, G_adv = float(0.1 / (i + 1)), float(rng.normal(-0.5, 0.1))
+            records.append({"scale": k, "step": i, "D": D_r + D_f + 0.1 * D_gp, "D_r": D_r, "D_f": D_f,
+                            "D_gp": D_gp, "G": 10 * G_recon + G_adv, "G_recon": G_recon, "G_adv": G_adv,
+                            "amp": amp, "lr": 4e-4, "seconds": seconds})
+        records.append({"event": "scale_end", "scale": k, "size": [16 + 8 * k, 20 + 10 * k], "amp": amp,
+                        "psnr": 20.0 + k, "ssim": 0.5 + 0.1 * k, "seconds_scale": 2.5 + k, "features": 32})
+    return records
+
+
+def stylegan2_records(epochs: int = 6) -> list[dict]:
+    records, step = [], 0
+    for epoch in range(epochs):
+        for _ in range(3):
+            step += 1
+            records.append({"kimg": step * 0.016, "epoch": epoch, "step": step, "loss_G": 1.0 - 0.01 * step,
+                            "loss_D": 1.2 + 0.01 * step, "r1": 0.05, "pl": 0.3, "ada_p": 0.01 * step,
+                            "lr": 1e-3, "seconds": 2.0 * step})
+        records.append({"event": "eval", "epoch": epoch, "kimg": step * 0.016, "metric": "swd",
+                        "value": 10.0 / (epoch + 1) + (3 if epoch == 4 else 0), "best": epoch != 4})
+    return records
+
+
+def _png8(path: Path, size=(24, 32), rgb=False, seed=0) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (*size, 3) if rgb else size
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(path)
+
+
+def _png16(path: Path, size=(24, 32)) -> None:
+    array = (np.arange(size[0] * size[1]).reshape(size) * 50).astype(np.uint16)
+    Image.fromarray(array).save(path)
+
+
+def make_singan_run(root: Path) -> Path:
+    run = root / "2026-01-01_00-00-00"
+    run.mkdir()
+    write_run_config(run, "singan", {"steps": 40, "max_size": 64, "min_size": 16, "lr": 4e-4},
+                     data={"path": "micrograph.png", "height": 48, "width": 64, "channels": 1,
+                           "dtype": "uint16", "bit_depth": 16, "format": "png"})
+    _write_jsonl(run / "metrics.jsonl", singan_records())
+    (run / "log.txt").write_text("\n".join(f"line {i} <b>&" for i in range(100)) + "\n", encoding="utf-8")
+    _png8(run / "scale_comparison.png", (80, 120))
+    (run / "samples").mkdir()
+    for i in range(3):
+        _png16(run / "samples" / f"sample_{i:03d}.png")
+    import tifffile
+
+    tifffile.imwrite(run / "samples" / "large_000.tif", np.linspace(0, 1, 48 * 40, dtype=np.float32).reshape(48, 40))
+    _png8(run / "recon_s3.png", (24, 32), rgb=True)
+    # outputs that must never be shown as samples
+    (run / "checkpoints").mkdir()
+    _png8(run / "checkpoints" / "not_a_sample.png")
+    (run / "tb").mkdir()
+    return run
+
+
+def make_stylegan2_run(root: Path) -> Path:
+    run = root / "sg2run"
+    run.mkdir()
+    write_run_config(run, "stylegan2", {"epochs": 6, "batch": 16, "resolution": 16},
+                     data={"folder": "particles/", "n_images": 40, "height": 16, "width": 16})
+    _write_jsonl(run / "metrics.jsonl", stylegan2_records())
+    (run / "log.txt").write_text("epoch 0\n", encoding="utf-8")
+    _png8(run / "fakes_epoch0005.png", (34, 34))
+    return run
+
+
+@pytest.fixture
+def singan_run(tmp_path) -> Path:
+    return make_singan_run(tmp_path)
+
+
+@pytest.fixture
+def stylegan2_run(tmp_path) -> Path:
+    return make_stylegan2_run(tmp_path)
+
+
+@pytest.fixture
+def eval_json() -> dict:
+    return make_eval_json()
+
+
+def make_eval_json() -> dict:
+    return {
+        "real": "real/", "fake": "fake/", "n_real": 8, "n_fake": 8,
+        "metrics": {
+            "swd": {"value": 12.5, "floor": 3.25, "levels": {"16": 2.0, "32": 3.0}},
+            "psnr": {"value": 24.1},
+            "fid": {"skipped": True, "reason": "Inception weights missing: fewgan weights import FILE"},
+        },
+        "particles": {
+            "comparison": {"diameter": {"real_mean": 8.0, "fake_mean": 9.0, "wasserstein": 1.0, "ks": 0.2, "unit": "px"}},
+            "values": {"real": {"diameter": [7.0, 8.0, 9.0], "count": [10, 12]},
+                       "fake": {"diameter": [8.5, 9.0, 9.5], "count": [11, 11]}},
+        },
+    }
+
+
+@pytest.fixture
+def fake():
+    """This module: its builders (``singan_records``, ``make_singan_run``, ...) for tests to call."""
+    import sys
+
+    return sys.modules[__name__]

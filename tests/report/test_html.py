@@ -1,0 +1,211 @@
+"""report.html: every section and figure present, every image embedded, robust to missing pieces."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fewgan.errors import FewganError
+from fewgan.report.html import SECTIONS, image_data_uri, write_report
+
+
+class Page(HTMLParser):
+    """What a browser would load from the page: sections, images, links, scripts, tables."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.sections: list[str] = []
+        self.images: list[dict] = []
+        self.links: list[str] = []
+        self.external: list[str] = []
+        self.tags: list[str] = []
+        self.text_by_section: dict[str, str] = {}
+        self.rows: list[list[str]] = []
+        self.rows_by_section: dict[str, list[list[str]]] = {}
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._section: str | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "section":
+            self._section = attrs.get("id")
+            self.sections.append(self._section)
+        if tag == "img":
+            self.images.append(dict(attrs, section=self._section))
+        if tag == "a":
+            self.links.append(attrs.get("href", ""))
+        if tag in ("script", "link", "iframe", "object", "embed") or (tag == "style" and attrs.get("src")):
+            self.external.append(tag)
+        for key in ("src", "href"):
+            value = attrs.get(key) or ""
+            if value.startswith(("http:", "https:", "//", "file:")):
+                self.external.append(value)
+        if tag == "tr":
+            self._row = []
+        if tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        if tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self.rows_by_section.setdefault(self._section, []).append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._section:
+            self.text_by_section[self._section] = self.text_by_section.get(self._section, "") + data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def decode(uri: str) -> bytes:
+    assert uri.startswith("data:image/")
+    return base64.b64decode(uri.split(",", 1)[1], validate=True)
+
+
+def test_singan_report_has_every_section_and_figure(singan_run, eval_json):
+    (singan_run / "eval.json").write_text(json.dumps(eval_json))
+    path = write_report(singan_run)
+    assert path == singan_run / "report.html"
+    page = Page(path.read_text(encoding="utf-8"))
+    assert page.sections == list(SECTIONS)
+    assert page.external == []  # no scripts, stylesheets, fonts or remote images
+    assert all(href.startswith("#") for href in page.links)
+    assert {h[1:] for h in page.links} == set(SECTIONS)
+    # every <img> is an embedded image that decodes
+    assert page.images and all(img["src"].startswith("data:image/") for img in page.images)
+    for img in page.images:
+        with Image.open(io.BytesIO(decode(img["src"]))) as im:
+            im.verify()
+    # every plot written into plots/ is embedded, byte for byte
+    plots = sorted((singan_run / "plots").glob("*.png"))
+    assert {p.stem for p in plots} == {"singan_losses", "singan_amp", "singan_fidelity", "particles"}
+    embedded = [decode(img["src"]) for img in page.images]
+    for p in plots:
+        assert p.read_bytes() in embedded, p.name
+    # the trainer's comparison figure is a figure; samples are samples; checkpoints are never shown
+    figure_alts = [img["alt"] for img in page.images if img["section"] == "figures"]
+    assert any("scale_comparison.png" in a for a in figure_alts)
+    sample_alts = {img["alt"] for img in page.images if img["section"] == "samples"}
+    assert sample_alts == {"samples/sample_000.png", "samples/sample_001.png", "samples/sample_002.png",
+                           "samples/large_000.tif", "recon_s3.png"}
+    assert not any("not_a_sample" in img["alt"] for img in page.images)
+    # the sK, size, amp table: one row per finished scale, with the values of metrics.jsonl
+    table = page.rows_by_section["results"]
+    assert table[0] == ["scale", "size HxW", "amp", "PSNR (dB)", "SSIM", "features"]
+    assert [r[0] for r in table[1:]] == ["s0", "s1", "s2", "s3"]
+    assert table[3] == ["s2", "32x40", "0.03333", "22", "0.7", "32"]
+    # timings per scale and their total (2.5 + 3.5 + 4.5 + 5.5 s)
+    assert "16.0 s" in page.text_by_section["timings"]
+    # evaluation: values with their floors, skipped metrics with the reason
+    assert ["swd", "12.5", "3.25", ""] in page.rows
+    assert any(r[0] == "fid" and "weights" in r[1] for r in page.rows)
+    assert any(r[:5] == ["diameter", "8", "9", "1", "0.2"] for r in page.rows)
+    # config and environment
+    assert "max_size" in page.text_by_section["config"]
+    assert "torch" in page.text_by_section["environment"] and "threads" in page.text_by_section["environment"]
+    # the log is escaped text, not markup
+    assert "line 99 <b>&" in page.text_by_section["log"]
+    assert page.tags.count("b") <= 2  # the two <b> of the timings/summary, none from the log
+    assert not [p for p in singan_run.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+def test_stylegan2_report(stylegan2_run):
+    page = Page(write_report(stylegan2_run).read_text(encoding="utf-8"))
+    assert page.sections == list(SECTIONS)
+    assert len([i for i in page.images if i["section"] == "figures"]) == 4
+    assert ["SWD", "1.667", "5", "0.288", "1.667", "6"] in page.rows  # best metric, epoch, kimg, last, count
+    assert "images/s" in page.text_by_section["timings"]
+    assert "no eval.json" in page.text_by_section["evaluation"]
+
+
+def test_report_of_a_run_killed_before_its_first_step(tmp_path, fake):
+    run = fake.make_singan_run(tmp_path)
+    for name in ("metrics.jsonl", "log.txt", "scale_comparison.png", "recon_s3.png"):
+        (run / name).unlink()
+    shutil.rmtree(run / "samples")
+    page = Page(write_report(run).read_text(encoding="utf-8"))
+    assert page.sections == list(SECTIONS)
+    assert page.images == []
+    assert "no scale has finished yet" in page.text_by_section["results"]
+    assert "no progress recorded yet" in page.text_by_section["summary"]
+
+
+def test_report_of_a_run_killed_mid_scale(tmp_path, fake):
+    run = fake.make_singan_run(tmp_path)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    # drop the last scale end and tear the last line, as a SIGKILL during a write would
+    lines = [ln for ln in lines if '"scale_end", "scale": 3' not in ln]
+    (run / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:17])
+    (run / "eval.json").write_text("{not json")
+    page = Page(write_report(run).read_text(encoding="utf-8"))
+    assert "3 scale(s) finished (s0..s2)" in page.text_by_section["summary"]
+    assert "unfinished" in page.text_by_section["timings"]
+    assert "not valid JSON" in page.text_by_section["evaluation"]
+
+
+def test_not_a_run_folder(tmp_path):
+    with pytest.raises(FewganError, match="no config.json"):
+        write_report(tmp_path)
+    with pytest.raises(FewganError, match="not found"):
+        write_report(tmp_path / "missing")
+
+
+def test_out_option_and_no_plots(singan_run, tmp_path):
+    out = write_report(singan_run, out=tmp_path / "elsewhere" / "r.html", plots=False)
+    assert out.is_file() and not (singan_run / "plots").exists()
+    page = Page(out.read_text(encoding="utf-8"))
+    assert "no figures" not in page.text_by_section["figures"]  # the trainer's figure is still there
+
+
+def test_sixteen_bit_and_tiff_images_are_shown_in_8_bits(tmp_path):
+    array = np.array([[0, 257 * 10, 65535], [1000, 2000, 3000]], dtype=np.uint16)
+    Image.fromarray(array).save(tmp_path / "a.png")
+    with Image.open(io.BytesIO(decode(image_data_uri(tmp_path / "a.png")))) as im:
+        assert im.mode == "L"
+        np.testing.assert_array_equal(np.asarray(im), np.round(array / 257).astype(np.uint8))
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "b.tif", np.array([[0.0, 0.5], [1.0, 2.0]], dtype=np.float32))
+    with Image.open(io.BytesIO(decode(image_data_uri(tmp_path / "b.tif")))) as im:
+        np.testing.assert_array_equal(np.asarray(im), [[0, 64], [128, 255]])  # min..max of the image
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((300, 2000), np.uint8)).save(big)
+    with Image.open(io.BytesIO(decode(image_data_uri(big, max_side=500)))) as im:
+        assert im.size == (500, 75)
+
+
+@pytest.mark.slow
+def test_headless_chromium_screenshot(singan_run, eval_json, tmp_path):
+    """The page renders in a real browser (Debian's chromium), without network access, to a non-blank image."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium); the screenshot check needs it")
+    (singan_run / "eval.json").write_text(json.dumps(eval_json))
+    report = write_report(singan_run)
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+         "--proxy-server=127.0.0.1:9", "--window-size=1366,3000", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), proc.stderr[-2000:]
+    with Image.open(shot) as im:
+        gray = np.asarray(im.convert("L"))
+    assert gray.shape == (3000, 1366)
+    # text, tables and figures: a good share of the page is not background
+    assert (gray < 200).mean() > 0.02
