@@ -1,5 +1,100 @@
-"""``fewgan eval`` (being built: issue "Evaluation")."""
+"""``fewgan eval REAL FAKE``: every metric in a table on the terminal, every number in JSON."""
+
+from __future__ import annotations
+
+import sys
+
+from fewgan.metrics.evaluate import METRICS, SIZE_MISMATCH
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser(
+        "eval",
+        help="compare real and generated images (FID, KID, PRDC, SIFID, SWD, PSNR/SSIM, particles, memorisation)",
+        description=(
+            "Compare real and generated images. REAL and FAKE are each a folder of images, one image, or a "
+            "run folder (FAKE: images are generated from it first; REAL: the data it was trained on). "
+            "Every metric is also computed between two halves of the real data (the floor: what 'as good "
+            "as real' looks like). Without Inception weights, FID/KID/PRDC/SIFID are skipped with a note "
+            "and the other metrics still run."
+        ),
+    )
+    p.add_argument("real", help="real images: folder, image file or run folder")
+    p.add_argument("fake", help="generated images: folder, image file or run folder")
+    p.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
+                   help=f"metrics to compute, from: {', '.join(METRICS)} (default: fid kid prdc swd particles "
+                        "memorisation for a real folder; sifid diversity swd particles for one real image)")
+    p.add_argument("--json", dest="json_path", default=None, help="write every number to this JSON file")
+    p.add_argument("--n", type=int, default=None,
+                   help="images to generate when FAKE is a run folder (default: as many as REAL, at least 50 "
+                        "for one real image)")
+    p.add_argument("--seed", type=int, default=0, help="seed of generation, the real split, crops, SWD and KID")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="load folders at this square size (needed when a folder mixes sizes)")
+    p.add_argument("--channels", default="auto", choices=("auto", "1", "3"),
+                   help="load both sets as gray (1) or RGB (3) (default: auto)")
+    p.add_argument("--size-mismatch", choices=SIZE_MISMATCH, default="resize",
+                   help="generated images of another size than the real set: resize them with a warning, or "
+                        "stop with an error (default: resize)")
+    p.add_argument("--no-floors", dest="floors", action="store_false",
+                   help="skip the real-vs-real floors (faster)")
+    p.add_argument("--resize", choices=("clean", "tf1"), default="clean",
+                   help="resize to 299 px for Inception: clean (PIL bicubic) or tf1 (as published FIDs)")
+    p.add_argument("--batch-size", type=int, default=50, help="Inception batch size (default 50)")
+    p.add_argument("--weights", default=None, help="Inception weights file (default: looked up, see 'fewgan weights where')")
+    p.add_argument("--cache", action="store_true", help="cache Inception features of the sets by content hash")
+    p.add_argument("--threshold", default=None,
+                   help="particle threshold: 'otsu' (default, on the real set) or a number in [-1, 1] units")
+    p.add_argument("--polarity", choices=("bright", "dark", "auto"), default=None,
+                   help="particles brighter (default) or darker than the background, or auto")
+    p.add_argument("--smooth-sigma", type=float, default=None, help="particle pre-smoothing in px (default 1)")
+    p.add_argument("--min-area", type=int, default=None, help="smallest particle in px (default 4)")
+    p.add_argument("--min-distance", type=int, default=None,
+                   help="smallest distance between watershed markers in px (default 3)")
+    p.add_argument("--no-watershed", dest="watershed", action="store_false", default=None,
+                   help="do not split touching particles")
+    p.add_argument("--near-copy-threshold", type=float, default=None,
+                   help="memorisation: distance ratio below which a generated image is a near-copy (default 0.5)")
+    p.add_argument("--quiet", action="store_true", help="print only the table")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from fewgan import api
+    from fewgan.metrics.evaluate import format_table
+    from fewgan.metrics.particles import format_table as particle_table
+
+    particle_options = {k: getattr(args, k) for k in ("threshold", "polarity", "smooth_sigma", "min_area",
+                                                       "min_distance", "watershed")
+                        if getattr(args, k) is not None}
+
+    def log(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    result = api.evaluate(
+        args.real, args.fake, metrics=args.metrics, json_path=args.json_path, device=args.device, n=args.n,
+        seed=args.seed, resolution=args.resolution,
+        channels=args.channels if args.channels == "auto" else int(args.channels),
+        size_mismatch=args.size_mismatch, floors=args.floors, resize=args.resize, batch_size=args.batch_size,
+        weights=args.weights, cache=True if args.cache else None, particle_options=particle_options,
+        near_copy_threshold=args.near_copy_threshold, log=log, progress=not args.quiet,
+    )
+    for w in result["warnings"]:
+        print(f"fewgan: warning: {w}", file=sys.stderr)
+    print(f"real: {result['real']['source']} ({result['real']['n']} images), "
+          f"fake: {result['fake']['source']} ({result['fake']['n']} images), mode: {result['mode']}")
+    if result.get("floor"):
+        print(f"floor: {result['floor']}")
+    print(format_table(result))
+    if result["network_metrics"] != "computed":
+        print(f"network metrics {result['network_metrics']}")
+    particles = result["metrics"].get("particles")
+    if particles and "table" in particles:
+        print()
+        print("particle statistics (real vs generated):")
+        print(particle_table(particles))
+    if args.json_path:
+        print(f"wrote {args.json_path}")
+    return 0

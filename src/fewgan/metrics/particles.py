@@ -235,7 +235,7 @@ def pair_correlation(points: list[np.ndarray], shapes: list[tuple[int, int]], r_
     """Pair correlation g(r) pooled over images, translation edge correction.
 
     ``points``: per image ``[n_i, 2]`` (y, x) in px; ``shapes``: per image (H, W). For each image
-    ``|W| sum_{i != j, r_ij in bin} 1 / ((W - |dx|)(H - |dy|))`` is summed, divided by the pooled
+    ``|W|^2 sum_{i != j, r_ij in bin} 1 / ((W - |dx|)(H - |dy|))`` is summed, divided by the pooled
     ``sum n_i (n_i - 1)`` and by the ring area ``pi (r2^2 - r1^2)``; g = 1 under complete spatial
     randomness. Returns ``{'r': bin centres, 'g': values, 'pairs': pair counts per bin}``.
     """
@@ -255,7 +255,8 @@ def pair_correlation(points: list[np.ndarray], shapes: list[tuple[int, int]], r_
         delta = np.abs(pts[close[:, 0]] - pts[close[:, 1]])
         r = np.hypot(delta[:, 0], delta[:, 1])
         overlap = (h - delta[:, 0]) * (w - delta[:, 1])
-        weight = np.where(overlap > 0, (h * w) / np.maximum(overlap, 1e-12), 0.0)
+        # E[sum_{i != j} 1(r_ij in ring) / |W cap W_(xi - xj)|] = n (n - 1) ring / |W|^2 for CSR
+        weight = np.where(overlap > 0, float(h * w) ** 2 / np.maximum(overlap, 1e-12), 0.0)
         which = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, bins - 1)
         ok = r < r_max
         # each unordered pair counts twice (i, j) and (j, i)

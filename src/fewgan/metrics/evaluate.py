@@ -1,0 +1,706 @@
+"""``fewgan eval``: every metric between a real and a generated set, each beside its floor.
+
+REAL and FAKE are each a folder of images, one image file, or a run folder (a folder with a
+``config.json`` written by ``fewgan singan train`` / ``fewgan stylegan2 train``):
+
+* a run folder as FAKE generates ``n`` images first (``fewgan.api.load(run).sample(n, seed)``);
+  for a SinGAN run, PSNR/SSIM compare its fixed-noise reconstruction with the real image;
+* a run folder as REAL stands for the data it was trained on (the path in its ``config.json``).
+
+Two modes follow from REAL:
+
+* **set mode** (REAL is a folder): FID, KID, precision/recall/density/coverage (Inception
+  features), SWD, particle statistics and memorisation by default;
+* **single-image mode** (REAL is one image, SinGAN's case): SIFID (both taps), pixel diversity,
+  SWD (patches of the one image against the samples), particle statistics by default.
+
+PSNR and SSIM are computed when asked (``metrics=[..., 'psnr', 'ssim']``): against the one real
+image (single-image mode) or pairwise in file order (two folders of equal size and count).
+
+**Floors** (what "as good as real" looks like on these data): every metric is also computed
+between two halves of the real set (a seeded random split), or, for one image, between one
+half of the image and random crops (3/4 of the half's size) of the other half. The floor of FID
+and KID on N/2 images is biased upwards compared with N images; read the two side by side, not
+as equal.
+
+**Bad input** is one line and exit status 2 (:class:`fewgan.errors.FewganError`): an empty or
+missing folder, real and generated images with different channel counts (load both with
+``channels``), fewer images than a metric needs (FID and KID: 2 per set; PRDC: k + 1 = 6;
+memorisation: 2 training images; pixel diversity: 2 samples; floors need twice as many real
+images and are skipped with a reason otherwise). Generated images of another size than the
+real set (set mode) are resized to the real size (bicubic, antialiased) with a warning, or
+refused with ``size_mismatch='error'``. A metric asked for explicitly that cannot run is an
+error; a default metric that cannot run is reported as skipped, with the reason. Without
+Inception weights the network metrics (FID, KID, PRDC, SIFID, feature-space memorisation) are
+skipped with the one-line message naming the file and the command that installs it, and
+everything else runs; when the user asked only for network metrics, that message is the error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from fewgan.errors import FewganError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so that ``fewgan --help`` stays fast
+    import torch
+
+NETWORK_METRICS = ("fid", "kid", "prdc", "sifid")
+METRICS = ("fid", "kid", "prdc", "sifid", "diversity", "swd", "psnr", "ssim", "particles", "memorisation")
+DEFAULT_SET = ("fid", "kid", "prdc", "swd", "particles", "memorisation")
+DEFAULT_SINGLE = ("sifid", "diversity", "swd", "particles")
+SIZE_MISMATCH = ("resize", "error")
+PRDC_K = 5
+PR_K = 3
+
+
+@dataclasses.dataclass
+class ImageSet:
+    """One side of a comparison: images ``[N, C, H, W]`` in [-1, 1] and where they came from."""
+
+    images: torch.Tensor
+    meta: Any
+    source: str
+    kind: str  # 'folder' | 'image' | 'run'
+    recon: torch.Tensor | None = None  # SinGAN run: its reconstruction [1, C, H, W]
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        meta = self.meta.to_dict() if hasattr(self.meta, "to_dict") else self.meta
+        return {"source": self.source, "kind": self.kind, "n": int(self.images.shape[0]),
+                "channels": int(self.images.shape[1]), "size": [int(self.images.shape[2]), int(self.images.shape[3])],
+                "meta": meta, "notes": list(self.notes)}
+
+
+# --------------------------------------------------------------------------- loading
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def _meta_from(obj: Any):
+    from fewgan.data.images import ImageMeta
+
+    if obj is None or isinstance(obj, ImageMeta):
+        return obj
+    if isinstance(obj, dict):
+        data = obj.get("image", obj) if isinstance(obj.get("image"), dict) else obj
+        try:
+            return ImageMeta.from_dict(data)
+        except (TypeError, ValueError, KeyError):
+            return None
+    if hasattr(obj, "image"):
+        return _meta_from(obj.image)
+    return None
+
+
+def _run_data_path(run: Path) -> Path:
+    from fewgan.run import read_run_config
+
+    cfg = read_run_config(run)
+    data = cfg.get("data") or {}
+    candidates = [data.get(k) for k in ("path", "root", "source", "image", "folder")]
+    candidates += [(cfg.get("config") or {}).get(k) for k in ("image", "folder", "data")]
+    for c in candidates:
+        if isinstance(c, str) and Path(c).exists():
+            return Path(c)
+    raise FewganError(
+        f"{run}: the run's config.json does not name training data that exists on this machine; "
+        "pass the real image or folder instead of the run folder"
+    )
+
+
+def _samples_to_tensor(samples: Any, meta) -> torch.Tensor:
+    """A model's samples (``[N, H, W, C]`` array in the data's dtype, or a float tensor) -> [-1, 1]."""
+    import torch
+
+    from fewgan.data.images import to_unit_range
+
+    if isinstance(samples, torch.Tensor):
+        return samples.detach().float().cpu()
+    array = np.asarray(samples)
+    if array.ndim == 3:
+        array = array[..., None]
+    if meta is None:
+        raise FewganError("the run's samples carry no data range; cannot map them to [-1, 1]")
+    return torch.stack([to_unit_range(a, meta.data_range) for a in array])
+
+
+def _load_run_samples(run: Path, n: int, seed: int, device: str, want_recon: bool) -> ImageSet:
+    from fewgan import api
+
+    try:
+        model = api.load(run, device=device)
+    except TypeError:
+        model = api.load(run)
+    meta = _meta_from(getattr(model, "meta", None))
+    if hasattr(model, "sample_tensor"):
+        images = _samples_to_tensor(model.sample_tensor(n, seed=seed), meta)
+    else:
+        images = _samples_to_tensor(model.sample(n, seed=seed), meta)
+    recon = None
+    if want_recon and hasattr(model, "reconstruct"):
+        recon = _samples_to_tensor(model.reconstruct(), meta)
+        if recon.ndim == 3:
+            recon = recon[None]
+    notes = [f"{n} images generated from the run with seed {seed}"]
+    return ImageSet(images=images, meta=meta, source=str(run), kind="run", recon=recon, notes=notes)
+
+
+def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resolution: int | None = None,
+             channels: str | int = "auto", device: str = "cpu", want_recon: bool = False) -> ImageSet:
+    """Load one side: a tensor ``[N, C, H, W]`` (used as is), an image file, a folder or a run folder."""
+    import torch
+
+    if isinstance(path, ImageSet):
+        return path
+    if isinstance(path, torch.Tensor):
+        images = path[None] if path.ndim == 3 else path
+        return ImageSet(images=images.float(), meta=None, source=f"<{role} tensor>", kind="tensor")
+    p = Path(path)
+    if not p.exists():
+        raise FewganError(f"{role} {p}: no such file or folder")
+    if _is_run(p):
+        if role == "real":
+            data = _run_data_path(p)
+            real = load_set(data, role=role, resolution=resolution, channels=channels)
+            real.notes.append(f"training data of run {p}")
+            return real
+        return _load_run_samples(p, n or 64, seed, device, want_recon)
+    if p.is_dir():
+        from fewgan.data.folder import load_folder
+
+        images, meta = load_folder(p, resolution=resolution, channels=channels)
+        return ImageSet(images=images, meta=meta.image, source=str(p), kind="folder", notes=list(meta.notes))
+    from fewgan.data.images import read_image
+
+    image, meta = read_image(p, channels=channels)
+    return ImageSet(images=image[None], meta=meta, source=str(p), kind="image", notes=list(meta.notes))
+
+
+# --------------------------------------------------------------------------- helpers
+class _Skip(Exception):
+    """A metric that cannot run on these inputs (reason in the message)."""
+
+
+def _need(condition: bool, reason: str) -> None:
+    if not condition:
+        raise _Skip(reason)
+
+
+def _as_dict(value: Any, name: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, tuple) and len(value) == 2 and name == "kid":
+        return {"value": float(value[0]), "std": float(value[1])}
+    return {"value": float(value)}
+
+
+def _half_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[: n // 2]), np.sort(perm[n // 2: 2 * (n // 2)])
+
+
+def _single_image_floor(image: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One image ``[1, C, H, W]`` -> (one half ``[1, C, h, w]``, ``n`` crops of 3/4 size of the other half)."""
+    from fewgan.metrics.swd import single_image_crops
+
+    _, _, h, w = image.shape
+    if w >= h:
+        a, b = image[..., : w // 2], image[..., w // 2: 2 * (w // 2)]
+    else:
+        a, b = image[..., : h // 2, :], image[..., h // 2: 2 * (h // 2), :]
+    size = (max(1, int(round(b.shape[-2] * 0.75))), max(1, int(round(b.shape[-1] * 0.75))))
+    return a, single_image_crops(b, n, size, seed=seed)
+
+
+def _data_range(meta) -> float:
+    if meta is None:
+        return 2.0
+    lo, hi = meta.data_range
+    return float(hi) - float(lo)
+
+
+def _to_data_units(images: torch.Tensor, meta) -> np.ndarray:
+    """``[N, C, H, W]`` in [-1, 1] -> ``[N, H, W, C]`` float64 in data units (or [-1, 1] without meta)."""
+    x = images.detach().cpu().double().numpy().transpose(0, 2, 3, 1)
+    if meta is None:
+        return x
+    lo, hi = (float(v) for v in meta.data_range)
+    return (np.clip(x, -1.0, 1.0) + 1.0) * ((hi - lo) / 2.0) + lo
+
+
+# --------------------------------------------------------------------------- the orchestrator
+def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | None = None,
+             json_path: Any = None, device: str = "cpu", n: int | None = None, seed: int = 0,
+             resolution: int | None = None, channels: str | int = "auto", size_mismatch: str = "resize",
+             floors: bool = True, resize: str = "clean", batch_size: int = 50, weights: Any = None,
+             cache: bool | str | None = None, particle_options: dict[str, Any] | None = None,
+             near_copy_threshold: float | None = None, log: Callable[[str], None] | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Compare real and generated images with every requested metric and its real-vs-real floor.
+
+    Parameters
+    ----------
+    real, fake : folder, image file or run folder (see the module docstring), or a tensor
+        ``[N, C, H, W]`` in [-1, 1].
+    metrics : names from :data:`METRICS`; default :data:`DEFAULT_SET` (REAL a folder) or
+        :data:`DEFAULT_SINGLE` (REAL one image).
+    json_path : where to write the result as JSON (atomically), if given.
+    device : 'cpu', 'cuda' or 'auto' for Inception features and SWD projections.
+    n : images to generate when FAKE is a run folder (default: as many as REAL has, at least 50
+        for one real image).
+    seed : seed of generation, the half split, crops, SWD and KID subsets.
+    resolution, channels : how folders are loaded (:func:`fewgan.data.folder.load_folder`).
+    size_mismatch : 'resize' (generated images resized to the real size with a warning) or
+        'error', in set mode.
+    floors : also compute every metric between two halves of the real data.
+    resize, batch_size, weights, cache : Inception feature options (:mod:`fewgan.metrics.features`).
+    particle_options : fields of :class:`fewgan.metrics.particles.ParticleConfig`.
+    near_copy_threshold : memorisation ratio threshold (default 0.5).
+    log : called with progress lines (the CLI passes a printer); None for silence.
+
+    Returns
+    -------
+    dict: ``real`` and ``fake`` (what was compared), ``mode``, ``metrics`` (per metric its
+    numbers, its ``floor`` and ``seconds``, or ``skipped`` with the reason), ``table`` (rows
+    ``{metric, value, floor, note}`` for the terminal), ``warnings``.
+    """
+    say = log or (lambda line: None)
+    if size_mismatch not in SIZE_MISMATCH:
+        raise FewganError(f"size_mismatch must be one of {', '.join(SIZE_MISMATCH)}, not {size_mismatch!r}")
+    requested = None
+    if metrics:
+        requested = []
+        for m in metrics:
+            for name in str(m).replace(",", " ").split():
+                name = name.strip().lower()
+                if name not in METRICS:
+                    raise FewganError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+                if name not in requested:
+                    requested.append(name)
+    warns: list[str] = []
+    started = time.perf_counter()
+
+    real_set = load_set(real, role="real", resolution=resolution, channels=channels)
+    single = real_set.images.shape[0] == 1
+    chosen = list(requested or (DEFAULT_SINGLE if single else DEFAULT_SET))
+    explicit = requested is not None
+    if n is None:
+        n = max(int(real_set.images.shape[0]), 50) if single else int(real_set.images.shape[0])
+    fake_set = load_set(fake, role="fake", n=n, seed=seed, resolution=resolution, channels=channels,
+                        device=device, want_recon=("psnr" in chosen or "ssim" in chosen))
+    if fake_set.meta is None:
+        fake_set.meta = real_set.meta
+    r_img, f_img = real_set.images, fake_set.images
+    if r_img.shape[1] != f_img.shape[1]:
+        raise FewganError(
+            f"real images have {r_img.shape[1]} channel(s) ({real_set.source}) but generated images "
+            f"{f_img.shape[1]} ({fake_set.source}); pass --channels 1 or --channels 3 to load both alike"
+        )
+    if not single and r_img.shape[-2:] != f_img.shape[-2:]:
+        text = (f"generated images are {f_img.shape[-2]}x{f_img.shape[-1]} px but real images "
+                f"{r_img.shape[-2]}x{r_img.shape[-1]} px")
+        if size_mismatch == "error":
+            raise FewganError(f"{text}; resize one set, or allow resizing (size_mismatch='resize')")
+        from fewgan.data.folder import resize as _resize
+
+        f_img = _resize(f_img, tuple(r_img.shape[-2:])).clamp(-1.0, 1.0)
+        warns.append(f"{text}: generated images resized to the real size (bicubic, antialiased)")
+    say(f"real: {real_set.source} ({r_img.shape[0]} x {r_img.shape[1]}x{r_img.shape[2]}x{r_img.shape[3]}), "
+        f"fake: {fake_set.source} ({f_img.shape[0]} x {f_img.shape[1]}x{f_img.shape[2]}x{f_img.shape[3]})")
+
+    # floor data: halves of the real set, or half of the one image against crops of the other half
+    floor_pair = None
+    floor_reason = None
+    if floors:
+        if single:
+            if min(r_img.shape[-2:]) >= 2 * 16:
+                floor_pair = _single_image_floor(r_img, min(max(f_img.shape[0], 2), 50), seed)
+            else:
+                floor_reason = "the real image is too small to split into halves of at least 16 px"
+        elif r_img.shape[0] >= 2:
+            a, b = _half_split(r_img.shape[0], seed)
+            floor_pair = (r_img[a], r_img[b])
+        else:
+            floor_reason = "needs at least 2 real images"
+
+    ctx = _Context(r_img, f_img, real_set, fake_set, floor_pair, single, seed, device, resize, batch_size,
+                   weights, cache, particle_options or {}, near_copy_threshold, progress, say)
+    results: dict[str, Any] = {}
+    network_error: FewganError | None = None
+    for name in chosen:
+        t0 = time.perf_counter()
+        say(f"{name} ...")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                entry = _METRIC_FUNCS[name](ctx, floor=False)
+                if floors:
+                    if floor_pair is None:
+                        entry["floor"] = {"skipped": floor_reason}
+                    else:
+                        try:
+                            entry["floor"] = _METRIC_FUNCS[name](ctx, floor=True)
+                        except _Skip as exc:
+                            entry["floor"] = {"skipped": str(exc)}
+            for w in caught:
+                text = f"{name}: {w.message}"
+                if text not in warns:
+                    warns.append(text)
+        except _Skip as exc:
+            if explicit:
+                raise FewganError(f"{name}: {exc}") from None
+            entry = {"skipped": str(exc)}
+        except FewganError as exc:
+            if _is_weights_missing(exc):
+                network_error = exc
+                entry = {"skipped": str(exc), "weights_missing": True}
+            else:
+                raise
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
+        results[name] = entry
+    if network_error is not None and explicit and all(m in NETWORK_METRICS for m in chosen):
+        raise network_error
+
+    out = {
+        "mode": "single-image" if single else "set",
+        "real": real_set.describe(),
+        "fake": {**fake_set.describe(), "n": int(f_img.shape[0]), "size": [int(f_img.shape[2]), int(f_img.shape[3])]},
+        "metrics": results,
+        "table": build_table(results),
+        "floor": ("two halves of the real image: one half against random 3/4-size crops of the other"
+                  if single else "two halves of the real set (seeded random split)") if floors else None,
+        "seed": int(seed),
+        "warnings": warns,
+        "network_metrics": "skipped: " + str(network_error) if network_error is not None else "computed",
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if json_path:
+        from fewgan.run import atomic_write_json
+
+        atomic_write_json(json_path, out)
+    return out
+
+
+def _is_weights_missing(exc: Exception) -> bool:
+    try:
+        from fewgan.metrics.features import WeightsMissing
+    except ImportError:  # pragma: no cover - part of the package
+        return False
+    return isinstance(exc, WeightsMissing)
+
+
+@dataclasses.dataclass
+class _Context:
+    real: torch.Tensor
+    fake: torch.Tensor
+    real_set: ImageSet
+    fake_set: ImageSet
+    floor_pair: tuple[torch.Tensor, torch.Tensor] | None
+    single: bool
+    seed: int
+    device: str
+    resize: str
+    batch_size: int
+    weights: Any
+    cache: Any
+    particle_options: dict[str, Any]
+    near_copy_threshold: float | None
+    progress: bool
+    say: Callable[[str], None]
+    _features: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def pair(self, floor: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if floor:
+            if self.floor_pair is None:
+                raise _Skip("no floor data")
+            return self.floor_pair
+        return self.real, self.fake
+
+    # Inception features: computed once per set, the floor uses subsets of the real features
+    def window(self):
+        from fewgan.metrics.features import intensity_window
+
+        if "window" not in self._features:
+            dtype = getattr(self.real_set.meta, "dtype", None)
+            self._features["window"] = intensity_window(self.real, dtype=dtype)
+        return self._features["window"]
+
+    def features(self, which: str) -> np.ndarray:
+        from fewgan.metrics.features import extract_features, find_weights
+
+        if "error" in self._features:  # weights missing: say it once, not per metric
+            raise self._features["error"]
+        if which not in self._features:
+            try:
+                find_weights(self.weights)
+            except FewganError as exc:
+                self._features["error"] = exc
+                raise
+            images = {"real": self.real, "fake": self.fake,
+                      "floor_a": self.floor_pair[0] if self.floor_pair else None,
+                      "floor_b": self.floor_pair[1] if self.floor_pair else None}[which]
+            if which.startswith("floor") and not self.single:
+                a, b = _half_split(self.real.shape[0], self.seed)
+                return self.features("real")[a if which == "floor_a" else b]
+            self.say(f"Inception features of the {which} images ({images.shape[0]}) ...")
+            self._features[which] = extract_features(
+                images, window=self.window(), resize=self.resize, batch_size=self.batch_size,
+                device=self.device, weights=self.weights, progress=self.progress, cache=self.cache,
+            )
+        return self._features[which]
+
+    def feature_pair(self, floor: bool) -> tuple[np.ndarray, np.ndarray]:
+        return (self.features("floor_a"), self.features("floor_b")) if floor else (self.features("real"), self.features("fake"))
+
+    def feature_info(self, n: int) -> dict[str, Any]:
+        from fewgan.metrics.features import feature_info
+
+        return feature_info(weights=self.weights, resize=self.resize, n=n, window=self.window())
+
+
+# --------------------------------------------------------------------------- metrics
+def _fid(ctx: _Context, floor: bool) -> dict[str, Any]:
+    _need(not ctx.single, "FID compares sets of images; for one real image use sifid")
+    real, fake = ctx.pair(floor)
+    _need(real.shape[0] >= 2 and fake.shape[0] >= 2, "FID needs at least 2 images per set")
+    from fewgan.metrics.fid import fid_from_features
+
+    rf, ff = ctx.feature_pair(floor)
+    out = _as_dict(fid_from_features(rf, ff), "fid")
+    out["features"] = ctx.feature_info(int(min(len(rf), len(ff))))
+    out["n_real"], out["n_fake"] = int(len(rf)), int(len(ff))
+    return out
+
+
+def _kid(ctx: _Context, floor: bool) -> dict[str, Any]:
+    _need(not ctx.single, "KID compares sets of images; for one real image use sifid")
+    real, fake = ctx.pair(floor)
+    _need(real.shape[0] >= 2 and fake.shape[0] >= 2, "KID needs at least 2 images per set")
+    from fewgan.metrics.kid import kid_from_features
+
+    rf, ff = ctx.feature_pair(floor)
+    kwargs = {"seed": ctx.seed} if _accepts(kid_from_features, "seed") else {}
+    out = _as_dict(kid_from_features(rf, ff, **kwargs), "kid")
+    out["features"] = ctx.feature_info(int(min(len(rf), len(ff))))
+    return out
+
+
+def _prdc(ctx: _Context, floor: bool) -> dict[str, Any]:
+    _need(not ctx.single, "precision/recall compare sets of images")
+    real, fake = ctx.pair(floor)
+    need = PRDC_K + 1
+    _need(real.shape[0] >= need and fake.shape[0] >= need,
+          f"precision/recall/density/coverage need at least {need} images per set (k = {PRDC_K})")
+    from fewgan.metrics import prdc as _prdc_mod
+
+    rf, ff = ctx.feature_pair(floor)
+    out = _as_dict(_prdc_mod.prdc(rf, ff, k=PRDC_K), "prdc")
+    out = {"density_coverage": out, "k_density_coverage": PRDC_K}
+    if real.shape[0] > PR_K and fake.shape[0] > PR_K:
+        out["precision_recall"] = _as_dict(_prdc_mod.precision_recall(rf, ff, k=PR_K), "pr")
+        out["k_precision_recall"] = PR_K
+    out["features"] = ctx.feature_info(int(min(len(rf), len(ff))))
+    return out
+
+
+def _sifid(ctx: _Context, floor: bool) -> dict[str, Any]:
+    _need(ctx.single, "SIFID compares samples with one real image; give a single real image")
+    real, fake = ctx.pair(floor)
+    from fewgan.metrics.sifid import sifid
+
+    return _as_dict(sifid(real[0], fake, window=ctx.window(), weights=ctx.weights, device=ctx.device)
+                    if _accepts(sifid, "window") else sifid(real[0], fake), "sifid")
+
+
+def _accepts(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _diversity(ctx: _Context, floor: bool) -> dict[str, Any]:
+    real, fake = ctx.pair(floor)
+    _need(fake.shape[0] >= 2, "pixel diversity needs at least 2 generated images")
+    try:
+        from fewgan.metrics.sifid import pixel_diversity
+    except ImportError:
+        pixel_diversity = None
+    if pixel_diversity is not None and not floor:
+        return _as_dict(pixel_diversity(fake, real[0] if ctx.single else real), "diversity")
+    # same definition: mean over pixels of the std over samples, divided by the real image's std
+    value = float(fake.double().std(dim=0, unbiased=False).mean() / real.double().std(unbiased=False).clamp_min(1e-12))
+    return {"value": value}
+
+
+def _swd(ctx: _Context, floor: bool) -> dict[str, Any]:
+    from fewgan.metrics.swd import swd_levels
+
+    real, fake = ctx.pair(floor)
+    _need(min(real.shape[-2:]) >= 7 and min(fake.shape[-2:]) >= 7, "SWD needs images of at least 7 px")
+    out = swd_levels(real, fake, seed=ctx.seed, device=ctx.device)
+    out["value"] = out.pop("swd")
+    return out
+
+
+def _fidelity_pairs(ctx: _Context) -> tuple[torch.Tensor, torch.Tensor, str]:
+    real, fake = ctx.real, ctx.fake
+    if ctx.fake_set.recon is not None and ctx.single:
+        return real, ctx.fake_set.recon, "the run's reconstruction against the real image"
+    if ctx.single:
+        _need(real.shape[-2:] == fake.shape[-2:],
+              f"PSNR/SSIM need generated images of the real size {real.shape[-2]}x{real.shape[-1]}")
+        return real.expand(fake.shape[0], -1, -1, -1), fake, "every generated image against the real image"
+    _need(real.shape == fake.shape, "PSNR/SSIM pair images in file order: both folders need the same count and size")
+    return real, fake, "pairs in file order"
+
+
+def _psnr_ssim(ctx: _Context, floor: bool, which: str) -> dict[str, Any]:
+    _need(not floor, "no floor for a pairwise reconstruction metric")
+    from fewgan.metrics.fidelity import psnr, ssim
+
+    real, fake, pairing = _fidelity_pairs(ctx)
+    meta = ctx.real_set.meta
+    data_range = _data_range(meta)
+    r, f = _to_data_units(real, meta), _to_data_units(fake, meta)
+    fn = psnr if which == "psnr" else ssim
+    values = [fn(a[..., 0] if a.shape[-1] == 1 else a, b[..., 0] if b.shape[-1] == 1 else b, data_range)
+              for a, b in zip(r, f)]
+    finite = [v for v in values if math.isfinite(v)]
+    mean = float(np.mean(finite)) if finite else float("inf")
+    return {"value": mean, "per_image": [float(v) if math.isfinite(v) else None for v in values],
+            "data_range": data_range, "pairing": pairing}
+
+
+def _particles(ctx: _Context, floor: bool) -> dict[str, Any]:
+    from fewgan.metrics.particles import ParticleConfig, particle_statistics
+
+    real, fake = ctx.pair(floor)
+    config = ParticleConfig.from_dict(ctx.particle_options)
+    out = particle_statistics(real, fake, config=config, meta=ctx.real_set.meta)
+    out["value"] = float(np.mean([row["ks"] for row in out["table"] if row["ks"] is not None] or [float("nan")]))
+    out["value_is"] = "mean KS statistic over the compared quantities"
+    return out
+
+
+def _memorisation(ctx: _Context, floor: bool) -> dict[str, Any]:
+    from fewgan.metrics.memorisation import NEAR_COPY_THRESHOLD, memorisation
+
+    _need(not ctx.single, "memorisation needs a training set of at least 2 images")
+    real, fake = ctx.pair(floor)
+    _need(real.shape[0] >= 2, "memorisation needs at least 2 training images")
+    threshold = NEAR_COPY_THRESHOLD if ctx.near_copy_threshold is None else float(ctx.near_copy_threshold)
+    rf = ff = None
+    feature_note = None
+    try:
+        rf, ff = ctx.feature_pair(floor)
+    except FewganError as exc:
+        if not _is_weights_missing(exc):
+            raise
+        feature_note = str(exc)
+    out = memorisation(real, fake, train_features=rf, generated_features=ff, threshold=threshold)
+    if feature_note:
+        out["note"] = f"{out['note']}: {feature_note}"
+    out["value"] = out["near_copy_share"]
+    # per-item lists are long; keep them for the main comparison only
+    if floor:
+        for space in out["spaces"]:
+            for key in ("nearest", "distance", "ratio", "train_nn_distance"):
+                out[space].pop(key, None)
+    return out
+
+
+_METRIC_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
+    "fid": _fid, "kid": _kid, "prdc": _prdc, "sifid": _sifid, "diversity": _diversity, "swd": _swd,
+    "psnr": lambda ctx, floor: _psnr_ssim(ctx, floor, "psnr"),
+    "ssim": lambda ctx, floor: _psnr_ssim(ctx, floor, "ssim"),
+    "particles": _particles, "memorisation": _memorisation,
+}
+
+
+# --------------------------------------------------------------------------- table
+def _floor_value(entry: dict[str, Any], getter: Callable[[dict[str, Any]], Any]) -> Any:
+    floor = entry.get("floor")
+    if not isinstance(floor, dict) or "skipped" in floor:
+        return None
+    try:
+        return getter(floor)
+    except (KeyError, TypeError, IndexError):
+        return None
+
+
+def build_table(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``{metric, value, floor, note}`` (one per number a user reads) from ``evaluate``'s metrics."""
+    rows: list[dict[str, Any]] = []
+
+    def add(label, entry, getter, note=""):
+        try:
+            value = getter(entry)
+        except (KeyError, TypeError, IndexError):
+            value = None
+        rows.append({"metric": label, "value": value, "floor": _floor_value(entry, getter), "note": note})
+
+    for name, entry in results.items():
+        if "skipped" in entry:
+            note = "skipped: no Inception weights (see below)" if entry.get("weights_missing") else \
+                f"skipped: {entry['skipped']}"
+            rows.append({"metric": name, "value": None, "floor": None, "note": note})
+            continue
+        if name == "kid":
+            add("kid", entry, lambda e: e["value"], f"std {entry.get('std', float('nan')):.3g}")
+        elif name == "prdc":
+            for key in ("precision", "recall"):
+                if "precision_recall" in entry:
+                    add(f"{key} (k={PR_K})", entry, lambda e, key=key: e["precision_recall"][key])
+            for key in ("density", "coverage"):
+                add(f"{key} (k={PRDC_K})", entry, lambda e, key=key: e["density_coverage"][key])
+        elif name == "sifid":
+            scalar = {k: v for k, v in entry.items() if isinstance(v, dict) and "mean" in v}
+            if scalar:
+                for key, v in scalar.items():
+                    add(f"sifid {key}", entry, lambda e, key=key: e[key]["mean"])
+            else:
+                add("sifid", entry, lambda e: e.get("value", e.get("mean")))
+        elif name == "swd":
+            add("swd", entry, lambda e: e["value"], "levels " + ", ".join(f"{v:.3g}" for v in entry["levels"]))
+        elif name == "particles":
+            for i, row in enumerate(entry["table"]):
+                add(f"particles {row['quantity']} KS", entry, lambda e, i=i: e["table"][i]["ks"],
+                    f"W1 {row['wasserstein']:.4g} {row['unit']}".strip() if row["wasserstein"] is not None else "")
+        elif name == "memorisation":
+            for space in entry["spaces"]:
+                add(f"near-copies ({space})", entry, lambda e, space=space: e[space]["near_copy_share"],
+                    f"ratio < {entry['threshold']:g}, median ratio {entry[space]['median_ratio']:.3g}")
+        elif name in ("psnr", "ssim"):
+            add(name, entry, lambda e: e["value"], entry.get("pairing", ""))
+        else:
+            add(name, entry, lambda e: e["value"])
+    return rows
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The terminal table of :func:`evaluate`'s result: metric, value, floor (real vs real), note."""
+
+    def num(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float) and not math.isfinite(v):
+            return "inf"
+        return f"{v:.4g}"
+
+    rows = result["table"]
+    width = max([len(r["metric"]) for r in rows] + [6])
+    lines = [f"{'metric':<{width}}  {'value':>10}  {'floor':>10}  note"]
+    for r in rows:
+        lines.append(f"{r['metric']:<{width}}  {num(r['value']):>10}  {num(r['floor']):>10}  {r['note']}")
+    return "\n".join(lines)
