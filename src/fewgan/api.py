@@ -109,6 +109,27 @@ def evaluate(real: PathLike, fake: PathLike, **options: Any) -> dict[str, Any]:
     return _evaluate(real, fake, **options)
 
 
+def weights_status(path: PathLike | None = None) -> dict[str, Any]:
+    """Where the Inception weights are looked for and what is found; see :func:`fewgan.metrics.features.weights_status`."""
+    from fewgan.metrics.features import weights_status as _status
+
+    return _status(path)
+
+
+def import_weights(file: PathLike, dest_dir: PathLike | None = None) -> Path:
+    """Check the Inception weights' SHA-256 and copy them into torch's hub cache; see :func:`fewgan.metrics.features.import_weights`."""
+    from fewgan.metrics.features import import_weights as _import
+
+    return _import(file, dest_dir)
+
+
+def fetch_weights(url: str | None = None, dest_dir: PathLike | None = None) -> Path:
+    """Download, check and install the Inception weights (needs internet); see :func:`fewgan.metrics.features.fetch_weights`."""
+    from fewgan.metrics.features import fetch_weights as _fetch
+
+    return _fetch(url, dest_dir)
+
+
 def report(run: PathLike, **options: Any) -> Path:
     """Write ``report.html`` (and its plots) for a run folder; returns its path."""
     from fewgan.report.html import write_report
