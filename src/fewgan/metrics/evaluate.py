@@ -220,13 +220,6 @@ def _single_image_floor(image: torch.Tensor, n: int, seed: int) -> tuple[torch.T
     return a, single_image_crops(b, n, size, seed=seed)
 
 
-def _data_range(meta) -> float:
-    if meta is None:
-        return 2.0
-    lo, hi = meta.data_range
-    return float(hi) - float(lo)
-
-
 def _to_data_units(images: torch.Tensor, meta) -> np.ndarray:
     """``[N, C, H, W]`` in [-1, 1] -> ``[N, H, W, C]`` float64 in data units (or [-1, 1] without meta)."""
     x = images.detach().cpu().double().numpy().transpose(0, 2, 3, 1)
@@ -567,11 +560,11 @@ def _fidelity_pairs(ctx: _Context) -> tuple[torch.Tensor, torch.Tensor, str]:
 
 def _psnr_ssim(ctx: _Context, floor: bool, which: str) -> dict[str, Any]:
     _need(not floor, "no floor for a pairwise reconstruction metric")
-    from fewgan.metrics.fidelity import psnr, ssim
+    from fewgan.metrics.fidelity import data_range_of, psnr, ssim
 
     real, fake, pairing = _fidelity_pairs(ctx)
     meta = ctx.real_set.meta
-    data_range = _data_range(meta)
+    data_range = data_range_of(meta)
     r, f = _to_data_units(real, meta), _to_data_units(fake, meta)
     fn = psnr if which == "psnr" else ssim
     values = [fn(a[..., 0] if a.shape[-1] == 1 else a, b[..., 0] if b.shape[-1] == 1 else b, data_range)

@@ -68,3 +68,36 @@ def ssim(real, fake, data_range: float) -> float:
             use_sample_covariance=False, **kwargs,
         )
     )
+
+
+def data_range_of(meta) -> float:
+    """The PSNR/SSIM data range of images described by ``meta`` (``ImageMeta``): ``hi - lo``.
+
+    ``meta.data_range`` is what the image was read with: (0, 255) for 8-bit, (0, 65535) for
+    16-bit, (0, 4095) for a 12-bit camera image stored in uint16 when read with that range;
+    ``None`` means images in [-1, 1] (range 2).
+    """
+    if meta is None:
+        return 2.0
+    lo, hi = meta.data_range
+    return float(hi) - float(lo)
+
+
+def compare(real, fake, meta=None) -> dict[str, float]:
+    """PSNR and SSIM of two ``[C, H, W]`` tensors/arrays in [-1, 1], in the data units of ``meta``.
+
+    For SinGAN's per-scale reconstructions: ``compare(real_at_scale, recon_at_scale, meta)``.
+    Returns ``{"psnr": dB, "ssim": value, "data_range": hi - lo}``.
+    """
+    def units(x):
+        x = x.detach().cpu().double().numpy() if hasattr(x, "detach") else np.asarray(x, dtype=np.float64)
+        x = np.moveaxis(x, 0, -1)
+        x = x[..., 0] if x.shape[-1] == 1 else x
+        if meta is None:
+            return x
+        lo, hi = (float(v) for v in meta.data_range)
+        return (np.clip(x, -1.0, 1.0) + 1.0) * ((hi - lo) / 2.0) + lo
+
+    r, f = units(real), units(fake)
+    data_range = data_range_of(meta)
+    return {PSNR: psnr(r, f, data_range), SSIM: ssim(r, f, data_range), "data_range": data_range}

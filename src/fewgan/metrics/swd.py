@@ -180,7 +180,9 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
         count must agree, sizes and image counts may differ (single-image mode: one real image
         against many samples draws all its patches from that image).
     seed : patch positions and projection directions are drawn from ``torch.Generator`` seeded
-        with it, so the same inputs give the same number.
+        with it, so the same inputs give the same number. Both sets draw their positions from the
+        same stream, so two sets of one shape are compared at the same positions (common random
+        numbers: less variance, and SWD(x, x) = 0 exactly).
     patches_per_image, patch_size, directions, repeats, min_size : the paper's 128, 7, 128, 4, 16.
     device : where the projections run (``'cpu'``, ``'cuda'``).
     batch_size : images per pyramid batch (bounds memory).
@@ -207,9 +209,10 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
     device = torch.device(device)
     levels = min(num_levels(*real.shape[-2:], min_size=min_size), num_levels(*fake.shape[-2:], min_size=min_size))
     total = patches_per_image * max(real.shape[0], fake.shape[0])
-    gen = torch.Generator().manual_seed(int(seed))
-
     def descriptors(images: torch.Tensor) -> tuple[list[torch.Tensor], list[list[int]]]:
+        # both sets draw positions from the same stream (common random numbers): sets of one
+        # shape get the same positions, which lowers the variance and makes SWD(x, x) = 0
+        gen = torch.Generator().manual_seed(int(seed))
         # patches are spread evenly: image i gets patches j with j % n == i
         n = images.shape[0]
         per_level: list[list[torch.Tensor]] = [[] for _ in range(levels)]
@@ -231,6 +234,7 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
     real_desc, real_sizes = descriptors(real)
     fake_desc, fake_sizes = descriptors(fake)
     channels = real.shape[1]
+    gen = torch.Generator().manual_seed(int(seed) + 0x5D1)  # directions: a stream of their own
     values = []
     for k in range(levels):
         r, f = _normalise(real_desc[k], fake_desc[k], channels)
