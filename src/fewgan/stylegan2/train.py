@@ -26,7 +26,7 @@ contiguous slice; augmentation draws from the process's global RNG (seeded ``see
 Under ``torchrun`` the global batch is split across processes; gradients are averaged with one
 all-reduce per phase (a hand-made DistributedDataParallel: PyTorch's DDP wrapper cannot take
 the double backward of R1 and path length, and each phase updates only one network); the
-path-length mean, the ``w_avg`` update and ADA's statistics are all-reduced; minibatch-stddev
+path-length mean, the ``w_avg`` update (in Gmain, before the EMA copies it) and ADA's statistics are all-reduced; minibatch-stddev
 groups are consecutive samples, so contiguous slices form the same groups as one process.
 Only rank 0 writes files.
 """
@@ -421,7 +421,9 @@ class Trainer:
         D.requires_grad_(False)
         z, z2, cutoff, noise = self._latents(B)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            fake = self._run_G(G, z, z2, cutoff, noise)
+            fake, ws = self._run_G(G, z, z2, cutoff, noise, return_ws=True)
+        # running mean of w for truncation, before the EMA copies the buffers into G_ema
+        G.mapping.update_w_avg(self.dist.all_reduce_mean(ws[:, 0].detach().float().mean(dim=0)))
         loss_G = g_nonsaturating_loss(self._D(fake.float()))
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
@@ -452,8 +454,7 @@ class Trainer:
         D.requires_grad_(True)
         z, z2, cutoff, noise = self._latents(B)
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            fake, ws = self._run_G(G, z, z2, cutoff, noise, return_ws=True)
-        G.mapping.update_w_avg(self.dist.all_reduce_mean(ws[:, 0].float().mean(dim=0)))
+            fake = self._run_G(G, z, z2, cutoff, noise)
         real = self._real_batch()
         fake_logits = self._D(fake.float())
         real_logits = self._D(real)

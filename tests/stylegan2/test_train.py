@@ -1,0 +1,196 @@
+"""Trainer: lazy cadence, Adam rescaling, EMA rule, best-metric bookkeeping, exact resume (in-process and SIGKILL)."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fewgan.run import load_checkpoint, read_metrics
+from fewgan.stylegan2 import train as train_mod
+from fewgan.stylegan2.config import StyleGAN2Config
+from fewgan.stylegan2.train import InfiniteSampler, Trainer, train
+
+
+def test_lazy_regularisation_cadence_and_adam_rescaling(tiny, images, monkeypatch):
+    cfg = StyleGAN2Config.from_dict({**tiny, "g_reg_every": 4, "d_reg_every": 3, "diffaugment": "none"})
+    calls = {"pl": [], "r1": [], "ema": 0}
+    trainer = Trainer(cfg, images, seed=0)
+    real_pl, real_r1, real_ema = train_mod.path_lengths, train_mod.r1_penalty, train_mod.ema_update
+    monkeypatch.setattr(train_mod, "path_lengths", lambda *a, **k: (calls["pl"].append(trainer.step), real_pl(*a, **k))[1])
+    monkeypatch.setattr(train_mod, "r1_penalty", lambda *a, **k: (calls["r1"].append(trainer.step), real_r1(*a, **k))[1])
+
+    def count_ema(*a, **k):
+        calls["ema"] += 1
+        return real_ema(*a, **k)
+
+    monkeypatch.setattr(train_mod, "ema_update", count_ema)
+    for _ in range(9):
+        trainer.train_step()
+    assert calls["pl"] == [0, 4, 8]
+    assert calls["r1"] == [0, 3, 6]
+    assert calls["ema"] == 9 + 3  # after every G step and after every path-length step
+    g = trainer.opt_G.param_groups[0]
+    assert math.isclose(g["lr"], 0.001 * 4 / 5) and math.isclose(g["betas"][1], 0.99 ** (4 / 5))
+    d = trainer.opt_D.param_groups[0]
+    assert math.isclose(d["lr"], 0.001 * 3 / 4) and math.isclose(d["betas"][1], 0.99 ** (3 / 4)) and d["betas"][0] == 0
+    assert trainer.images_seen == 9 * 4
+
+
+def test_r1_step_gradient_is_interval_times_the_penalty_gradient(tiny, images):
+    """Lazy regularisation: the Dreg step's D gradient is k x grad(gamma/2 ||grad_x D(x)||^2)."""
+    cfg = StyleGAN2Config.from_dict({**tiny, "d_reg_every": 8, "pl_weight": 0.0, "diffaugment": "none"})
+    trainer = Trainer(cfg, images, seed=0)
+    reals, checks = [], []
+    real_batch, real_step = trainer._real_batch, trainer.opt_D.step
+    trainer._real_batch = lambda: (reals.append(real_batch()), reals[-1])[1]
+
+    def spy():
+        if len(checks) == 0:
+            checks.append("Dmain")
+        else:  # Dreg: recompute the penalty's gradient with the current (pre-step) D
+            x = reals[0].detach().requires_grad_(True)
+            r1 = train_mod.r1_penalty(trainer.D(x), x, 5.0)
+            params = list(trainer.D.parameters())
+            ref = torch.autograd.grad(r1, params, allow_unused=True)  # D's last bias has no x-gradient
+            for p, g in zip(params, ref):
+                if g is None:
+                    assert p.grad is None or not p.grad.any()
+                else:
+                    assert torch.allclose(p.grad, 8 * g, rtol=1e-4, atol=1e-7)
+            checks.append("Dreg")
+        return real_step()
+
+    trainer.opt_D.step = spy
+    trainer.train_step()
+    assert checks == ["Dmain", "Dreg"]
+
+
+def test_ema_after_one_step_without_path_length(tiny, images):
+    cfg = StyleGAN2Config.from_dict({**tiny, "pl_weight": 0.0, "diffaugment": "none"})
+    trainer = Trainer(cfg, images, seed=0)
+    ema0 = [p.clone() for p in trainer.G_ema.parameters()]
+    trainer.train_step()
+    for e0, e1, g1 in zip(ema0, trainer.G_ema.parameters(), trainer.G.parameters()):
+        assert torch.allclose(e1, e0 + (1 - 0.999) * (g1 - e0), atol=1e-7)
+    assert torch.equal(trainer.G_ema.mapping.w_avg, trainer.G.mapping.w_avg)
+    assert trainer.G.mapping.w_avg.abs().sum() > 0  # updated in the G step, then copied
+
+
+def test_infinite_sampler_covers_a_set_smaller_than_the_batch():
+    sampler = InfiniteSampler(3, torch.Generator().manual_seed(0))
+    idx = sampler.next(8)
+    assert idx.shape == (8,)
+    counts = torch.bincount(torch.cat([idx, sampler.next(1)]), minlength=3)
+    assert counts.tolist() == [3, 3, 3]  # three full passes
+
+
+def test_best_metric_bookkeeping_with_a_stand_in_metric(tmp_path, tiny, images):
+    values = iter([5.0, 3.0, 4.0, 1.0, 2.0])
+    seen_steps = []
+
+    def metric(fake):
+        assert fake.shape == (8, 1, 16, 16)
+        seen_steps.append(None)
+        return next(values)
+
+    opts = {**tiny, "eval_every": 2, "eval_images": 8, "kimg": 0.048, "diffaugment": "none"}  # 12 steps, 8 epochs
+    run = train(images=images, results=tmp_path, metric_fn=metric, metric_name="stand-in", quiet=True, **opts)
+    evals = [r for r in read_metrics(run) if r.get("event") == "eval"]
+    assert [r["value"] for r in evals] == [5.0, 3.0, 4.0, 1.0]
+    assert [r["best"] for r in evals] == [True, True, False, True]
+    assert all(r["metric"] == "stand-in" for r in evals)
+    info = json.loads((run / "checkpoints" / "best_info.json").read_text())
+    assert info["metric"] == "stand-in" and info["value"] == 1.0 and info["ema"] is True
+    assert info["diffaugment"] is False and info["epoch"] == pytest.approx(evals[3]["epoch"])
+    best = load_checkpoint(run / "checkpoints" / "best_G_ema.pt")
+    assert best["step"] == evals[3]["step"]
+    for name in ("best_G.pt", "best_D.pt"):
+        assert load_checkpoint(run / "checkpoints" / name)["step"] == evals[3]["step"]
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert last["best"]["value"] == 1.0 and last["step"] == 12
+    log = (run / "log.txt").read_text()
+    assert "DiffAugment: off" in log and "EMA: on" in log and "selection metric: stand-in" in log
+
+
+def _weights(path):
+    ck = load_checkpoint(path)
+    return {k: ck[k] for k in ("G", "G_ema", "D")}, ck
+
+
+def _assert_same(a, b):
+    for net in ("G", "G_ema", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs"
+
+
+def test_resume_is_exact_in_process(tmp_path, tiny, images, one_thread):
+    opts = {**tiny, "kimg": 0.028, "checkpoint_every_steps": 3, "ada": True, "ada_interval": 2,
+            "diffaugment": "color,translation,cutout", "eval_every": 1, "eval_images": 4}
+    metric = lambda fake: float(fake.mean())  # noqa: E731
+    full = train(images=images, results=tmp_path / "a", metric_fn=metric, quiet=True, **opts)
+    part = train(images=images, results=tmp_path / "b", metric_fn=metric, quiet=True, max_steps=4, **opts)
+    assert load_checkpoint(part / "checkpoints" / "last.pt")["step"] == 3
+    resumed = train(images=images, resume=part, metric_fn=metric, quiet=True)
+    wa, ca = _weights(full / "checkpoints" / "last.pt")
+    wb, cb = _weights(resumed / "checkpoints" / "last.pt")
+    assert ca["step"] == cb["step"] == 7
+    _assert_same(wa, wb)
+    assert torch.equal(ca["ada"]["p"], cb["ada"]["p"]) and torch.equal(ca["pl_mean"], cb["pl_mean"])
+    assert ca["best"] == cb["best"]
+    steps = [r["step"] for r in read_metrics(resumed) if "loss_G" in r]
+    assert steps == sorted(set(steps))  # records after the checkpoint were not duplicated
+
+
+def test_resume_rejects_changing_the_model(tmp_path, tiny, images):
+    from fewgan.errors import FewganError
+
+    run = train(images=images, results=tmp_path, quiet=True, **{**tiny, "kimg": 0.008, "diffaugment": "none"})
+    with pytest.raises(FewganError, match="cannot change"):
+        train(images=images, resume=run, quiet=True, z_dim=8)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images, one_thread):
+    torch.save(images, tmp_path / "images.pt")
+    opts = {**tiny, "kimg": 0.2, "checkpoint_every_steps": 2, "diffaugment": "color,translation,cutout"}
+    code = (
+        "import sys, torch; from fewgan.stylegan2.train import train; "
+        f"train(images=torch.load(r'{tmp_path / 'images.pt'}'), results=r'{tmp_path / 'killed'}', quiet=True, **{opts!r})"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        ckpt = None
+        while time.time() < deadline:
+            found = list((tmp_path / "killed").glob("*/checkpoints/last.pt"))
+            if found:
+                ckpt = found[0]
+                step = load_checkpoint(ckpt)["step"]
+                if step >= 6:
+                    break
+            if proc.poll() is not None:
+                pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL and ckpt is not None
+    stopped_at = load_checkpoint(ckpt)["step"]
+    assert stopped_at < 50, "the run finished before the kill"
+    run = ckpt.parent.parent
+    resumed = train(images=images, resume=run, quiet=True)
+    full = train(images=images, results=tmp_path / "full", quiet=True, **opts)
+    wa, ca = _weights(full / "checkpoints" / "last.pt")
+    wb, cb = _weights(resumed / "checkpoints" / "last.pt")
+    assert ca["step"] == cb["step"] == 50
+    _assert_same(wa, wb)
