@@ -43,3 +43,30 @@ def test_build_rejects_bad_options():
         build(None, False, "flips,blur", 3)
     with pytest.raises(FewganError):
         build(None, True, None, 4)
+
+
+@pytest.mark.parametrize("which", ["ada", "diffaugment"])
+def test_r1_through_the_augmentation_matches_an_explicit_jacobian(which):
+    # R1 = |d D(aug(x)) / dx|^2 needs double backward through the augmentation (grid_sample,
+    # gather). For fixed params aug is linear, aug(x) = J x (+ const): compare with J built by
+    # autograd.functional.jacobian, used as a plain matrix.
+    torch.manual_seed(0)
+    aug = ADA(channels=1, p=1.0) if which == "ada" else DiffAugment()
+    x = (torch.rand(1, 1, 6, 6, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    params = aug.sample_params(x, torch.Generator().manual_seed(3))
+    d = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(36, 8), torch.nn.Softplus(), torch.nn.Linear(8, 1)
+    ).double()
+
+    def r1_grads(forward):
+        (g,) = torch.autograd.grad(d(forward(x)).sum(), x, create_graph=True)
+        params_d = list(d.parameters())[:-1]  # the last bias does not enter dD/dx
+        return torch.autograd.grad(g.square().sum(), params_d)
+
+    jac = torch.autograd.functional.jacobian(lambda t: aug.apply(t, params), x.detach()).reshape(36, 36)
+    const = aug.apply(torch.zeros_like(x), params).reshape(36)
+    explicit = r1_grads(lambda t: (jac @ t.reshape(36) + const).reshape(1, 1, 6, 6))
+    through = r1_grads(lambda t: aug.apply(t, params))
+    assert any(e.abs().sum() > 0 for e in explicit)
+    for a, b in zip(through, explicit):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -31,10 +31,12 @@ def test_presets():
     assert (seed.brightness, seed.contrast, seed.erase_p, seed.erase_area) == (0.2, 0.2, 0.2, (0.02, 0.1))
     assert seed.interpolation == "nearest" and seed.fill == -1.0 and seed.erase_value == -1.0
     assert ClassicalAugment.default().parts == DEFAULT_PARTS == ("hflip", "vflip")
-    assert ClassicalAugment.default(rotate90=True).parts == ("hflip", "vflip", "rotate90")
+    assert ClassicalAugment.default(rot90=True).parts == ("hflip", "vflip", "rotate90")
     assert ClassicalAugment.from_spec("seed").parts == SEED_PARTS
     assert ClassicalAugment.from_spec("none") is None and ClassicalAugment.from_spec(None) is None
     assert ClassicalAugment.from_spec("rotate90, hflip").parts == ("hflip", "rotate90")
+    assert ClassicalAugment.from_spec("flips").parts == ClassicalAugment.from_spec("default").parts == DEFAULT_PARTS
+    assert ClassicalAugment.from_spec("flips,rot90").parts == ClassicalAugment.default(rot90=True).parts
     with pytest.raises(FewganError, match="unknown classical augmentation part"):
         ClassicalAugment.from_spec("hflip,cutout")
 
@@ -42,7 +44,7 @@ def test_presets():
 def test_leak_list():
     assert ClassicalAugment.seed().leaks == ("rotate", "translate", "scale", "shear", "brightness", "contrast", "erase")
     assert ClassicalAugment.default().leaks == ()
-    assert ClassicalAugment.default(rotate90=True).leaks == ()
+    assert ClassicalAugment.default(rot90=True).leaks == ()
     assert ClassicalAugment.default().leak_warning() is None
     warning = ClassicalAugment(parts=("hflip", "shear", "erase")).leak_warning()
     assert "(shear, erase)" in warning and "\n" not in warning

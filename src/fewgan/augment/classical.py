@@ -90,6 +90,7 @@ LEAK_REASONS = {
     "erase": "random erasing paints rectangles",
 }
 PRESETS = ("seed", "default", "none")
+_ALIASES = {"default": DEFAULT_PARTS, "flips": ("hflip", "vflip"), "rot90": ("rotate90",)}
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -174,16 +175,18 @@ class ClassicalAugment(nn.Module):
         return cls(parts=SEED_PARTS, interpolation="nearest")
 
     @classmethod
-    def default(cls, rotate90: bool = False) -> "ClassicalAugment":
-        """Flips only (non-leaking); ``rotate90=True`` adds 90-degree rotations."""
-        return cls(parts=DEFAULT_PARTS + (("rotate90",) if rotate90 else ()))
+    def default(cls, rot90: bool = False) -> "ClassicalAugment":
+        """Flips only (non-leaking); ``rot90=True`` adds 90-degree rotations (orientation-free data)."""
+        return cls(parts=DEFAULT_PARTS + (("rotate90",) if rot90 else ()))
 
     @classmethod
     def from_spec(cls, spec: str | None) -> "ClassicalAugment | None":
         """``"seed"``, ``"default"``, ``"none"`` (None), or a comma list of :data:`PARTS`.
 
         A list switches on those parts with the seed's strengths and bilinear sampling, e.g.
-        ``"hflip,vflip,rotate90"``. Unknown names raise :class:`FewganError`.
+        ``"hflip,vflip,rotate90"``; ``flips`` stands for ``hflip,vflip`` and ``rot90`` for
+        ``rotate90`` (so ``"flips,rot90"`` is ``default(rot90=True)``). Unknown names raise
+        :class:`FewganError`.
         """
         if spec is None:
             return None
@@ -192,9 +195,10 @@ class ClassicalAugment(nn.Module):
             return None
         if text == "seed":
             return cls.seed()
-        if text in ("default", "flips"):
-            return cls.default()
-        return cls(parts=tuple(p.strip() for p in text.replace("+", ",").split(",") if p.strip()))
+        parts: list[str] = []
+        for name in (p.strip() for p in text.replace("+", ",").split(",") if p.strip()):
+            parts.extend(_ALIASES.get(name, (name,)))
+        return cls(parts=tuple(parts))
 
     def extra_repr(self) -> str:
         return f"parts={','.join(self.parts) or 'none'}, interpolation={self.interpolation}"
