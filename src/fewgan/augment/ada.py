@@ -24,9 +24,11 @@ Pixel blitting (exact: done by integer indexing, no resampling)
     * 90-degree rotation: ``k ~ U{0, 1, 2, 3}`` quarter turns, as ``torch.rot90(x, k, (2, 3))``
       (square images only).
     * integer translation: ``(ty, tx)`` uniform over ``{-S, ..., S}``, ``S = round(0.125 * size)``,
-      ``y[i, j] = z[i - ty, j - tx]`` with the image mirrored at its borders (reflect padding).
+      ``y[i, j] = z[i - ty, j - tx]`` with the image mirrored about its edge pixels (reflect
+      padding, the edge pixel not repeated).
     The three are composed as ``translate(rot90(xflip(x)))``.
-Geometric (one bilinear ``grid_sample`` with reflection padding for all of them)
+Geometric (one bilinear ``grid_sample`` for all of them, with reflection padding: the image
+mirrored about its border, so the edge pixel repeats; nothing is ever filled with a constant)
     * isotropic scaling by ``2^(0.2 z)``, ``z ~ N(0, 1)``;
     * rotation by ``U(-pi, pi)``, applied with probability ``1 - sqrt(1 - p)`` before and again
       after the anisotropic scaling (so that some rotation happens with probability ~``p``);
@@ -377,11 +379,17 @@ def geometric(
     active = active | (xfrac_y != 0) | (xfrac_x != 0)
     if not bool(active.any()):
         return x
+    # Warp only the images that get a transformation (at small p most do not); the others
+    # are copied through exactly.
+    index = active.nonzero().view(-1).to(x.device)
+    sub = index.to(scale.device)
     f = torch.float32
-    scale, rotate_pre, aniso, rotate_post = (t.to(f) for t in (scale, rotate_pre, aniso, rotate_post))
+    scale, rotate_pre, aniso, rotate_post, xfrac_y, xfrac_x = (
+        t[sub].to(f) for t in (scale, rotate_pre, aniso, rotate_post, xfrac_y, xfrac_x)
+    )
     # Inverse map, output pixel -> input pixel, in centred pixel units (x right, y down):
     # S^-1 R_pre^-1 A^-1 R_post^-1 T^-1.
-    inv = _translate(-xfrac_x.to(f) * w, -xfrac_y.to(f) * h)
+    inv = _translate(-xfrac_x * w, -xfrac_y * h)
     inv = _rotation(-rotate_post) @ inv
     inv = _diag(1.0 / aniso, aniso) @ inv
     inv = _rotation(-rotate_pre) @ inv
@@ -393,11 +401,11 @@ def geometric(
     theta[:, :, 2] = theta[:, :, 2] / half.view(1, 2)
     s = int(supersample)
     theta = theta.to(device=x.device, dtype=x.dtype)
-    grid = F.affine_grid(theta, [n, c, h * s, w * s], align_corners=False)
-    y = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    grid = F.affine_grid(theta, [index.numel(), c, h * s, w * s], align_corners=False)
+    y = F.grid_sample(x[index], grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     if s > 1:
         y = F.avg_pool2d(y, s)
-    return torch.where(active.to(x.device).view(n, 1, 1, 1), y, x)
+    return x.index_copy(0, index, y)
 
 
 def _eye(n: int, device: torch.device) -> torch.Tensor:
