@@ -70,6 +70,7 @@ class ImageSet:
     source: str
     kind: str  # 'folder' | 'image' | 'run'
     recon: torch.Tensor | None = None  # SinGAN run: its reconstruction [1, C, H, W]
+    recon_real: torch.Tensor | None = None  # and the real image at the trained size [1, C, H, W]
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -139,18 +140,27 @@ def _load_run_samples(run: Path, n: int, seed: int, device: str, want_recon: boo
         model = api.load(run, device=device)
     except TypeError:
         model = api.load(run)
-    meta = _meta_from(getattr(model, "meta", None))
+    meta = getattr(model, "meta", None)
+    meta = _meta_from(meta() if callable(meta) else meta)
     if hasattr(model, "sample_tensor"):
         images = _samples_to_tensor(model.sample_tensor(n, seed=seed), meta)
     else:
         images = _samples_to_tensor(model.sample(n, seed=seed), meta)
-    recon = None
-    if want_recon and hasattr(model, "reconstruct"):
-        recon = _samples_to_tensor(model.reconstruct(), meta)
-        if recon.ndim == 3:
+    recon = recon_real = None
+    if want_recon:
+        if hasattr(model, "reconstruct_tensor"):
+            recon = _samples_to_tensor(model.reconstruct_tensor(), meta)
+        elif hasattr(model, "reconstruct"):
+            recon = _samples_to_tensor(model.reconstruct(), meta)
+        if recon is not None and recon.ndim == 3:
             recon = recon[None]
+        reals = getattr(model, "reals", None)
+        if recon is not None and reals:  # SinGAN: the training image at the size it was trained on
+            recon_real = reals[-1].detach().float().cpu()
+            recon_real = recon_real[None] if recon_real.ndim == 3 else recon_real
     notes = [f"{n} images generated from the run with seed {seed}"]
-    return ImageSet(images=images, meta=meta, source=str(run), kind="run", recon=recon, notes=notes)
+    return ImageSet(images=images.clamp(-1.0, 1.0), meta=meta, source=str(run), kind="run", recon=recon,
+                    recon_real=recon_real, notes=notes)
 
 
 def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resolution: int | None = None,
@@ -548,8 +558,13 @@ def _swd(ctx: _Context, floor: bool) -> dict[str, Any]:
 
 def _fidelity_pairs(ctx: _Context) -> tuple[torch.Tensor, torch.Tensor, str]:
     real, fake = ctx.real, ctx.fake
-    if ctx.fake_set.recon is not None and ctx.single:
-        return real, ctx.fake_set.recon, "the run's reconstruction against the real image"
+    recon = ctx.fake_set.recon
+    if recon is not None and ctx.single:
+        target = ctx.fake_set.recon_real if ctx.fake_set.recon_real is not None else real
+        _need(target.shape == recon.shape,
+              f"the run's reconstruction is {recon.shape[-2]}x{recon.shape[-1]} px, the real image "
+              f"{target.shape[-2]}x{target.shape[-1]} px")
+        return target, recon, "the run's fixed-noise reconstruction against the real image it was trained on"
     if ctx.single:
         _need(real.shape[-2:] == fake.shape[-2:],
               f"PSNR/SSIM need generated images of the real size {real.shape[-2]}x{real.shape[-1]}")
