@@ -84,7 +84,8 @@ def make_stylegan2_run(root: Path) -> Path:
     run = root / "sg2run"
     run.mkdir()
     write_run_config(run, "stylegan2", {"epochs": 6, "batch": 16, "resolution": 16},
-                     data={"folder": "particles/", "n_images": 40, "height": 16, "width": 16})
+                     data={"root": "particles/", "count": 40, "resolution": 16,
+                           "image": {"height": 16, "width": 16, "channels": 1, "dtype": "uint8"}})
     _write_jsonl(run / "metrics.jsonl", stylegan2_records())
     (run / "log.txt").write_text("epoch 0\n", encoding="utf-8")
     _png8(run / "fakes_epoch0005.png", (34, 34))
@@ -107,19 +108,36 @@ def eval_json() -> dict:
 
 
 def make_eval_json() -> dict:
+    """An eval.json in the layout of fewgan.metrics.evaluate.evaluate (a few metrics, one skipped)."""
     return {
-        "real": "real/", "fake": "fake/", "n_real": 8, "n_fake": 8,
+        "mode": "single-image",
+        "real": {"source": "micrograph.png", "kind": "image", "n": 1, "size": [48, 64]},
+        "fake": {"source": "run", "kind": "run", "n": 8, "size": [48, 64]},
         "metrics": {
-            "swd": {"value": 12.5, "floor": 3.25, "levels": {"16": 2.0, "32": 3.0}},
-            "psnr": {"value": 24.1},
-            "fid": {"skipped": True, "reason": "Inception weights missing: fewgan weights import FILE"},
+            "swd": {"value": 12.5, "levels": [2.0, 3.0], "floor": {"value": 3.25, "levels": [1.0, 1.5]}},
+            "psnr": {"value": 24.1, "pairing": "the run's fixed-noise reconstruction against the real image"},
+            "sifid": {"skipped": "Inception weights missing: fewgan weights import FILE", "seconds": 0.0},
+            "particles": {
+                "table": [{"quantity": "diameter", "unit": "px", "real": {"n": 3, "mean": 8.0},
+                           "fake": {"n": 5, "mean": 9.0}, "wasserstein": 1.0, "ks": 0.2, "ks_pvalue": 0.9}],
+                "g_r": {"r": [1.0, 2.0, 3.0], "unit": "px", "real": [0.0, 1.0, 1.1], "fake": [0.0, None, 0.9]},
+                "particles": {"real": 3, "fake": 5},
+            },
         },
-        "particles": {
-            "comparison": {"diameter": {"real_mean": 8.0, "fake_mean": 9.0, "wasserstein": 1.0, "ks": 0.2, "unit": "px"}},
-            "values": {"real": {"diameter": [7.0, 8.0, 9.0], "count": [10, 12]},
-                       "fake": {"diameter": [8.5, 9.0, 9.5], "count": [11, 11]}},
-        },
+        "table": [
+            {"metric": "swd", "value": 12.5, "floor": 3.25, "note": "levels 2, 3"},
+            {"metric": "psnr", "value": 24.1, "floor": None, "note": "reconstruction"},
+            {"metric": "sifid", "value": None, "floor": None, "note": "skipped: Inception weights missing: fewgan weights import FILE"},
+            {"metric": "particles diameter KS", "value": 0.2, "floor": None, "note": "W1 1 px"},
+        ],
+        "floor": "two halves of the real image",
+        "warnings": ["swd: <few patches>"],
     }
+
+
+def make_particles_json() -> dict:
+    return {"real": {"diameter": [7.0, 8.0, 9.0], "count": [3]}, "fake": {"diameter": [8.5, 9.0, 9.5], "count": [5]},
+            "units": {"diameter": "px", "count": "per image"}}
 
 
 @pytest.fixture

@@ -78,8 +78,9 @@ def decode(uri: str) -> bytes:
     return base64.b64decode(uri.split(",", 1)[1], validate=True)
 
 
-def test_singan_report_has_every_section_and_figure(singan_run, eval_json):
+def test_singan_report_has_every_section_and_figure(singan_run, eval_json, fake):
     (singan_run / "eval.json").write_text(json.dumps(eval_json))
+    (singan_run / "particles.json").write_text(json.dumps(fake.make_particles_json()))
     path = write_report(singan_run)
     assert path == singan_run / "report.html"
     page = Page(path.read_text(encoding="utf-8"))
@@ -112,10 +113,14 @@ def test_singan_report_has_every_section_and_figure(singan_run, eval_json):
     assert table[3] == ["s2", "32x40", "0.03333", "22", "0.7", "32"]
     # timings per scale and their total (2.5 + 3.5 + 4.5 + 5.5 s)
     assert "16.0 s" in page.text_by_section["timings"]
-    # evaluation: values with their floors, skipped metrics with the reason
-    assert ["swd", "12.5", "3.25", ""] in page.rows
-    assert any(r[0] == "fid" and "weights" in r[1] for r in page.rows)
-    assert any(r[:5] == ["diameter", "8", "9", "1", "0.2"] for r in page.rows)
+    # evaluation: values with their floors, skipped metrics with the reason, particle details, warnings
+    rows = page.rows_by_section["evaluation"]
+    assert ["swd", "12.5", "3.25", "levels 2, 3"] in rows
+    assert ["sifid", "—", "—", "skipped: Inception weights missing: fewgan weights import FILE"] in rows
+    assert ["diameter", "px", "3", "8", "5", "9", "1", "0.2", "0.9"] in rows
+    assert "<few patches>" in page.text_by_section["evaluation"]
+    # summary: the run has no generator.pt, so it did not finish
+    assert "not finished: 4 scales done (s0..s3)" in page.text_by_section["summary"]
     # config and environment
     assert "max_size" in page.text_by_section["config"]
     assert "torch" in page.text_by_section["environment"] and "threads" in page.text_by_section["environment"]
@@ -123,6 +128,60 @@ def test_singan_report_has_every_section_and_figure(singan_run, eval_json):
     assert "line 99 <b>&" in page.text_by_section["log"]
     assert page.tags.count("b") <= 2  # the two <b> of the timings/summary, none from the log
     assert not [p for p in singan_run.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+def test_run_status(singan_run, stylegan2_run, fake):
+    from fewgan.report.html import run_status
+    from fewgan.run import read_metrics, read_run_config
+
+    def status(run):
+        return run_status(run, read_run_config(run), read_metrics(run))
+
+    cfg = json.loads((singan_run / "config.json").read_text())
+    cfg["pyramid"] = {"sizes": [[16, 20], [24, 30], [32, 40], [40, 50], [48, 64]]}
+    (singan_run / "config.json").write_text(json.dumps(cfg))
+    assert status(singan_run) == ("not finished: 4 of 5 scales done (s0..s3); still running, stopped or killed "
+                                  "(resume with --resume)", False)
+    (singan_run / "generator.pt").write_bytes(b"x")
+    assert status(singan_run) == ("finished (4 of 5 scales)", True)
+    # StyleGAN2: budget 6 epochs x 40 images = 0.24 kimg; the fixture stops at 0.288 kimg
+    assert status(stylegan2_run) == ("finished", True)
+    records = fake.stylegan2_records(epochs=2)
+    (stylegan2_run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    text, done = status(stylegan2_run)
+    assert not done and text.startswith("not finished: 0.096 of 0.24 kimg")
+    (stylegan2_run / "log.txt").write_text("step 1\ndone: 12 steps\n")
+    assert status(stylegan2_run) == ("finished", True)
+
+
+def test_report_renders_a_real_evaluation(singan_run):
+    """eval.json as fewgan.metrics.evaluate writes it (SWD and particles on tiny synthetic images)."""
+    import torch
+
+    from fewgan.data.synthetic import make_micrograph
+    from fewgan.metrics.evaluate import evaluate
+    from fewgan.report.plots import write_particle_values
+
+    def images(seed, n):
+        out = []
+        for i in range(n):
+            array, _ = make_micrograph(seed=seed + i, size=(48, 48), radius=3.0, density=30.0)
+            a = torch.from_numpy(array.astype("float32") / 65535.0)
+            out.append(a.reshape(1, 48, 48) * 2 - 1)
+        return torch.stack(out)
+
+    real, generated = images(0, 4), images(100, 4)
+    result = evaluate(real, generated, metrics=["swd", "particles"], json_path=singan_run / "eval.json")
+    write_particle_values(singan_run, real, generated)
+    page = Page(write_report(singan_run).read_text(encoding="utf-8"))
+    rows = page.rows_by_section["evaluation"]
+    assert ["metric", "value", "floor (real vs real)", "note"] in rows
+    shown = [r[0] for r in rows]
+    for row in result["table"]:
+        assert row["metric"] in shown
+    assert (singan_run / "plots" / "particles.png").is_file()
+    embedded = [decode(i["src"]) for i in page.images]
+    assert (singan_run / "plots" / "particles.png").read_bytes() in embedded
 
 
 def test_stylegan2_report(stylegan2_run):
@@ -154,7 +213,7 @@ def test_report_of_a_run_killed_mid_scale(tmp_path, fake):
     (run / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:17])
     (run / "eval.json").write_text("{not json")
     page = Page(write_report(run).read_text(encoding="utf-8"))
-    assert "3 scale(s) finished (s0..s2)" in page.text_by_section["summary"]
+    assert "not finished: 3 scales done (s0..s2)" in page.text_by_section["summary"]
     assert "unfinished" in page.text_by_section["timings"]
     assert "not valid JSON" in page.text_by_section["evaluation"]
 

@@ -43,6 +43,9 @@ from fewgan.run import (
 
 REPORT_FILE = "report.html"
 EVAL_FILE = "eval.json"
+#: Per-particle values real vs generated (``{"real": {q: [...]}, "fake": {...}, "units": {q: unit}}``),
+#: written by :func:`fewgan.report.plots.write_particle_values` (the demo does); drawn as histograms.
+PARTICLES_FILE = "particles.json"
 #: The ids of the report's sections, in page order (tests check that each one is present).
 SECTIONS = ("summary", "config", "environment", "timings", "results", "evaluation", "figures", "samples", "log")
 _SECTION_TITLES = {
@@ -103,7 +106,7 @@ def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images:
     else:
         written = {p.stem: p for p in sorted((run_dir / _plots.PLOTS_DIR).glob("*.png"))}
     particle_plot = None
-    if plots and evaluation is not None:
+    if plots:
         particle_plot = _particle_plot(run_dir, evaluation)
     elif not plots and (run_dir / _plots.PLOTS_DIR / "particles.png").is_file():
         particle_plot = run_dir / _plots.PLOTS_DIR / "particles.png"
@@ -357,33 +360,53 @@ def _img(src: Path | bytes, alt: str, pixel: bool = False, max_side: int = _MAX_
     except Exception as exc:  # a torn or unreadable file must not stop the report
         return f'<p class="warn">{_e(alt)}: cannot be shown ({_e(type(exc).__name__)}: {_e(str(exc)[:120])})</p>'
     cls = ' class="pixel"' if pixel else ""
-    return f'<figure{cls}><img src="{uri}" alt="{_e(alt)}" loading="lazy">'
+    width = _upscaled_width(src) if pixel and isinstance(src, Path) else None
+    style = f' style="width:{width}px"' if width else ""
+    return f'<figure{cls}><img src="{uri}" alt="{_e(alt)}"{style}>'
+
+
+def _upscaled_width(path: Path, target: int = 192) -> int | None:
+    """Small images (a 16 px scale) are shown at an integer zoom so a reader can see them."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            width = im.size[0]
+    except Exception:  # e.g. a float TIFF Pillow cannot open: shown at its own size
+        return None
+    if width >= target or width < 1:
+        return None
+    return width * min(8, target // width)
 
 
 # --------------------------------------------------------------------------- sections
 def _summary(run_dir: Path, cfg: Mapping[str, Any], method: str, records: Sequence[Mapping[str, Any]]) -> str:
     data = cfg.get("data") or {}
-    config = cfg.get("config") or {}
+    image = data.get("image") if isinstance(data.get("image"), Mapping) else data  # folder sets nest it
     seconds = [r["seconds"] for r in records if _finite(r.get("seconds"))]
-    ends = _plots.singan_scale_ends(records) if method == "singan" else []
     rows: list[tuple[str, Any]] = [("method", method), ("run folder", str(run_dir)),
                                    ("created", cfg.get("created", "—"))]
-    source = data.get("path") or data.get("file") or data.get("source") or data.get("folder")
+    source = data.get("path") or data.get("root") or data.get("file") or data.get("folder")
     if source:
         rows.append(("data", source))
-    h, w = data.get("height"), data.get("width")
+    if _finite(data.get("count")):
+        rows.append(("images", data["count"]))
+    h, w = image.get("height"), image.get("width")
     if h and w:
         rows.append(("image size", f"{h} x {w} px"))
-    for key in ("channels", "dtype", "bit_depth", "format", "n_images", "count"):
-        if key in data:
-            rows.append((key.replace("_", " "), data[key]))
+    if _finite(data.get("resolution")):
+        rows.append(("training resolution", f"{data['resolution']} px"))
+    for key in ("channels", "dtype", "format"):
+        if key in image:
+            rows.append((key, image[key]))
+    if image.get("pixel_size"):
+        rows.append(("pixel size", f"{image['pixel_size']} {image.get('pixel_unit') or ''}".strip()))
     device = (cfg.get("environment") or {}).get("device")
     if device:
         rows.append(("device", device))
     if seconds:
-        rows.append(("training time (last logged)", format_seconds(max(seconds))))
-    status, done = _status(run_dir, method, config, records, ends)
-    rows.append(("status", status))
+        rows.append(("training time", format_seconds(max(seconds))))
+    status, done = run_status(run_dir, cfg, records)
     steps = [r for r in records if "event" not in r]
     if steps:
         last = steps[-1]
@@ -392,22 +415,59 @@ def _summary(run_dir: Path, cfg: Mapping[str, Any], method: str, records: Sequen
     if not records:
         rows.append(("metrics", "metrics.jsonl is empty or missing: the run has logged no step yet"))
     cls = "ok" if done else "warn"
-    return _kv_table(rows).replace(f"<td>{_e(status)}</td>", f'<td class="{cls}">{_e(status)}</td>', 1)
+    body = "".join(f"<tr><td>{_e(k)}</td>{_td(v)}</tr>" for k, v in rows)
+    body = f'<tr><td>status</td><td class="{cls}">{_e(status)}</td></tr>' + body
+    return f'<table class="kv"><tbody>{body}</tbody></table>'
 
 
-def _status(run_dir: Path, method: str, config: Mapping[str, Any], records, ends) -> tuple[str, bool]:
-    """Whether the run finished, from what its files say (an end record, final weights)."""
+def run_status(run_dir: str | os.PathLike, cfg: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> tuple[str, bool]:
+    """``(text, finished)``: whether the run finished, from what its files say.
+
+    SinGAN: finished when the final model (``generator.pt``) exists; otherwise how many of the
+    planned scales (``config.json``'s pyramid) ended. StyleGAN2: finished when ``log.txt`` has
+    the trainer's ``done:`` line or the last logged step reached the image budget.
+    """
+    run_dir = Path(run_dir)
+    method = cfg.get("method")
+    config = cfg.get("config") or {}
     if any(r.get("event") in ("end", "done", "finished", "train_end") for r in records):
         return "finished", True
-    if method == "singan" and ends:
-        return f"{len(ends)} scale(s) finished (s0..s{ends[-1]['scale']})", False
+    if method == "singan":
+        planned = len((cfg.get("pyramid") or {}).get("sizes") or [])
+        ends = _plots.singan_scale_ends(records)
+        of = f" of {planned}" if planned else ""
+        if (run_dir / "generator.pt").is_file():
+            return f"finished ({len(ends)}{of} scales)", True
+        if ends:
+            return (f"not finished: {len(ends)}{of} scales done (s0..s{ends[-1]['scale']}); "
+                    "still running, stopped or killed (resume with --resume)"), False
     if method == "stylegan2":
-        epochs = [r.get("epoch") for r in records if _finite(r.get("epoch"))]
-        if epochs:
-            total = config.get("epochs")
-            of = f" of {total}" if _finite(total) else ""
-            return f"reached epoch {_fmt(max(epochs))}{of}", False
+        if _log_has_done(run_dir):
+            return "finished", True
+        steps = _plots.stylegan2_steps(records)
+        if steps:
+            last = steps[-1]
+            count = (cfg.get("data") or {}).get("count")
+            budget_kimg = config.get("kimg") if _finite(config.get("kimg")) and config.get("kimg") else None
+            if budget_kimg is None and _finite(config.get("epochs")) and _finite(count):
+                budget_kimg = config["epochs"] * count / 1000
+            if budget_kimg and _finite(last.get("kimg")) and last["kimg"] >= budget_kimg - 1e-9:
+                return "finished", True
+            of = f" of {_fmt(budget_kimg)}" if budget_kimg else ""
+            return (f"not finished: {_fmt(last.get('kimg'))}{of} kimg (epoch {_fmt(last.get('epoch'))}); "
+                    "still running, stopped or killed (resume with --resume)"), False
     return "no progress recorded yet", False
+
+
+def _log_has_done(run_dir: Path) -> bool:
+    path = run_dir / LOG_FILE
+    if not path.is_file():
+        return False
+    try:
+        tail = path.read_bytes()[-4096:].decode("utf-8", "replace")
+    except OSError:
+        return False
+    return any(line.startswith("done:") for line in tail.splitlines())
 
 
 def _config_section(cfg: Mapping[str, Any]) -> str:
@@ -551,127 +611,117 @@ def _read_eval(run_dir: Path) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else {"_error": f"{EVAL_FILE} is not a JSON object"}
 
 
-def _eval_rows(evaluation: Mapping[str, Any]) -> tuple[list[tuple], list[tuple[str, str]]]:
-    """(rows of ``metric, value, floor, note``, skipped metrics) from an ``eval.json``.
+def _eval_rows(evaluation: Mapping[str, Any]) -> list[tuple[Any, Any, Any, str]]:
+    """Rows ``metric, value, floor, note`` of an ``eval.json``.
 
-    Reads the layout of :func:`fewgan.metrics.evaluate.evaluate`: ``{"metrics": {name: {"value":
-    ..., "floor": ..., ...}}}``; a flat ``{name: number}`` or ``{name: {"value": ...}}`` layout is
-    accepted too, and floors may also come from a top-level ``"floors"`` mapping.
+    :func:`fewgan.metrics.evaluate.evaluate` writes them ready as ``table`` (one row per number a
+    user reads, skipped metrics with their reason); for other files the rows come from
+    ``metrics``: ``{name: {"value": ..., "floor": {"value": ...}}}`` or ``{name: number}``.
     """
-    metrics = evaluation.get("metrics", evaluation)
-    floors = evaluation.get("floors") if isinstance(evaluation.get("floors"), Mapping) else {}
-    rows: list[tuple] = []
-    skipped: list[tuple[str, str]] = []
+    table = evaluation.get("table")
+    if isinstance(table, list) and all(isinstance(r, Mapping) for r in table):
+        return [(r.get("metric", ""), r.get("value"), r.get("floor"), str(r.get("note") or "")) for r in table]
+    rows: list[tuple[Any, Any, Any, str]] = []
+    metrics = evaluation.get("metrics")
     if not isinstance(metrics, Mapping):
-        return rows, skipped
+        return rows
     for name, entry in metrics.items():
-        if name in ("floors", "skipped", "info", "particles", "_error") or str(name).startswith("_"):
-            continue
         if isinstance(entry, Mapping):
-            if entry.get("skipped") or entry.get("status") == "skipped":
-                skipped.append((str(name), str(entry.get("reason") or entry.get("message") or "skipped")))
+            if "skipped" in entry:
+                rows.append((name, None, None, f"skipped: {entry['skipped']}"))
                 continue
-            value = entry.get("value")
             floor = entry.get("floor")
-            if isinstance(floor, Mapping):
-                floor = floor.get("value")
-            if floor is None and isinstance(floors.get(name), (int, float, Mapping)):
-                f = floors[name]
-                floor = f.get("value") if isinstance(f, Mapping) else f
-            extra = {k: v for k, v in entry.items() if k not in ("value", "floor") and not isinstance(v, (Mapping, list))}
-            note = ", ".join(f"{k} {_fmt(v)}" for k, v in list(extra.items())[:4])
-            if _finite(value) or value is None:
-                rows.append((str(name), value, floor, note))
-            for sub, v in entry.items():  # per-level or per-statistic numbers
-                if isinstance(v, Mapping) and sub not in ("floor",):
-                    for k2, v2 in _flatten(v):
-                        if _finite(v2):
-                            rows.append((f"{name}.{sub}.{k2}", v2, None, ""))
+            floor = floor.get("value") if isinstance(floor, Mapping) else floor
+            rows.append((name, entry.get("value"), floor if _finite(floor) else None, ""))
         elif _finite(entry):
-            f = floors.get(name)
-            rows.append((str(name), entry, f.get("value") if isinstance(f, Mapping) else f, ""))
-    extra_skipped = evaluation.get("skipped")
-    if isinstance(extra_skipped, Mapping):
-        skipped += [(str(k), str(v)) for k, v in extra_skipped.items()]
-    elif isinstance(extra_skipped, list):
-        skipped += [(str(s.get("metric", s)) if isinstance(s, Mapping) else str(s),
-                     str(s.get("reason", "")) if isinstance(s, Mapping) else "") for s in extra_skipped]
-    return rows, skipped
+            rows.append((name, entry, None, ""))
+    return rows
 
 
 def _evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
     if evaluation is None:
-        return _note(f"no {EVAL_FILE} in the run folder: run 'fewgan eval REAL RUN --json RUN/{EVAL_FILE}' "
-                     "and 'fewgan report RUN' to add the evaluation here.")
+        return _note(f"no {EVAL_FILE} in the run folder: 'fewgan eval REAL RUN --json RUN/{EVAL_FILE}' "
+                     "then 'fewgan report RUN' adds the evaluation here.")
     if "_error" in evaluation:
         return f'<p class="warn">{_e(evaluation["_error"])}</p>'
-    rows, skipped = _eval_rows(evaluation)
     parts = []
+    sides = []
+    for role in ("real", "fake"):
+        side = evaluation.get(role)
+        if isinstance(side, Mapping):
+            size = side.get("size")
+            size = f", {size[0]}x{size[1]} px" if isinstance(size, list) and len(size) == 2 else ""
+            sides.append((role, f"{side.get('source', '?')} ({side.get('n', '?')} image(s){size})"))
+        elif isinstance(side, str):
+            sides.append((role, side))
+    if evaluation.get("mode"):
+        sides.append(("mode", evaluation["mode"]))
+    if evaluation.get("floor"):
+        sides.append(("floor", evaluation["floor"]))
+    if sides:
+        parts.append(_kv_table(sides))
+    rows = _eval_rows(evaluation)
     if rows:
-        parts.append("<p>Each metric between the real and the generated images, and its <i>floor</i>: the same "
-                     "metric between two halves of the real data (what \"as good as real\" looks like).</p>")
-        parts.append(_table(("metric", "value", "floor (real vs real)", "details"), rows))
-    particles = evaluation.get("particles")
-    if not isinstance(particles, Mapping) and isinstance(evaluation.get("metrics"), Mapping):
-        particles = evaluation["metrics"].get("particles")
-    if isinstance(particles, Mapping):
-        table = _particle_table(particles)
-        if table:
-            parts.append("<h3>Particle statistics</h3>" + table)
-    if skipped:
-        parts.append("<h3>Not computed</h3>" + _table(("metric", "reason"), skipped))
-    info = {k: v for k, v in evaluation.items() if k not in ("metrics", "floors", "skipped", "particles")
-            and not isinstance(v, (Mapping, list))}
-    if info:
-        parts.append("<h3>Evaluation settings</h3>" + _kv_table(info.items()))
+        parts.append("<p>Each metric between the real and the generated images, beside its <i>floor</i>: the "
+                     "same metric between two parts of the real data, i.e. what \"as good as real\" reads. "
+                     "Lower is better for distances (FID, KID, SIFID, SWD, KS, W1); higher for PSNR, SSIM, "
+                     "precision, recall, density, coverage.</p>")
+        parts.append(_table(("metric", "value", "floor (real vs real)", "note"), rows))
+    particles = (evaluation.get("metrics") or {}).get("particles") if isinstance(evaluation.get("metrics"), Mapping) \
+        else None
+    if isinstance(particles, Mapping) and isinstance(particles.get("table"), list):
+        prow = []
+        for r in particles["table"]:
+            if not isinstance(r, Mapping):
+                continue
+            real, fake = r.get("real") or {}, r.get("fake") or {}
+            prow.append((r.get("quantity"), r.get("unit", ""), real.get("n"), real.get("mean"), fake.get("n"),
+                         fake.get("mean"), r.get("wasserstein"), r.get("ks"), r.get("ks_pvalue")))
+        counts = particles.get("particles") or {}
+        parts.append("<h3>Particle statistics</h3>"
+                     + _note(f"particles detected: {counts.get('real', '?')} real, {counts.get('fake', '?')} generated; "
+                             "n counts particles (images for count and density).")
+                     + _table(("quantity", "unit", "n real", "mean real", "n generated", "mean generated",
+                               "Wasserstein-1", "KS", "KS p-value"), prow))
+    warnings = evaluation.get("warnings")
+    if isinstance(warnings, list) and warnings:
+        parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
     return "".join(parts) or _note(f"{EVAL_FILE} holds no metric values.")
 
 
-def _particle_table(particles: Mapping[str, Any]) -> str:
-    """Rows ``statistic, real, generated, Wasserstein, KS`` from the particle part of ``eval.json``."""
-    comparison = particles.get("comparison", particles.get("stats", particles))
-    rows = []
-    if isinstance(comparison, Mapping):
-        for name, entry in comparison.items():
-            if not isinstance(entry, Mapping):
-                continue
-            real = entry.get("real_mean", entry.get("real_median", entry.get("real")))
-            fake = entry.get("fake_mean", entry.get("fake_median", entry.get("fake")))
-            w = entry.get("wasserstein", entry.get("w1"))
-            ks = entry.get("ks", entry.get("ks_statistic"))
-            if any(_finite(v) for v in (real, fake, w, ks)):
-                rows.append((name, real if _finite(real) else None, fake if _finite(fake) else None,
-                             w, ks, entry.get("unit", "")))
-    if not rows:
-        return ""
-    return _table(("statistic", "real", "generated", "Wasserstein-1", "KS", "unit"), rows)
-
-
-def _particle_plot(run_dir: Path, evaluation: Mapping[str, Any]) -> Path | None:
-    """Particle histograms from the per-particle values an ``eval.json`` carries (if it does)."""
-    particles = evaluation.get("particles")
-    if not isinstance(particles, Mapping) and isinstance(evaluation.get("metrics"), Mapping):
-        particles = evaluation["metrics"].get("particles")
-    if not isinstance(particles, Mapping):
-        return None
-    values = particles.get("values", particles.get("distributions"))
+def _particle_plot(run_dir: Path, evaluation: Mapping[str, Any] | None) -> Path | None:
+    """Particle figure: per-particle histograms from ``particles.json`` and g(r) from ``eval.json``."""
     stats: dict[str, tuple[list, list]] = {}
     units: dict[str, str] = {}
-    if isinstance(values, Mapping):
-        real, fake = values.get("real"), values.get("fake")
-        if isinstance(real, Mapping) and isinstance(fake, Mapping):
-            for name in real:
-                if isinstance(real.get(name), list) and isinstance(fake.get(name), list):
-                    stats[name] = (real[name], fake[name])
-        else:
-            for name, entry in values.items():
-                if isinstance(entry, Mapping) and isinstance(entry.get("real"), list) and isinstance(entry.get("fake"), list):
-                    stats[name] = (entry["real"], entry["fake"])
-                    if entry.get("unit"):
-                        units[name] = str(entry["unit"])
-    if not stats:
+    values = _read_json_object(run_dir / PARTICLES_FILE)
+    if values and isinstance(values.get("real"), Mapping) and isinstance(values.get("fake"), Mapping):
+        for name, real in values["real"].items():
+            fake = values["fake"].get(name)
+            if isinstance(real, list) and isinstance(fake, list):
+                stats[name] = (real, fake)
+        if isinstance(values.get("units"), Mapping):
+            units = {str(k): str(v) for k, v in values["units"].items()}
+    g_r = None
+    metrics = (evaluation or {}).get("metrics")
+    if isinstance(metrics, Mapping) and isinstance(metrics.get("particles"), Mapping):
+        g = metrics["particles"].get("g_r")
+        if isinstance(g, Mapping) and all(isinstance(g.get(k), list) for k in ("r", "real", "fake")):
+            g_r = g
+    path = run_dir / _plots.PLOTS_DIR / "particles.png"
+    written = _plots.plot_particle_histograms(stats, path, units=units, pair_correlation=g_r)
+    if written is None and path.exists():
+        path.unlink()  # stale from an earlier report
+    return written
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
         return None
-    return _plots.plot_particle_histograms(stats, run_dir / _plots.PLOTS_DIR / "particles.png", units=units)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 # --------------------------------------------------------------------------- figures, samples, log

@@ -87,13 +87,22 @@ def _series(records: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.nd
 
 
 # --------------------------------------------------------------------------- figure plumbing
-def _figure(width: float, height: float):
-    # Figure + Agg canvas directly: no pyplot, so no global backend switch and no GUI.
+def _figure(width: float, height: float, margins: tuple[float, float, float, float] = (0.75, 0.25, 0.55, 0.4),
+            wspace: float = 0.3, hspace: float = 0.45):
+    """A figure ``width`` x ``height`` inches with fixed margins (left, right, bottom, top, inches).
+
+    Figure + Agg canvas directly: no pyplot, so no global backend switch and no GUI. Fixed
+    margins instead of matplotlib's constrained/tight layout, which measures every tick label
+    and took most of a report's time on a busy 2-core machine (5 s of 6 for one figure).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=_DPI)
     FigureCanvasAgg(fig)
+    left, right, bottom, top = margins
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=wspace, hspace=hspace)
     return fig
 
 
@@ -101,7 +110,8 @@ def _panel_grid(n: int, max_cols: int, panel: tuple[float, float]):
     """A figure with ``n`` panels in rows of at most ``max_cols``; returns (figure, the n axes)."""
     ncols = min(max_cols, n)
     nrows = math.ceil(n / ncols)
-    fig = _figure(panel[0] * ncols, panel[1] * nrows + 0.4)
+    fig = _figure(panel[0] * ncols, panel[1] * nrows + 0.4, margins=(0.55, 0.2, 0.55, 0.55), wspace=0.35,
+                  hspace=0.55)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -136,44 +146,48 @@ def _plot_line(ax, x, y, key: str, label: str | None = None, smooth: bool = True
 
 # --------------------------------------------------------------------------- SinGAN
 def plot_singan_losses(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
-    """Loss curves, one panel per scale: critic ``D`` and ``G_adv`` (left axis), ``G_recon`` (right, log).
+    """Loss curves of every scale side by side: ``D``, ``G_adv`` (top) and ``G_recon`` (bottom, log).
 
-    ``G_recon`` (an MSE, typically 1e-4..1e-1) is drawn on its own logarithmic axis because it
-    lives orders of magnitude below the Wasserstein terms.
+    The x axis runs through the scales in training order (each scale's steps in its own band,
+    labelled ``sK``), so an 11-scale run reads as one figure. ``G_recon`` (an MSE, typically
+    1e-4..1e-1) has its own logarithmic panel because it lives orders of magnitude below the
+    Wasserstein terms.
     """
     per_scale = singan_steps(records)
     if not per_scale:
         return None
     scales = list(per_scale)
-    fig, axes = _panel_grid(len(scales), max_cols=4, panel=(3.2, 2.4))
-    for ax, scale in zip(axes, scales):
+    span = max(max(r["step"] for r in recs if _finite(r.get("step"))) for recs in per_scale.values()) + 1
+    width = min(14.0, max(6.0, 1.1 * len(scales) + 2.0))
+    fig = _figure(width, 5.2, margins=(0.8, 0.2, 0.5, 0.45), hspace=0.12)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for i, scale in enumerate(scales):
         recs = per_scale[scale]
-        for key in ("D", "G_adv"):
+        offset = i * span
+        for key, ax in (("D", top), ("G_adv", top), ("G_recon", bottom)):
             x, y = _series(recs, "step", key)
+            if key == "G_recon":
+                keep = y > 0
+                x, y = x[keep], y[keep]
             if y.size:
-                _plot_line(ax, x, y, key)
-        ax.set_title(f"s{scale}", fontsize=10)
+                _plot_line(ax, x + offset, y, key, label=key if i == 0 else "_nolegend_")
+        for ax in (top, bottom):
+            if i:
+                ax.axvline(offset - 0.5, color="#bbbbbb", linewidth=0.8)
+        top.text(offset + span / 2, 1.02, f"s{scale}", transform=top.get_xaxis_transform(), ha="center",
+                 va="bottom", fontsize=8)
+    if bottom.lines:
+        bottom.set_yscale("log")
+    top.set_ylabel("D, G_adv", fontsize=9)
+    bottom.set_ylabel("G_recon (MSE)", fontsize=9)
+    top.legend(fontsize=8, loc="upper right", ncols=2)
+    bottom.set_xlabel("scales in training order (each band: steps 0..N of that scale)", fontsize=9)
+    bottom.set_xticks([])
+    for ax in (top, bottom):
         ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-        x, y = _series(recs, "step", "G_recon")
-        if y.size and np.all(y > 0):
-            ax2 = ax.twinx()
-            _plot_line(ax2, x, y, "G_recon")
-            ax2.set_yscale("log")
-            ax2.tick_params(labelsize=8, colors=_COLORS["G_recon"])
-    handles = [
-        _legend_handle(key) for key in ("D", "G_adv", "G_recon")
-    ]
-    fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=9, frameon=False)
-    fig.supxlabel("step within scale", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+        ax.set_xlim(-0.5, len(scales) * span - 0.5)
     return _save(fig, path)
-
-
-def _legend_handle(key: str):
-    from matplotlib.lines import Line2D
-
-    label = {"G_recon": "G_recon (right axis, log)"}.get(key, key)
-    return Line2D([], [], color=_COLORS.get(key, "k"), linewidth=1.5, label=label)
 
 
 def _scale_labels(ends: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -196,7 +210,7 @@ def plot_singan_amp(records: Sequence[Mapping[str, Any]], path: str | os.PathLik
                 if _finite(recs[-1].get("amp"))]
     if not ends:
         return None
-    fig = _figure(max(4.0, 0.55 * len(ends) + 2), 3.2)
+    fig = _figure(max(4.0, 0.55 * len(ends) + 2), 3.4, margins=(0.75, 0.25, 0.7, 0.4))
     ax = fig.subplots()
     x = np.array([r["scale"] for r in ends], dtype=float)
     y = np.array([r["amp"] for r in ends], dtype=float)
@@ -215,7 +229,7 @@ def plot_singan_fidelity(records: Sequence[Mapping[str, Any]], path: str | os.Pa
     ends = [r for r in singan_scale_ends(records) if _finite(r.get("psnr")) or _finite(r.get("ssim"))]
     if not ends:
         return None
-    fig = _figure(max(4.0, 0.55 * len(ends) + 2), 3.2)
+    fig = _figure(max(4.0, 0.55 * len(ends) + 2.5), 3.4, margins=(0.75, 0.75, 0.7, 0.4))
     ax = fig.subplots()
     x = np.array([r["scale"] for r in ends], dtype=float)
     psnr = np.array([r.get("psnr") if _finite(r.get("psnr")) else np.nan for r in ends], dtype=float)
@@ -317,14 +331,17 @@ def plot_particle_histograms(
     path: str | os.PathLike,
     units: Mapping[str, str] | None = None,
     labels: tuple[str, str] = ("real", "generated"),
+    pair_correlation: Mapping[str, Any] | None = None,
 ) -> Path | None:
-    """Histograms of particle statistics, real vs generated, one panel per statistic.
+    """Histograms of particle statistics, real vs generated, one panel per statistic (+ g(r)).
 
     Parameters
     ----------
     stats : ``{name: (real_values, fake_values)}``, e.g. ``{"diameter": ([...], [...])}``;
         statistics with no values on either side are left out.
     units : optional ``{name: unit}`` for the axis labels (``"px"``, ``"nm"``).
+    pair_correlation : optional ``{"r": [...], "real": [...], "fake": [...], "unit": ...}`` (the
+        ``g_r`` of :func:`fewgan.metrics.particles.particle_statistics`), drawn as a last panel.
 
     Both histograms of a panel share bins and are normalised to densities, so sets of different
     sizes compare directly.
@@ -337,9 +354,16 @@ def plot_particle_histograms(
         real, fake = real[np.isfinite(real)], fake[np.isfinite(fake)]
         if real.size or fake.size:
             items.append((name, real, fake))
-    if not items:
+    g = None
+    if pair_correlation is not None:
+        r = np.asarray(pair_correlation.get("r") or [], dtype=np.float64)
+        gr = [np.asarray([np.nan if v is None else v for v in pair_correlation.get(k) or []], dtype=np.float64)
+              for k in ("real", "fake")]
+        if r.size and all(v.shape == r.shape for v in gr) and any(np.isfinite(v).any() for v in gr):
+            g = (r, gr[0], gr[1], pair_correlation.get("unit") or "px")
+    if not items and g is None:
         return None
-    fig, axes = _panel_grid(len(items), max_cols=3, panel=(3.4, 2.6))
+    fig, axes = _panel_grid(len(items) + (g is not None), max_cols=3, panel=(3.4, 2.6))
     for ax, (name, real, fake) in zip(axes, items):
         both = np.concatenate([real, fake])
         lo, hi = float(both.min()), float(both.max())
@@ -355,8 +379,57 @@ def plot_particle_histograms(
         ax.set_xlabel(f"{name} ({unit})" if unit else name, fontsize=9)
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7)
+    if g is not None:
+        ax = axes[-1]
+        r, g_real, g_fake, unit = g
+        ax.axhline(1.0, color="#999999", linewidth=0.8, linestyle="--")
+        ax.plot(r, g_real, color=_COLORS["real"], label=labels[0])
+        ax.plot(r, g_fake, color=_COLORS["fake"], label=labels[1])
+        ax.set_xlabel(f"r ({unit})", fontsize=9)
+        ax.set_ylabel("g(r)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7)
     fig.suptitle("Particle statistics: real vs generated", fontsize=10)
     return _save(fig, path)
+
+
+def particle_values(real, fake, *, config=None, meta=None) -> dict[str, Any]:
+    """Per-particle values of real and generated images, for the histograms of a report.
+
+    ``real``, ``fake``: ``[N, C, H, W]`` in [-1, 1]. Detection is that of
+    :func:`fewgan.metrics.particles.particle_statistics` (one threshold from the real set, applied
+    to both), so the histograms show the distributions its Wasserstein/KS numbers compare.
+    ``meta`` (an :class:`fewgan.data.images.ImageMeta` or its dict): lengths in its pixel size
+    and unit, intensities in its data range; without it, px and [-1, 1]. Returns
+    ``{"real": {quantity: [...]}, "fake": {...}, "units": {quantity: unit}}`` (count per image).
+    """
+    from fewgan.metrics import particles as _particles
+
+    get = (lambda k: meta.get(k)) if isinstance(meta, Mapping) else (lambda k: getattr(meta, k, None))
+    pixel_size, pixel_unit, data_range = get("pixel_size"), get("pixel_unit"), get("data_range")
+    length = float(pixel_size) if pixel_size else 1.0
+    length_unit = str(pixel_unit or "unit") if pixel_size else "px"
+    lo, hi = (float(data_range[0]), float(data_range[1])) if data_range is not None else (-1.0, 1.0)
+    scale = {"diameter": length, "spacing": length, "intensity": (hi - lo) / 2.0, "circularity": 1.0, "count": 1.0}
+    shift = {"intensity": lo + (hi - lo) / 2.0}
+    config = config or _particles.ParticleConfig()
+    threshold = _particles.find_threshold(real, config)
+    out: dict[str, Any] = {"units": {"diameter": length_unit, "spacing": length_unit,
+                                     "intensity": "data units" if data_range is not None else "[-1, 1]",
+                                     "count": "per image", "circularity": ""}}
+    for role, images in (("real", real), ("fake", fake)):
+        measured = _particles.measure_set(images, config, threshold=threshold)
+        out[role] = {k: [float(v * scale[k] + shift.get(k, 0.0)) for v in np.asarray(measured[k], dtype=np.float64)
+                         if np.isfinite(v)]
+                     for k in ("diameter", "spacing", "intensity", "circularity", "count")}
+    return out
+
+
+def write_particle_values(run_dir: str | os.PathLike, real, fake, **options: Any) -> Path:
+    """Write :func:`particle_values` as ``run_dir/particles.json`` (the report draws it)."""
+    from fewgan.run import atomic_write_json
+
+    return atomic_write_json(Path(run_dir) / "particles.json", particle_values(real, fake, **options))
 
 
 # --------------------------------------------------------------------------- all of a run
