@@ -210,6 +210,20 @@ def test_a_run_folder_generates_its_images_first(tmp_path, monkeypatch):
     # the run as REAL stands for the image it was trained on
     result = evaluate(run, run, metrics=["swd"], n=3)
     assert result["real"]["n"] == 1 and result["mode"] == "single-image"
+    # SinGAN trained on the image shrunk to its max size: the comparison happens at that size,
+    # with the pixel size scaled to match
+    small = torch.nn.functional.interpolate(real[None], size=(48, 48), mode="area")[0]
+    stub = _StubModel(small)
+    monkeypatch.setattr(api, "load", lambda path, **kw: stub)
+    real_meta = ImageMeta(dtype="uint16", bit_depth=16, data_range=(0.0, 65535.0), pixel_size=2.0,
+                          pixel_unit="nm", height=64, width=64)
+    from fewgan.metrics.evaluate import ImageSet
+
+    real_set = ImageSet(images=real[None], meta=real_meta, source="real.tif", kind="image")
+    result = evaluate(real_set, run, metrics=["particles", "psnr"], n=2, floors=False)
+    assert result["real"]["size"] == [48, 48] and result["real"]["meta"]["pixel_size"] == pytest.approx(2.0 * 64 / 48)
+    assert any("resized from 64x64 to 48x48" in w for w in result["warnings"])
+    assert result["metrics"]["particles"]["units"]["length"] == "nm"
 
 
 def test_bad_input_is_one_line(folders, tmp_path):

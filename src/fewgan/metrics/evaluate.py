@@ -70,7 +70,7 @@ class ImageSet:
     source: str
     kind: str  # 'folder' | 'image' | 'run'
     recon: torch.Tensor | None = None  # SinGAN run: its reconstruction [1, C, H, W]
-    recon_real: torch.Tensor | None = None  # and the real image at the trained size [1, C, H, W]
+    recon_real: torch.Tensor | None = None  # SinGAN run: the real image at the trained size [1, C, H, W]
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -154,10 +154,10 @@ def _load_run_samples(run: Path, n: int, seed: int, device: str, want_recon: boo
             recon = _samples_to_tensor(model.reconstruct(), meta)
         if recon is not None and recon.ndim == 3:
             recon = recon[None]
-        reals = getattr(model, "reals", None)
-        if recon is not None and reals:  # SinGAN: the training image at the size it was trained on
-            recon_real = reals[-1].detach().float().cpu()
-            recon_real = recon_real[None] if recon_real.ndim == 3 else recon_real
+    reals = getattr(model, "reals", None)
+    if isinstance(reals, (list, tuple)) and reals:  # SinGAN: the training image at the size it trained on
+        recon_real = reals[-1].detach().float().cpu()
+        recon_real = recon_real[None] if recon_real.ndim == 3 else recon_real
     notes = [f"{n} images generated from the run with seed {seed}"]
     return ImageSet(images=images.clamp(-1.0, 1.0), meta=meta, source=str(run), kind="run", recon=recon,
                     recon_real=recon_real, notes=notes)
@@ -301,6 +301,20 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
                         device=device, want_recon=("psnr" in chosen or "ssim" in chosen))
     if fake_set.meta is None:
         fake_set.meta = real_set.meta
+    trained = fake_set.recon_real
+    if (single and trained is not None and trained.shape[1] == real_set.images.shape[1]
+            and trained.shape[-2:] != real_set.images.shape[-2:]):
+        # SinGAN trained on the image resized to its max size: compare at that size, so that
+        # particle sizes and patch scales match the samples
+        (h0, w0), (h1, w1) = real_set.images.shape[-2:], trained.shape[-2:]
+        real_set.images = trained
+        if real_set.meta is not None:
+            pixel_size = real_set.meta.pixel_size
+            real_set.meta = dataclasses.replace(
+                real_set.meta, height=int(h1), width=int(w1),
+                pixel_size=None if pixel_size is None else float(pixel_size) * w0 / w1)
+        warns.append(f"the run trained on the real image resized from {h0}x{w0} to {h1}x{w1} px; "
+                     "the real image is compared at the trained size")
     r_img, f_img = real_set.images, fake_set.images
     if r_img.shape[1] != f_img.shape[1]:
         raise FewganError(
