@@ -72,6 +72,7 @@ def _train(args) -> int:
     from fewgan.errors import FewganError
     from fewgan.stylegan2.config import StyleGAN2Config
     import dataclasses
+    import os
 
     if args.folder is None and args.resume is None:
         raise FewganError("fewgan stylegan2 train: give an image FOLDER (or --resume RUN)")
@@ -81,7 +82,7 @@ def _train(args) -> int:
         options["channels"] = str(options["channels"])
     run = api.train_stylegan2(args.folder, results=args.results, resume=args.resume, device=args.device,
                               quiet=args.quiet, seed=args.seed, preset=args.preset, dry_run=args.dry_run, **options)
-    if not args.dry_run and not args.quiet:
+    if not args.dry_run and not args.quiet and os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run}")
     return 0
 

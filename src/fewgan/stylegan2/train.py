@@ -162,15 +162,20 @@ class DistInfo:
             dist.all_reduce(t)
 
     def average_gradients(self, module: torch.nn.Module) -> None:
-        """One flat all-reduce of every gradient (missing ones count as zero), divided by ``world``."""
+        """One flat all-reduce of every gradient, divided by ``world``.
+
+        A parameter without a gradient (e.g. toRGB biases in the path-length phase) keeps
+        ``None`` rather than a zero: Adam skips it, as it does in one process (a zero would
+        advance its step count and change its later bias correction). Every rank builds the
+        same graph, so the set of gradients is the same on all of them.
+        """
         if not self.active:
             return
         import torch.distributed as dist
 
-        params = [p for p in module.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
+        params = [p for p in module.parameters() if p.grad is not None]
+        if not params:
+            return
         flat = torch.cat([p.grad.reshape(-1) for p in params])
         dist.all_reduce(flat)
         flat /= self.world
@@ -769,7 +774,8 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
 
 
 def _log_step(trainer: Trainer, logger: RunLogger) -> None:
-    last = {k: float(v) for k, v in trainer.last.items()}
+    # under DDP the logged losses are means over the processes (every rank takes part)
+    last = {k: float(trainer.dist.all_reduce_mean(v)) for k, v in sorted(trainer.last.items())}
     record = {
         "kimg": trainer.images_seen / 1000, "epoch": trainer.epoch, "step": trainer.step,
         "loss_G": last.get("loss_G"), "loss_D": last.get("loss_D"), "r1": last.get("r1"), "pl": last.get("pl"),
