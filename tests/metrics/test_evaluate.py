@@ -162,9 +162,13 @@ def test_single_image_mode_uses_crops_of_the_image_as_floor(tmp_path):
     result = evaluate(tmp_path / "real.tif", fakes, metrics=["psnr", "ssim"], floors=False)
     assert result["metrics"]["psnr"]["data_range"] == 65535.0
     assert len(result["metrics"]["psnr"]["per_image"]) == 4
-    same = evaluate(tmp_path / "real.tif", tmp_path / "real.tif", metrics=["psnr", "ssim"], floors=False)
+    same = evaluate(tmp_path / "real.tif", tmp_path / "real.tif", metrics=["psnr", "ssim"], floors=False,
+                    json_path=tmp_path / "same.json")
     assert same["metrics"]["ssim"]["value"] == pytest.approx(1.0)
-    assert same["metrics"]["psnr"]["per_image"] == [None]  # infinite, stored as null in JSON
+    assert same["metrics"]["psnr"]["value"] == math.inf and same["metrics"]["psnr"]["per_image"] == [None]
+    text = (tmp_path / "same.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text  # strict JSON: infinite PSNR is null
+    assert json.loads(text)["metrics"]["psnr"]["value"] is None
 
 
 class _StubModel:

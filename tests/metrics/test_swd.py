@@ -135,3 +135,16 @@ def test_single_image_mode_crops_of_the_image_are_closer_than_a_blurred_image():
     near = swd(image, crops)
     far = swd(image, blur(crops, 1.5))
     assert near < 0.5 * far
+
+
+def test_the_references_own_set_normalisation_cannot_see_a_contrast_change(sets):
+    real, other = sets
+    # a contrast change about the mean: each level's descriptors scale by 0.6, which per-set
+    # normalisation undoes exactly; real-set normalisation sees it
+    mean = other.mean()
+    flat = mean + 0.6 * (other - mean)
+    base_each = swd(real, other, normalisation="each")
+    assert swd(real, flat, normalisation="each") == pytest.approx(base_each, rel=1e-3)
+    assert swd(real, flat) > 2 * swd(real, other)
+    with pytest.raises(FewganError, match="normalisation"):
+        swd(real, other, normalisation="own")

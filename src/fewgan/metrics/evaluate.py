@@ -402,8 +402,23 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     if json_path:
         from fewgan.run import atomic_write_json
 
-        atomic_write_json(json_path, out)
+        atomic_write_json(json_path, json_safe(out))
     return out
+
+
+def json_safe(obj: Any) -> Any:
+    """A copy with non-finite floats (an infinite PSNR of identical images, NaN) as ``None``: strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.floating):
+        return json_safe(float(obj))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _is_weights_missing(exc: Exception) -> bool:

@@ -126,14 +126,19 @@ def reconstruct_pyramid(pyramid: list[torch.Tensor]) -> torch.Tensor:
     return current
 
 
-def _normalise(real: torch.Tensor, fake: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalise both descriptor sets per channel with the real set's mean and std."""
-    t = real.shape[0]
-    r = real.view(t, channels, -1)
-    mean = r.mean(dim=(0, 2), keepdim=True)
-    std = r.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
-    real = ((r - mean) / std).view(t, -1)
-    fake = ((fake.view(fake.shape[0], channels, -1) - mean) / std).view(fake.shape[0], -1)
+def _channel_stats(desc: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    d = desc.view(desc.shape[0], channels, -1)
+    return d.mean(dim=(0, 2), keepdim=True), d.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
+
+
+def _normalise(real: torch.Tensor, fake: torch.Tensor, channels: int,
+               normalisation: str = "real") -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise both descriptor sets per channel: with the real set's mean and std (``'real'``), or
+    each set with its own (``'each'``, the reference's convention, blind to brightness/contrast)."""
+    real_mean, real_std = _channel_stats(real, channels)
+    fake_mean, fake_std = (real_mean, real_std) if normalisation == "real" else _channel_stats(fake, channels)
+    real = ((real.view(real.shape[0], channels, -1) - real_mean) / real_std).view(real.shape[0], -1)
+    fake = ((fake.view(fake.shape[0], channels, -1) - fake_mean) / fake_std).view(fake.shape[0], -1)
     return real, fake
 
 
@@ -171,7 +176,8 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, *, directions: int = DI
 def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
                patches_per_image: int = PATCHES_PER_IMAGE, patch_size: int = PATCH_SIZE,
                directions: int = DIRECTIONS, repeats: int = REPEATS, min_size: int = MIN_SIZE,
-               device: str | torch.device = "cpu", batch_size: int = 256) -> dict[str, Any]:
+               device: str | torch.device = "cpu", batch_size: int = 256,
+               normalisation: str = "real") -> dict[str, Any]:
     """SWD per pyramid level and averaged (Karras et al., ICLR 2018), real-set normalisation.
 
     Parameters
@@ -186,6 +192,8 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
     patches_per_image, patch_size, directions, repeats, min_size : the paper's 128, 7, 128, 4, 16.
     device : where the projections run (``'cpu'``, ``'cuda'``).
     batch_size : images per pyramid batch (bounds memory).
+    normalisation : ``'real'`` (default: both sets with the real set's per-channel statistics) or
+        ``'each'`` (each set with its own, as the reference code; kept to show what it misses).
 
     Returns
     -------
@@ -206,6 +214,8 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
                 f"SWD: {name} images are {images.shape[-2]}x{images.shape[-1]} px, smaller than the "
                 f"{patch_size}x{patch_size} patch"
             )
+    if normalisation not in ("real", "each"):
+        raise FewganError(f"SWD normalisation must be 'real' or 'each', not {normalisation!r}")
     device = torch.device(device)
     levels = min(num_levels(*real.shape[-2:], min_size=min_size), num_levels(*fake.shape[-2:], min_size=min_size))
     total = patches_per_image * max(real.shape[0], fake.shape[0])
@@ -237,7 +247,7 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
     gen = torch.Generator().manual_seed(int(seed) + 0x5D1)  # directions: a stream of their own
     values = []
     for k in range(levels):
-        r, f = _normalise(real_desc[k], fake_desc[k], channels)
+        r, f = _normalise(real_desc[k], fake_desc[k], channels, normalisation)
         values.append(sliced_wasserstein(r, f, directions=directions, repeats=repeats, generator=gen))
     smaller = real_sizes if real_sizes[0][0] * real_sizes[0][1] <= fake_sizes[0][0] * fake_sizes[0][1] else fake_sizes
     return {
@@ -245,7 +255,8 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
         "levels": [float(v) for v in values],
         "level_sizes": smaller,
         "descriptors": int(total),
-        "normalisation": "real-set statistics per channel, applied to both sets",
+        "normalisation": ("real-set statistics per channel, applied to both sets" if normalisation == "real"
+                          else "each set by its own statistics per channel (reference convention)"),
         "seed": int(seed),
         "patches_per_image": int(patches_per_image),
         "patch_size": int(patch_size),
