@@ -217,8 +217,11 @@ def swd_levels(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0,
     if normalisation not in ("real", "each"):
         raise FewganError(f"SWD normalisation must be 'real' or 'each', not {normalisation!r}")
     device = torch.device(device)
-    levels = min(num_levels(*real.shape[-2:], min_size=min_size), num_levels(*fake.shape[-2:], min_size=min_size))
+    smallest_level = max(int(min_size), int(patch_size))  # every level must hold a patch
+    levels = min(num_levels(*real.shape[-2:], min_size=smallest_level),
+                 num_levels(*fake.shape[-2:], min_size=smallest_level))
     total = patches_per_image * max(real.shape[0], fake.shape[0])
+
     def descriptors(images: torch.Tensor) -> tuple[list[torch.Tensor], list[list[int]]]:
         # both sets draw positions from the same stream (common random numbers): sets of one
         # shape get the same positions, which lowers the variance and makes SWD(x, x) = 0
