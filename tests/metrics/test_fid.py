@@ -79,6 +79,19 @@ def test_a_large_imaginary_part_is_an_error(monkeypatch):
     assert frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2)) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_svd_method_equals_sqrtm():
+    rng = np.random.default_rng(4)
+    for n, d in ((40, 64), (200, 8)):  # N < D (singular product) and N > D
+        a = rng.random((n, d))
+        b = rng.random((n + 7, d)) * 1.3 + 0.1
+        with pytest.warns(SmallSampleWarning):
+            ref = fid_from_features(a, b)
+            fast = fid_from_features(a, b, method="svd")
+        assert fast == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(FewganError, match="method"):
+        fid_from_features(a, b, method="eig")
+
+
 def test_bad_input():
     with pytest.raises(FewganError):
         fid_from_features(np.zeros((1, 4)), np.zeros((5, 4)))

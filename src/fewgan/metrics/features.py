@@ -223,7 +223,8 @@ def load_inception(path: str | os.PathLike | None = None, device="cpu") -> tuple
                 first = " ".join(str(exc).split())[:300]
                 raise FewganError(f"{p}: is not the FID Inception-v3 state dict ({first}); use "
                                   f"{WEIGHTS_NAMES[0]} or {WEIGHTS_NAMES[1]}") from None
-            model.eval().requires_grad_(False).to(dev)
+            # channels-last runs the convolutions about 3x faster on CPU (oneDNN); same results
+            model.eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
             _MODELS[key] = (model, _weights_info(p, sha))
         model, info = _MODELS[key]
     _warn_not_reference(p, sha)
@@ -256,7 +257,7 @@ def load_stem(path: str | os.PathLike | None = None, device="cpu") -> tuple[Ince
                 model.load_state_dict(stem, strict=False)
             except RuntimeError as exc:
                 raise FewganError(f"{p}: stem tensors do not fit Inception-v3 ({' '.join(str(exc).split())[:300]})") from None
-            model.eval().requires_grad_(False).to(dev)
+            model.eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
             _MODELS[key] = (model, _weights_info(p, sha))
         model, info = _MODELS[key]
     return model, dict(info)
@@ -598,7 +599,7 @@ def extract_features(images, *, window=None, resize: str = "clean", batch_size: 
                     x = (x - 128.0) / 128.0
                 else:
                     x = preprocess(batch, window, resize).to(dev)
-                out = model(x.contiguous(), taps=(tap,))[tap]
+                out = model(x.contiguous(memory_format=torch.channels_last), taps=(tap,))[tap]
                 chunks.append(out.float().cpu().numpy())
                 if bar is not None:
                     bar.update(out.shape[0])
@@ -642,7 +643,7 @@ def stem_features(image, *, window=None, taps: Iterable = ("64", "192"), weights
     x = _to_rgb(to_uint8_range(t, window), "SIFID") / 127.5 - 1.0
     with torch.inference_mode():
         try:
-            maps = model.stem_maps(x.to(dev).contiguous(), taps=tuple(taps))
+            maps = model.stem_maps(x.to(dev).contiguous(memory_format=torch.channels_last), taps=tuple(taps))
         except ValueError as exc:
             raise FewganError(f"SIFID: {exc}") from None
     return {k: v[0].flatten(1).T.double().cpu().numpy() for k, v in maps.items()}

@@ -21,7 +21,7 @@ from scipy import linalg
 from fewgan.errors import FewganError
 
 __all__ = ["FID", "MIN_RECOMMENDED_N", "SmallSampleWarning", "feature_statistics", "frechet_distance",
-           "fid_from_features"]
+           "trace_sqrt_product", "fid_from_features"]
 
 #: Result name of the metric.
 FID = "fid"
@@ -75,15 +75,42 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     return float(value)
 
 
-def fid_from_features(features1, features2, eps: float = 1e-6) -> float:
+def trace_sqrt_product(features1, features2) -> float:
+    """``tr((S1 S2)^(1/2))`` exactly from the features, without a D x D matrix square root.
+
+    With ``A`` and ``B`` the centred features divided by sqrt(N - 1) (so ``S1 = A^T A``,
+    ``S2 = B^T B``), the non-zero eigenvalues of ``S1 S2`` are those of
+    ``(A B^T)(A B^T)^T``, so the trace of the square root is the sum of the singular values
+    (nuclear norm) of the ``[N1, N2]`` matrix ``A B^T``. Exact for any N; fast when N is below
+    the feature dimension (500 x 2048: about a second, where ``sqrtm`` of the singular
+    2048 x 2048 product takes a minute on 2 cores).
+    """
+    a = np.asarray(features1, dtype=np.float64)
+    b = np.asarray(features2, dtype=np.float64)
+    a = (a - a.mean(axis=0)) / np.sqrt(a.shape[0] - 1)
+    b = (b - b.mean(axis=0)) / np.sqrt(b.shape[0] - 1)
+    return float(np.linalg.svd(a @ b.T, compute_uv=False).sum())
+
+
+def fid_from_features(features1, features2, eps: float = 1e-6, method: str = "sqrtm") -> float:
     """FID between two ``[N, D]`` feature sets (e.g. from :func:`fewgan.metrics.features.extract_features`).
 
+    ``method="sqrtm"`` (default) is the reference computation (:func:`frechet_distance`);
+    ``method="svd"`` computes the same number through :func:`trace_sqrt_product` (agrees to
+    about 1e-7 relative; much faster when N < D, e.g. for FID during training).
     Warns (:class:`SmallSampleWarning`) when either set has fewer than 2048 rows.
     """
+    if method not in ("sqrtm", "svd"):
+        raise FewganError(f"FID method {method!r} is not 'sqrtm' or 'svd'")
     mu1, s1 = feature_statistics(features1)
     mu2, s2 = feature_statistics(features2)
+    if mu1.shape != mu2.shape:
+        raise FewganError(f"FID features differ in dimension: {mu1.size} and {mu2.size}")
     n = min(np.shape(features1)[0], np.shape(features2)[0])
     if n < MIN_RECOMMENDED_N:
         warnings.warn(f"FID on {n} < {MIN_RECOMMENDED_N} images is biased upwards and noisy; compare it only "
                       f"at equal N and trust KID more", SmallSampleWarning, stacklevel=2)
+    if method == "svd":
+        diff = mu1 - mu2
+        return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(features1, features2))
     return frechet_distance(mu1, s1, mu2, s2, eps=eps)

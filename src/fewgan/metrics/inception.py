@@ -245,12 +245,12 @@ class InceptionV3FID(nn.Module):
 
         These are the SIFID taps (Shaham et al., ICCV 2019): ``"64"`` is the output of
         ``Conv2d_2b_3x3``, ``[N, 64, h, w]``; ``"192"`` the output of ``Conv2d_4a_3x3``,
-        ``[N, 192, h', w']``. Any input size with H, W >= 7 (``"64"``) or >= 23 (``"192"``).
+        ``[N, 192, h', w']``. Any input size with H, W >= 7 (``"64"``) or >= 19 (``"192"``).
         """
         taps = {tap_name(t) for t in taps}
         if not taps <= {"64", "192"}:
             raise ValueError(f"stem taps are '64' and '192', not {sorted(taps)}")
-        _check_input(x, 7 if taps == {"64"} else 23)
+        _check_input(x, 7 if taps == {"64"} else 19)
         out = {}
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         out["64"] = x
