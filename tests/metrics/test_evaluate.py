@@ -267,3 +267,26 @@ def test_bad_input_is_one_line(folders, tmp_path):
     assert "at least 6 images" in tiny["metrics"]["prdc"]["skipped"]
     assert tiny["metrics"]["memorisation"]["value"] == 1.0  # the fakes are the training images
     assert "at least 2 training images" in tiny["metrics"]["memorisation"]["floor"]["skipped"]
+
+
+def test_a_stylegan2_run_as_real_and_fake(folders, tmp_path, monkeypatch):
+    """REAL = the folder the run trained on, at its training resolution; FAKE = the run's samples."""
+    from fewgan import api
+    from fewgan.run import write_run_config
+
+    run = tmp_path / "sg2"
+    run.mkdir()
+    write_run_config(run, "stylegan2", {}, data={"root": str(folders["real"]), "resolution": 32})
+
+    class Model:  # StyleGAN2Model's interface: meta() is a method, samples are not clamped
+        def meta(self):
+            return ImageMeta(dtype="uint8", bit_depth=8, data_range=(0.0, 255.0), height=32, width=32)
+
+        def sample_tensor(self, n, seed=0):
+            return 1.5 * torch.randn(n, 1, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+    monkeypatch.setattr(api, "load", lambda path, **kw: Model())
+    result = evaluate(run, run, metrics=["swd", "memorisation"], n=5)
+    assert result["real"]["n"] == 16 and result["real"]["size"] == [32, 32]
+    assert result["fake"]["n"] == 5 and not result["warnings"]
+    assert result["metrics"]["memorisation"]["value"] == 0.0

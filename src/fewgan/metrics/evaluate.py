@@ -101,16 +101,18 @@ def _meta_from(obj: Any):
     return None
 
 
-def _run_data_path(run: Path) -> Path:
+def _run_data_path(run: Path) -> tuple[Path, int | None]:
+    """The training data a run's ``config.json`` names, and the square resolution it was loaded at."""
     from fewgan.run import read_run_config
 
     cfg = read_run_config(run)
     data = cfg.get("data") or {}
+    resolution = data.get("resolution") if isinstance(data.get("resolution"), int) else None
     candidates = [data.get(k) for k in ("path", "root", "source", "image", "folder")]
     candidates += [(cfg.get("config") or {}).get(k) for k in ("image", "folder", "data")]
     for c in candidates:
         if isinstance(c, str) and Path(c).exists():
-            return Path(c)
+            return Path(c), resolution
     raise FewganError(
         f"{run}: the run's config.json does not name training data that exists on this machine; "
         "pass the real image or folder instead of the run folder"
@@ -178,8 +180,8 @@ def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resol
         raise FewganError(f"{role} {p}: no such file or folder")
     if _is_run(p):
         if role == "real":
-            data = _run_data_path(p)
-            real = load_set(data, role=role, resolution=resolution, channels=channels)
+            data, trained_resolution = _run_data_path(p)
+            real = load_set(data, role=role, resolution=resolution or trained_resolution, channels=channels)
             real.notes.append(f"training data of run {p}")
             return real
         return _load_run_samples(p, n or 64, seed, device, want_recon)
