@@ -280,7 +280,13 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     say = log or (lambda line: None)
     if size_mismatch not in SIZE_MISMATCH:
         raise FewganError(f"size_mismatch must be one of {', '.join(SIZE_MISMATCH)}, not {size_mismatch!r}")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     requested = None
+    if isinstance(metrics, str):
+        metrics = [metrics]
     if metrics:
         requested = []
         for m in metrics:
