@@ -58,6 +58,24 @@ def test_taps_shapes_and_pooling(net):
     assert (pooled["2048"] >= 0).all()  # ReLU then average
 
 
+def test_cost_is_5_7_gmac_per_image():
+    net = InceptionV3FID().eval()
+    macs = []
+
+    def count(mod, inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            macs.append(out.numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1])
+        elif isinstance(mod, torch.nn.Linear):
+            macs.append(mod.in_features * mod.out_features)
+
+    for mod in net.modules():
+        mod.register_forward_hook(count)
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 299, 299), taps=("logits",))
+    assert sum(macs) == 5_713_232_480
+    assert len(macs) == 94 + 1  # 94 convolutions and the classifier
+
+
 def test_early_tap_stops_early(net):
     x = torch.rand(2, 3, 80, 80)
     with torch.no_grad():
