@@ -159,7 +159,7 @@ def test_resume_rejects_changing_the_model(tmp_path, tiny, images):
 @pytest.mark.slow
 def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images, one_thread):
     torch.save(images, tmp_path / "images.pt")
-    opts = {**tiny, "kimg": 0.2, "checkpoint_every_steps": 2, "diffaugment": "color,translation,cutout"}
+    opts = {**tiny, "kimg": 0.12, "checkpoint_every_steps": 2, "diffaugment": "color,translation,cutout"}
     code = (
         "import sys, torch; from fewgan.stylegan2.train import train; "
         f"train(images=torch.load(r'{tmp_path / 'images.pt'}'), results=r'{tmp_path / 'killed'}', quiet=True, **{opts!r})"
@@ -174,7 +174,7 @@ def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images,
             if found:
                 ckpt = found[0]
                 step = load_checkpoint(ckpt)["step"]
-                if step >= 6:
+                if step >= 2:
                     break
             if proc.poll() is not None:
                 pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
@@ -186,11 +186,42 @@ def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images,
             proc.kill()
     assert proc.returncode == -signal.SIGKILL and ckpt is not None
     stopped_at = load_checkpoint(ckpt)["step"]
-    assert stopped_at < 50, "the run finished before the kill"
+    assert stopped_at < 30, "the run finished before the kill"
     run = ckpt.parent.parent
     resumed = train(images=images, resume=run, quiet=True)
     full = train(images=images, results=tmp_path / "full", quiet=True, **opts)
     wa, ca = _weights(full / "checkpoints" / "last.pt")
     wb, cb = _weights(resumed / "checkpoints" / "last.pt")
-    assert ca["step"] == cb["step"] == 50
+    assert ca["step"] == cb["step"] == 30
     _assert_same(wa, wb)
+
+
+def test_default_metric_fid_when_weights_exist_else_swd(monkeypatch, images):
+    from fewgan.metrics import features as feat
+
+    real = images.repeat(4, 1, 1, 1)
+
+    def missing(*a, **k):
+        raise feat.WeightsMissing("no Inception weights in /nowhere: put them there")
+
+    monkeypatch.setattr(feat, "find_weights", missing)
+    name, fn, why = train_mod.default_metric(real, "auto")
+    assert name == "swd" and "not installed" in why
+    assert fn(real) == pytest.approx(0.0, abs=1e-6)  # identical sets
+    with pytest.raises(feat.WeightsMissing):
+        train_mod.default_metric(real, "fid")
+    # with weights: FID of the features the extractor returns (a stand-in extractor here)
+    monkeypatch.setattr(feat, "find_weights", lambda *a, **k: "/weights.pth")
+    calls = []
+
+    def fake_extract(x, *, window, batch_size, device, weights, progress):
+        calls.append((x.shape[0], window, batch_size, weights))
+        return x.flatten(2).mean(2).repeat(1, 3).double().numpy() + np.arange(3)[None].repeat(x.shape[1], 1)
+
+    import numpy as np
+
+    monkeypatch.setattr(feat, "extract_features", fake_extract)
+    name, fn, why = train_mod.default_metric(real, "auto", feature_batch=50, dtype="uint16")
+    assert name == "fid" and calls[0][2] == 50 and calls[0][3] == "/weights.pth"
+    assert fn(real) == pytest.approx(0.0, abs=1e-4)
+    assert fn(real + 0.5) > 0.2  # a mean shift of 0.5 in every feature: FID >= 3 * 0.25

@@ -38,6 +38,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -217,86 +218,74 @@ def resolve_device(device: str | torch.device | None) -> str:
 # --------------------------------------------------------------------------- augmentation
 def build_augmentation(cfg: StyleGAN2Config, channels: int):
     """``(diffaugment or None, ada or None, classical or None)`` from the config (see :mod:`fewgan.augment`)."""
-    diffaug = ada = classical = None
-    if cfg.diffaugment_on:
-        from fewgan.augment.diffaugment import DiffAugment
+    from fewgan.augment import build
 
-        diffaug = DiffAugment(policy=cfg.diffaugment)
-    if cfg.ada:
-        from fewgan.augment.ada import ADA
-
-        ada = ADA(channels=channels, target=cfg.ada_target, adjust_kimg=cfg.ada_kimg, interval=cfg.ada_interval)
-    if cfg.classical != "none":
-        try:
-            from fewgan.augment.classical import ClassicalAugment
-        except ImportError as exc:  # pragma: no cover - the augmentation package ships it
-            raise FewganError(f"--classical {cfg.classical}: classical augmentation is not available ({exc}); "
-                              "use --classical none") from None
-        if cfg.classical == "seed":
-            classical = ClassicalAugment.seed()
-        elif cfg.classical == "flips,rot90":
-            classical = ClassicalAugment.default(rot90=True)
-        else:
-            classical = ClassicalAugment.default()
-    return diffaug, ada, classical
+    aug = build(diffaugment=cfg.diffaugment if cfg.diffaugment_on else None, ada=cfg.ada, classical=cfg.classical,
+                channels=channels, ada_target=cfg.ada_target, ada_kimg=cfg.ada_kimg, ada_interval=cfg.ada_interval)
+    return aug.diffaugment, aug.ada, aug.classical
 
 
-def _leaks(classical) -> list[str]:
+def _leak_warning(classical) -> str | None:
     if classical is None:
-        return []
-    leaks = getattr(classical, "leaks", None)
-    leaks = leaks() if callable(leaks) else leaks
-    return list(leaks or [])
+        return None
+    warn = getattr(classical, "leak_warning", None)
+    if callable(warn):
+        return warn()
+    leaks = getattr(classical, "leaks", ())
+    return f"classical augmentation {', '.join(leaks)} leaks into the generator (Karras et al. 2020)" if leaks else None
 
 
 # --------------------------------------------------------------------------- selection metric
 def default_metric(real_images: torch.Tensor, kind: str = "auto", *, feature_batch: int = 50,
-                   device: str = "cpu") -> tuple[str, MetricFn, str]:
+                   device: str = "cpu", dtype: str | None = None) -> tuple[str, MetricFn, str]:
     """The selection metric as ``(name, fn, why)``: ``fn(fake [N, C, H, W] in [-1, 1]) -> float``, lower is better.
 
-    'auto' is FID (Heusel et al., NeurIPS 2017; 2048-d Inception pool features) when the
-    Inception weights are installed, else the network-free sliced Wasserstein patch distance
-    (Karras et al., ICLR 2018; :mod:`fewgan.metrics.swd`); 'kid' is the kernel inception
-    distance (Binkowski et al., ICLR 2018). Real features / patches are computed once here.
+    'auto' is FID (Heusel et al., NeurIPS 2017; 2048-d Inception pool features,
+    :mod:`fewgan.metrics.features`) when the Inception weights are installed, else the
+    network-free sliced Wasserstein patch distance (Karras et al., ICLR 2018;
+    :mod:`fewgan.metrics.swd`); 'kid' is the kernel inception distance (Binkowski et al.,
+    ICLR 2018). Real features are extracted once, here; fakes use the real set's intensity
+    window (``dtype`` is the data set's, for 16-bit data).
     """
     real_images = real_images.detach().float().cpu()
     if kind in ("auto", "fid", "kid"):
+        from fewgan.metrics import features as feat
+
         try:
-            from fewgan.metrics import features as feat
-
             weights = feat.find_weights()
-            extract = feat.extract_features
-            real_feat = extract(real_images, batch=feature_batch, device=device, weights=weights)
-            if kind == "kid":
-                from fewgan.metrics.kid import kid as kid_fn
-
-                def fn(fake: torch.Tensor) -> float:
-                    return float(kid_fn(real_feat, extract(fake, batch=feature_batch, device=device, weights=weights)))
-
-                return "kid", fn, f"KID of Inception features ({weights})"
-            from fewgan.metrics.fid import fid_from_features
-
-            def fn(fake: torch.Tensor) -> float:  # noqa: F811
-                return float(fid_from_features(real_feat,
-                                               extract(fake, batch=feature_batch, device=device, weights=weights)))
-
-            return "fid", fn, f"FID of 2048-d Inception features ({weights})"
-        except (ImportError, AttributeError) as exc:
-            if kind != "auto":
-                raise FewganError(f"--metric {kind}: the Inception metric is not available ({exc}); use --metric swd") from None
-            why = f"the Inception feature code is not available ({type(exc).__name__}: {exc})"
-        except FewganError as exc:  # WeightsMissing and friends
+        except feat.WeightsMissing as exc:
             if kind != "auto":
                 raise
-            why = f"Inception weights not installed ({exc})"
+            why = f"Inception weights not installed ({str(exc).split(':')[0]})"
+        else:
+            window = feat.intensity_window(real_images, dtype)
+
+            def features(x: torch.Tensor):
+                return feat.extract_features(x.detach().float().cpu(), window=window, batch_size=feature_batch,
+                                             device=device, weights=weights, progress=False)
+
+            real_features = features(real_images)
+            if kind == "kid":
+                from fewgan.metrics.kid import kid_from_features
+
+                return ("kid", lambda fake: float(kid_from_features(real_features, features(fake))[0]),
+                        f"KID of 2048-d Inception features, weights {weights}")
+            from fewgan.metrics.fid import fid_from_features
+
+            def fid(fake: torch.Tensor) -> float:
+                # FID on a few hundred images is biased upwards: said once at start-up, not every evaluation
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return float(fid_from_features(real_features, features(fake)))
+
+            return ("fid", fid, f"FID of 2048-d Inception features, weights {weights}; on a few hundred images "
+                                "it is biased upwards, compare runs at equal numbers of images")
     else:
         why = "asked for (--metric swd)"
     from fewgan.metrics.swd import swd
 
-    def fn(fake: torch.Tensor) -> float:  # noqa: F811
-        return float(swd(real_images, fake.detach().float().cpu(), seed=0))
-
-    return "swd", fn, f"sliced Wasserstein patch distance, no network: {why}"
+    return ("swd", lambda fake: float(swd(real_images, fake.detach().float().cpu(), seed=0)),
+            f"sliced Wasserstein patch distance, no network: {why}")
 
 
 # --------------------------------------------------------------------------- trainer
@@ -704,7 +693,8 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     why = "given by the caller"
     if metric_fn is None and cfg.eval_every > 0 and rank0:
         metric_name, metric_fn, why = default_metric(trainer.images.cpu(), cfg.metric,
-                                                     feature_batch=cfg.feature_batch, device=device)
+                                                     feature_batch=cfg.feature_batch, device=device,
+                                                     dtype=data_meta.get("image", {}).get("dtype"))
     metric_name = metric_name or ("metric" if metric_fn is not None else None)
     # ---- start-up lines
     G_groups = trainer.G.parameter_groups()
@@ -718,10 +708,9 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     logger.info(f"EMA: on (decay {cfg.ema_decay}, updated after every G step and after the path-length step)")
     logger.info(f"ADA: {'on (target ' + str(cfg.ada_target) + ')' if trainer.ada is not None else 'off'}")
     logger.info(f"classical augmentation of the reals: {cfg.classical}")
-    leaks = _leaks(trainer.classical)
-    if leaks:
-        logger.warning(f"classical augmentation {', '.join(leaks)} is not invertible and leaks into the generated "
-                       "images (Karras et al. 2020); --classical flips avoids it")
+    leak = _leak_warning(trainer.classical)
+    if leak:
+        logger.warning(leak)
     if metric_fn is not None:
         logger.info(f"selection metric: {metric_name} ({why}), every {cfg.eval_every} epochs on "
                     f"{cfg.eval_images} EMA images")
