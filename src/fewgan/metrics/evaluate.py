@@ -19,9 +19,10 @@ image (single-image mode) or pairwise in file order (two folders of equal size a
 
 **Floors** (what "as good as real" looks like on these data): every metric is also computed
 between two halves of the real set (a seeded random split), or, for one image, between one
-half of the image and random crops (3/4 of the half's size) of the other half. The floor of FID
-and KID on N/2 images is biased upwards compared with N images; read the two side by side, not
-as equal.
+half of the image and random crops (3/4 of the half's size) of the other half. Estimators that
+depend on the sample size (FID most, SWD and KID's spread less) are biased upwards on the N/2
+images of a floor compared with the N images of the main comparison: read the two side by side
+as an order of magnitude, not as a strict bound.
 
 **Bad input** is one line and exit status 2 (:class:`fewgan.errors.FewganError`): an empty or
 missing folder, real and generated images with different channel counts (load both with
