@@ -63,6 +63,18 @@ def test_tiny_singan_demo_end_to_end(tmp_path):
         assert all(isinstance(r[k], (int, float)) for k in SINGAN_STEP_KEYS)
     for r in ends:
         assert set(SINGAN_SCALE_END_KEYS) <= set(r), r
+    # TensorBoard: the same loss scalars per scale, and images (written because tensorboard is installed)
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    tags = events.Tags()
+    assert {f"s{k}/{key}" for k in range(n_scales) for key in ("D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv")} \
+        <= set(tags["scalars"])
+    assert len(events.Scalars("s0/D")) == len([r for r in steps if r["scale"] == 0])
+    assert events.Scalars("s0/D")[-1].value == pytest.approx([r for r in steps if r["scale"] == 0][-1]["D"], rel=1e-6)
+    assert tags["images"]
     # samples at the original size and at 1.5 x the field of view; evaluation; particle values
     from PIL import Image
 

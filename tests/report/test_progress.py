@@ -152,3 +152,13 @@ def test_terminal_gets_a_tqdm_bar_with_rate_and_eta(tmp_path):
     returncode, text = _run_on_pty(script, columns=0)
     assert returncode == 0, text
     assert "s3: 20/20 steps (100%)" in text and "\r" not in text.replace("\r\n", "\n")
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    """mkstemp's 0600 would make a report unreadable to the colleague it is shared with."""
+    import stat
+
+    from fewgan.run import _UMASK, atomic_write_text
+
+    path = atomic_write_text(tmp_path / "report.html", "<html></html>")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~_UMASK

@@ -48,6 +48,7 @@ class SinGANDemo:
     large_samples: int   # samples at the larger field of view
     large_scale: str     # field of view factor
     sample_count: int    # per-scale grid size during training
+    max_features: int    # feature cap (the seed doubles 32 -> 64 -> 128 every 4 scales; 32 keeps it fast)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +68,13 @@ class StyleGAN2Demo:
 
 
 SINGAN_PRESETS = {
-    # 8 scales 16..96 px (scale factor ~0.77), 300 steps each: measured in the report's final note
-    "demo": SinGANDemo(size=96, min_size=16, steps=300, log_every=50, radius=4.0, density=12.0,
-                       samples=16, large_samples=4, large_scale="1.5", sample_count=4),
+    # 6 scales 16..64 px, 301 steps each, 32 features at every scale. The cost of a step grows with
+    # pixels x features^2: the seed's 64 features from s4 on made a 96 px demo take >15 min on a
+    # busy 2-core machine; this preset trains in a few minutes (measured time: bench/README.md).
+    "demo": SinGANDemo(size=64, min_size=16, steps=300, log_every=50, radius=3.5, density=20.0,
+                       samples=16, large_samples=4, large_scale="1.5", sample_count=4, max_features=32),
     "tiny": SinGANDemo(size=32, min_size=16, steps=12, log_every=4, radius=3.0, density=30.0,
-                       samples=4, large_samples=2, large_scale="1.5", sample_count=2),
+                       samples=4, large_samples=2, large_scale="1.5", sample_count=2, max_features=32),
 }
 STYLEGAN2_PRESETS = {
     "demo": StyleGAN2Demo(images=200, resolution=32, kimg=6.0, batch=16, eval_every=10, eval_images=200,
@@ -143,9 +146,11 @@ def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, 
     say(f"[1/5] synthetic micrograph: {image} ({p.size}x{p.size} px, 16-bit, ground truth in "
         f"{image.with_suffix('.json').name})")
     # 2. training
-    say(f"[2/5] training SinGAN: scales {p.min_size}..{p.size} px, {p.steps + 1} steps per scale")
+    say(f"[2/5] training SinGAN: scales {p.min_size}..{p.size} px, {p.steps + 1} steps per scale, "
+        f"{p.max_features} features")
     run = api.train_singan(image, results=out, steps=p.steps, min_size=p.min_size, max_size=p.size,
-                           log_every=p.log_every, sample_count=p.sample_count, seed=seed, device=device,
+                           log_every=p.log_every, sample_count=p.sample_count, max_features=p.max_features,
+                           seed=seed, device=device,
                            quiet=quiet)
     # 3. samples: original size and a larger field of view
     samples = api.sample(run, run / "samples_demo", n=p.samples, seed=seed, reconstruct=True, device=device)

@@ -103,6 +103,7 @@ def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images:
     figures: list[tuple[str, Path | bytes]] = []
     if plots:
         written = _plots.write_run_plots(run_dir, records, method=method if method in ("singan", "stylegan2") else None)
+        # a plot that fails is left out (with a warning); it never costs the rest of the report
     else:
         written = {p.stem: p for p in sorted((run_dir / _plots.PLOTS_DIR).glob("*.png"))}
     particle_plot = None
@@ -147,7 +148,8 @@ def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images:
 
 
 _PLOT_CAPTIONS = {
-    "singan_losses": "Losses per scale: critic D and adversarial G_adv (left axis), reconstruction MSE G_recon (right, log).",
+    "singan_losses": "Losses of every scale in training order: critic D and adversarial G_adv (top), "
+                     "reconstruction MSE G_recon (bottom, log).",
     "singan_amp": "Noise amplitude per scale.",
     "singan_fidelity": "PSNR and SSIM of the fixed-noise reconstruction against the real image, per scale.",
     "stylegan2_losses": "Generator and discriminator losses over training images (kimg).",
@@ -178,6 +180,9 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .kv td.num{text-align:left}
 .cols{display:flex;flex-wrap:wrap;gap:0 28px}
 figure{margin:.6em 0 1.2em}
+.figs{display:flex;flex-wrap:wrap;gap:0 18px;align-items:flex-start}
+.figs figure{max-width:100%;display:table}
+.figs figcaption{display:table-caption;caption-side:bottom}
 figure img{max-width:100%;height:auto;border:1px solid var(--line)}
 figcaption{color:var(--muted);font-size:.88em}
 .gallery{display:flex;flex-wrap:wrap;gap:10px}
@@ -208,7 +213,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, (list, tuple)):
         if len(value) <= 8 and all(not isinstance(v, (dict, list)) for v in value):
             return "[" + ", ".join(_fmt(v, digits) for v in value) + "]"
-        return json.dumps(value)[:200]
+        head = ", ".join(_fmt(v, digits) for v in value[:2])
+        return f"{len(value)} items: {head}, ..."[:300]
     return str(value)
 
 
@@ -333,7 +339,7 @@ def _collect_images(run_dir: Path) -> tuple[list[Path], list[Path]]:
     """
     figures: list[Path] = []
     samples: list[Path] = []
-    for path in sorted(run_dir.rglob("*")):
+    for path in sorted(run_dir.rglob("*"), key=_natural_key):
         rel = path.relative_to(run_dir)
         if not path.is_file() or path.suffix.lower() not in _IMAGE_SUFFIXES:
             continue
@@ -345,6 +351,13 @@ def _collect_images(run_dir: Path) -> tuple[list[Path], list[Path]]:
         else:
             samples.append(path)
     return figures, samples
+
+
+def _natural_key(path: Path) -> list:
+    """Sort ``s2`` before ``s10``: digit runs compare as numbers."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.as_posix())]
 
 
 def _caption_for(run_dir: Path, path: Path) -> str:
@@ -406,6 +419,7 @@ def _summary(run_dir: Path, cfg: Mapping[str, Any], method: str, records: Sequen
         rows.append(("device", device))
     if seconds:
         rows.append(("training time", format_seconds(max(seconds))))
+    rows.extend(_headline(method, records))
     status, done = run_status(run_dir, cfg, records)
     steps = [r for r in records if "event" not in r]
     if steps:
@@ -418,6 +432,22 @@ def _summary(run_dir: Path, cfg: Mapping[str, Any], method: str, records: Sequen
     body = "".join(f"<tr><td>{_e(k)}</td>{_td(v)}</tr>" for k, v in rows)
     body = f'<tr><td>status</td><td class="{cls}">{_e(status)}</td></tr>' + body
     return f'<table class="kv"><tbody>{body}</tbody></table>'
+
+
+def _headline(method: str, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any]]:
+    """The one or two numbers a reader looks for first."""
+    if method == "singan":
+        ends = _plots.singan_scale_ends(records)
+        if ends and (_finite(ends[-1].get("psnr")) or _finite(ends[-1].get("ssim"))):
+            last = ends[-1]
+            return [(f"reconstruction at s{last['scale']}",
+                     f"PSNR {_fmt(last.get('psnr'))} dB, SSIM {_fmt(last.get('ssim'))}")]
+    if method == "stylegan2":
+        evals = _plots.stylegan2_evals(records)
+        if evals:
+            best = min(evals, key=lambda r: r["value"])
+            return [(f"best {str(best['metric']).upper()}", f"{_fmt(best['value'])} at epoch {_fmt(best.get('epoch'))}")]
+    return []
 
 
 def run_status(run_dir: str | os.PathLike, cfg: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> tuple[str, bool]:
@@ -474,13 +504,16 @@ def _config_section(cfg: Mapping[str, Any]) -> str:
     parts = []
     config = cfg.get("config")
     if isinstance(config, Mapping) and config:
-        parts.append("<h3>Training configuration</h3>" + _kv_table(_flatten(config)))
+        items = _flatten(config)
+        per = max(10, -(-len(items) // 3))  # long configurations in up to three columns
+        tables = "".join(f"<div>{_kv_table(items[i:i + per])}</div>" for i in range(0, len(items), per))
+        parts.append(f'<h3>Training configuration</h3><div class="cols">{tables}</div>')
     else:
         parts.append(_note("config.json holds no training configuration."))
     data = cfg.get("data")
     if isinstance(data, Mapping) and data:
         parts.append("<h3>Data</h3>" + _kv_table(_flatten(data)))
-    return '<div class="cols">' + "".join(f"<div>{p}</div>" for p in parts) + "</div>"
+    return "".join(parts)
 
 
 def _environment_section(cfg: Mapping[str, Any]) -> str:
@@ -735,7 +768,7 @@ def _figures_section(figures: Sequence[tuple[str, Path | bytes]]) -> str:
             parts.append(f"{img}<figcaption>{_e(caption)}</figcaption></figure>")
         else:
             parts.append(img)
-    return "\n".join(parts)
+    return '<div class="figs">' + "\n".join(parts) + "</div>"
 
 
 def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int) -> str:
@@ -747,7 +780,10 @@ def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int) ->
     per_folder = max(1, max_images // max(1, len(by_folder)))
     parts = []
     for folder, paths in by_folder.items():
-        shown = paths[:per_folder]
+        # evenly spaced picks, first and last included (the finest SinGAN scale comes last)
+        picks = sorted({round(i * (len(paths) - 1) / max(1, per_folder - 1)) for i in range(per_folder)}) \
+            if len(paths) > per_folder else range(len(paths))
+        shown = [paths[i] for i in picks]
         title = "run folder" if folder == "." else f"{folder}/"
         parts.append(f"<h3>{_e(title)}</h3>")
         if len(paths) > len(shown):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -87,7 +88,7 @@ def _series(records: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.nd
 
 
 # --------------------------------------------------------------------------- figure plumbing
-def _figure(width: float, height: float, margins: tuple[float, float, float, float] = (0.75, 0.25, 0.55, 0.4),
+def _figure(width: float, height: float, margins: tuple[float, float, float, float] = (1.0, 0.25, 0.55, 0.4),
             wspace: float = 0.3, hspace: float = 0.45):
     """A figure ``width`` x ``height`` inches with fixed margins (left, right, bottom, top, inches).
 
@@ -254,7 +255,7 @@ def plot_stylegan2_losses(records: Sequence[Mapping[str, Any]], path: str | os.P
     fig_data = [(key, *_series(steps, "kimg", key)) for key in ("loss_G", "loss_D")]
     if not any(y.size for _, _, y in fig_data):
         return None
-    fig = _figure(6.0, 3.2)
+    fig = _figure(5.3, 3.2)
     ax = fig.subplots()
     for key, x, y in fig_data:
         if y.size:
@@ -274,7 +275,7 @@ def plot_stylegan2_regularisers(records: Sequence[Mapping[str, Any]], path: str 
     data = [d for d in data if d[2].size]
     if not data:
         return None
-    fig = _figure(6.0, 2.4 * len(data) + 0.3)
+    fig = _figure(5.3, 2.4 * len(data) + 0.3)
     axes = fig.subplots(len(data), 1, squeeze=False, sharex=True)
     for ax, (key, x, y) in zip(axes[:, 0], data):
         _plot_line(ax, x, y, key)
@@ -290,7 +291,7 @@ def plot_stylegan2_ada(records: Sequence[Mapping[str, Any]], path: str | os.Path
     x, y = _series(stylegan2_steps(records), "kimg", "ada_p")
     if not y.size:
         return None
-    fig = _figure(6.0, 2.8)
+    fig = _figure(5.3, 2.8)
     ax = fig.subplots()
     ax.plot(x, y, color="#9467bd")
     ax.set_ylim(0, max(0.05, float(y.max()) * 1.1))
@@ -307,7 +308,7 @@ def plot_stylegan2_metric(records: Sequence[Mapping[str, Any]], path: str | os.P
     if not evals:
         return None
     names = sorted({str(r["metric"]) for r in evals})
-    fig = _figure(6.0, 2.6 * len(names) + 0.3)
+    fig = _figure(5.3, 2.6 * len(names) + 0.3)
     axes = fig.subplots(len(names), 1, squeeze=False, sharex=True)
     for ax, name in zip(axes[:, 0], names):
         recs = [r for r in evals if str(r["metric"]) == name]
@@ -458,7 +459,11 @@ def write_run_plots(run_dir: str | os.PathLike, records: Sequence[Mapping[str, A
     written: dict[str, Path] = {}
     for name, fn in jobs:
         path = out_dir / f"{name}.png"
-        result = fn(records, path)
+        try:
+            result = fn(records, path)
+        except Exception as exc:  # a figure must never cost the report (odd records, a matplotlib quirk)
+            warnings.warn(f"plot {name} failed: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+            result = None
         if result is not None:
             written[name] = result
         elif path.exists():
