@@ -243,6 +243,17 @@ def test_sixteen_bit_and_tiff_images_are_shown_in_8_bits(tmp_path):
     tifffile.imwrite(tmp_path / "b.tif", np.array([[0.0, 0.5], [1.0, 2.0]], dtype=np.float32))
     with Image.open(io.BytesIO(decode(image_data_uri(tmp_path / "b.tif")))) as im:
         np.testing.assert_array_equal(np.asarray(im), [[0, 64], [128, 255]])  # min..max of the image
+    # one shared window: 16-bit images that use a fraction of 0..65535 are stretched alike
+    from fewgan.report.html import _common_window
+
+    Image.fromarray(np.array([[1000, 2000]], dtype=np.uint16)).save(tmp_path / "c.png")
+    Image.fromarray(np.array([[1500, 3000]], dtype=np.uint16)).save(tmp_path / "d.png")
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "e.png")  # 8-bit: not part of the window
+    window = _common_window([tmp_path / "c.png", tmp_path / "d.png", tmp_path / "e.png"], low=0, high=100)
+    assert window == (1000.0, 3000.0)
+    with Image.open(io.BytesIO(decode(image_data_uri(tmp_path / "c.png", window=window)))) as im:
+        np.testing.assert_array_equal(np.asarray(im), [[0, 128]])  # (2000 - 1000) / 2000 * 255 = 127.5
+    assert _common_window([tmp_path / "e.png"]) is None
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((300, 2000), np.uint8)).save(big)
     with Image.open(io.BytesIO(decode(image_data_uri(big, max_side=500)))) as im:

@@ -253,12 +253,14 @@ def _finite(v: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- images
-def image_data_uri(path: str | os.PathLike | bytes, max_side: int = _MAX_SIDE) -> str:
+def image_data_uri(path: str | os.PathLike | bytes, max_side: int = _MAX_SIDE,
+                   window: tuple[float, float] | None = None) -> str:
     """A ``data:image/png;base64,...`` URI for an image file (or PNG bytes).
 
     8-bit PNG/JPEG files no larger than ``max_side`` are embedded as they are; 16-bit and float
-    images are shown in 8 bits (16-bit: value / 257; float: min..max of the image), TIFF is
-    converted to PNG (browsers do not show TIFF), and larger images are shrunk.
+    images are shown in 8 bits (``window`` (lo, hi) in data units maps linearly to 0..255; without
+    it 16-bit is value / 257 and float is min..max of the image), TIFF is converted to PNG
+    (browsers do not show TIFF), and larger images are shrunk.
     """
     if isinstance(path, (bytes, bytearray)):
         return "data:image/png;base64," + base64.b64encode(bytes(path)).decode("ascii")
@@ -272,16 +274,19 @@ def image_data_uri(path: str | os.PathLike | bytes, max_side: int = _MAX_SIDE) -
         if simple:
             mime = "image/png" if suffix == ".png" else "image/jpeg"
             return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-    return "data:image/png;base64," + base64.b64encode(_display_png(path, max_side)).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(_display_png(path, max_side, window)).decode("ascii")
 
 
-def _display_png(path: Path, max_side: int) -> bytes:
+def _display_png(path: Path, max_side: int, window: tuple[float, float] | None = None) -> bytes:
     """Any image fewgan writes, as 8-bit PNG bytes with its longest side at most ``max_side``."""
     from PIL import Image
 
     array = _read_display_array(path)
     if array.dtype != np.uint8:
-        if array.dtype == np.uint16:
+        if window is not None and window[1] > window[0]:
+            a = (np.nan_to_num(array.astype(np.float64)) - window[0]) / (window[1] - window[0])
+            array = (a.clip(0, 1) * 255).round().astype(np.uint8)
+        elif array.dtype == np.uint16:
             array = (array.astype(np.float64) / 257.0).round().astype(np.uint8)
         else:
             a = array.astype(np.float64)
@@ -367,9 +372,10 @@ def _caption_for(run_dir: Path, path: Path) -> str:
     return f"{rel} (written by the trainer)."
 
 
-def _img(src: Path | bytes, alt: str, pixel: bool = False, max_side: int = _MAX_SIDE) -> str:
+def _img(src: Path | bytes, alt: str, pixel: bool = False, max_side: int = _MAX_SIDE,
+         window: tuple[float, float] | None = None) -> str:
     try:
-        uri = image_data_uri(src, max_side=max_side)
+        uri = image_data_uri(src, max_side=max_side, window=window)
     except Exception as exc:  # a torn or unreadable file must not stop the report
         return f'<p class="warn">{_e(alt)}: cannot be shown ({_e(type(exc).__name__)}: {_e(str(exc)[:120])})</p>'
     cls = ' class="pixel"' if pixel else ""
@@ -378,18 +384,47 @@ def _img(src: Path | bytes, alt: str, pixel: bool = False, max_side: int = _MAX_
     return f'<figure{cls}><img src="{uri}" alt="{_e(alt)}"{style}>'
 
 
-def _upscaled_width(path: Path, target: int = 192) -> int | None:
-    """Small images (a 16 px scale) are shown at an integer zoom so a reader can see them."""
+def _upscaled_width(path: Path, target: int = 160, max_width: int = 1000) -> int | None:
+    """Small images (a 16 px scale, a strip of them) are shown at an integer zoom a reader can see."""
     try:
         from PIL import Image
 
         with Image.open(path) as im:
-            width = im.size[0]
+            width, height = im.size
     except Exception:  # e.g. a float TIFF Pillow cannot open: shown at its own size
         return None
-    if width >= target or width < 1:
+    short = min(width, height)
+    if short >= target or short < 1:
         return None
-    return width * min(8, target // width)
+    zoom = min(8, target // short, max(1, max_width // width))
+    return width * zoom if zoom > 1 else None
+
+
+def _common_window(paths: Sequence[Path], low: float = 0.1, high: float = 99.9) -> tuple[float, float] | None:
+    """One display window (data units) for every 16-bit or float image of ``paths``.
+
+    The ``low``/``high`` percentiles of their pooled pixels: a 16-bit micrograph that uses a
+    fraction of 0..65535 would look black at value / 257, and one shared window keeps the
+    brightness of real, reconstructed and generated images comparable. ``None`` if all are 8-bit.
+    """
+    pooled = []
+    for path in paths:
+        try:
+            array = _read_display_array(path)
+        except Exception:
+            continue
+        if array.dtype == np.uint8:
+            continue
+        a = array.astype(np.float64).ravel()
+        a = a[np.isfinite(a)]
+        if a.size > 20000:
+            a = a[:: a.size // 20000]
+        pooled.append(a)
+    if not pooled:
+        return None
+    values = np.concatenate(pooled)
+    lo, hi = np.percentile(values, [low, high])
+    return (float(lo), float(hi)) if hi > lo else None
 
 
 # --------------------------------------------------------------------------- sections
@@ -778,12 +813,20 @@ def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int) ->
     for path in samples:
         by_folder.setdefault(path.parent.relative_to(run_dir).as_posix(), []).append(path)
     per_folder = max(1, max_images // max(1, len(by_folder)))
-    parts = []
+    chosen: dict[str, list[Path]] = {}
     for folder, paths in by_folder.items():
         # evenly spaced picks, first and last included (the finest SinGAN scale comes last)
         picks = sorted({round(i * (len(paths) - 1) / max(1, per_folder - 1)) for i in range(per_folder)}) \
             if len(paths) > per_folder else range(len(paths))
-        shown = [paths[i] for i in picks]
+        chosen[folder] = [paths[i] for i in picks]
+    window = _common_window([p for shown in chosen.values() for p in shown])
+    parts = []
+    if window is not None:
+        parts.append(_note(f"16-bit and float images are shown in 8 bits with one contrast window for all of them: "
+                           f"{_fmt(window[0])} .. {_fmt(window[1])} data units (0.1 and 99.9 percentiles of their "
+                           "pooled pixels); 8-bit grids are shown as written."))
+    for folder, paths in by_folder.items():
+        shown = chosen[folder]
         title = "run folder" if folder == "." else f"{folder}/"
         parts.append(f"<h3>{_e(title)}</h3>")
         if len(paths) > len(shown):
@@ -791,7 +834,7 @@ def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int) ->
         cells = []
         for path in shown:
             rel = path.relative_to(run_dir).as_posix()
-            img = _img(path, rel, pixel=True)
+            img = _img(path, rel, pixel=True, window=window)
             cells.append(f"{img}<figcaption>{_e(rel)}</figcaption></figure>" if img.startswith("<figure") else img)
         parts.append('<div class="gallery">' + "".join(cells) + "</div>")
     return "\n".join(parts)
