@@ -164,8 +164,12 @@ def _real_weights():
 @pytest.mark.skipif(_real_weights() is None,
                     reason="needs the real FID Inception weights (sha256 6726825d...) in the hub cache or "
                            "$FEWGAN_INCEPTION_WEIGHTS; they cannot be downloaded in CI")
-def test_golden_values_with_the_real_weights():
-    """With the real weights the network is a working ImageNet classifier (a mis-port is not)."""
+def test_golden_real_weights_classify_natural_images():
+    """With the real weights the network is a working ImageNet classifier (random or broken weights are not).
+
+    No published feature values could be pinned here (the weights cannot be downloaded); the exact
+    architecture is proven by tools/inception_parity.py against pytorch-fid and torch-fidelity.
+    """
     from skimage import data
 
     model, info = features.load_inception()
@@ -175,8 +179,12 @@ def test_golden_values_with_the_real_weights():
     x = features.preprocess([cat, cat.flip(-1), coffee], resize="tf1")
     with torch.no_grad():
         p = torch.softmax(model(x, taps=("logits",))["logits"], dim=1)
-    top = p.argmax(1)
-    assert top[0] == top[1] and top[0] != top[2]  # a cat is a cat when mirrored, and not a cup of coffee
-    assert p[0].max() > 0.3 and p[2].max() > 0.3  # confident, as the trained network is
+    top5 = [set(row.topk(5).indices.tolist()) for row in p]
+    mass5 = [float(row.topk(5).values.sum()) for row in p]
+    # a trained classifier is confident (a random or broken network spreads ~1/1008 per class),
+    # sees a mirrored cat as the same animal, and a cup of coffee as something else
+    assert min(mass5) > 0.5, mass5
+    assert int(p[0].argmax()) in top5[1] and len(top5[0] & top5[1]) >= 3
+    assert not top5[0] & top5[2]
     feats = features.extract_features([cat, coffee], resize="tf1", progress=False)
     assert feats.shape == (2, 2048) and (feats >= 0).all() and not np.allclose(feats[0], feats[1])
