@@ -105,6 +105,8 @@ def test_demo_rejects_unknown_kind_and_bad_out(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FewganError, match="not a folder"):
         run_demo("singan", tiny=True, out=tmp_path / "file")
+    with pytest.raises(FewganError, match="--threads 0"):
+        run_demo("singan", tiny=True, out=tmp_path, threads=0)
     assert main(["demo", "vae"]) == 2
 
 

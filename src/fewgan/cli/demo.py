@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the training and the samples")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--quiet", action="store_true", help="no training progress bar or loss lines on the terminal")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default torch's choice; 1 is often faster on a busy or 2-core machine)")
     p.set_defaults(func=_run)
 
 
@@ -31,6 +33,6 @@ def _run(args) -> int:
     from fewgan.report.demo import tiny_from_env
 
     report = api.demo(args.kind, tiny=True if args.tiny else tiny_from_env(), out=args.out, seed=args.seed,
-                      device=args.device, quiet=args.quiet)
+                      device=args.device, quiet=args.quiet, threads=args.threads)
     print(report, flush=True)
     return 0
