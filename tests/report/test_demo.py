@@ -119,3 +119,27 @@ def test_tiny_from_env(monkeypatch):
     assert not tiny_from_env()
     monkeypatch.delenv("FEWGAN_DEMO_TINY")
     assert not tiny_from_env()
+
+
+@pytest.mark.slow
+def test_tiny_stylegan2_demo_end_to_end(tmp_path, capsys):
+    """``fewgan demo stylegan2 --tiny`` in process: report with StyleGAN2 plots, evaluation, samples."""
+    from fewgan.cli import main
+
+    assert main(["demo", "stylegan2", "--tiny", "--quiet", "--threads", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    from pathlib import Path
+
+    report = Path(out[-1])
+    assert report.name == "report.html" and report.is_file()
+    run = report.parent
+    plots = {p.stem for p in (run / "plots").glob("*.png")}
+    assert {"stylegan2_losses", "stylegan2_regularisers", "stylegan2_ada", "stylegan2_metric", "particles"} <= plots
+    page = _Images()
+    page.feed(report.read_text(encoding="utf-8"))
+    assert len(page.sections) == 9 and all(s.startswith("data:image/") for s in page.srcs)
+    evaluation = json.loads((run / "eval.json").read_text())
+    assert {"swd", "particles", "memorisation"} <= set(evaluation["metrics"])
+    steps = [r for r in read_metrics(run) if "event" not in r]
+    assert steps and all({"kimg", "epoch", "step", "loss_G", "loss_D", "r1", "pl", "ada_p", "lr", "seconds"} <= set(r)
+                         for r in steps)

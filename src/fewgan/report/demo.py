@@ -79,7 +79,9 @@ SINGAN_PRESETS = {
                        samples=4, large_samples=2, large_scale="1.5", sample_count=2, max_features=32),
 }
 STYLEGAN2_PRESETS = {
-    "demo": StyleGAN2Demo(images=200, resolution=32, kimg=6.0, batch=16, eval_every=10, eval_images=200,
+    # 150 steps of batch 16 at 32 px (the seed's networks, ~0.5 steps/s with 1 thread on the busy
+    # 2-core machine): the pipeline in minutes, not a trained model (that takes hundreds of kimg)
+    "demo": StyleGAN2Demo(images=200, resolution=32, kimg=2.4, batch=16, eval_every=4, eval_images=100,
                           samples=200, log_every=25, radius=3.0, density=20.0),
     "tiny": StyleGAN2Demo(images=16, resolution=16, kimg=0.064, batch=8, eval_every=1, eval_images=16,
                           samples=16, log_every=2, radius=2.0, density=40.0),
