@@ -1,7 +1,81 @@
-"""``fewgan singan train|sample`` (being built: issue "SinGAN on one image")."""
+"""``fewgan singan train|sample``: SinGAN on one image."""
+
+from __future__ import annotations
+
+_TRAIN_HELP = {
+    "min_size": "short side of the coarsest scale, px",
+    "max_size": "long side of the finest scale, px",
+    "steps": "training steps per scale (a scale runs steps 0..N)",
+    "lr": "Adam learning rate of both networks",
+    "betas": "Adam betas",
+    "noise_weight": "amp(sk) = noise weight x RMSE of the upsampled reconstruction",
+    "batch_size": "noise draws per step (the real image is repeated)",
+    "lr_decay_fraction": "decay the lr by --lr-gamma after this fraction of each scale's steps",
+    "channels": "auto (gray stays 1 channel), 1 or 3",
+    "log_every": "seed-format loss line every N steps",
+    "checkpoint_every": "resume checkpoint every N steps within a scale",
+    "stop_after": "stop after N steps in total, as if killed (for testing --resume)",
+}
 
 
 def register(sub) -> None:
     from fewgan.cli import add_group
+    from fewgan.config import add_config_arguments
+    from fewgan.singan.config import SinGANConfig
 
-    add_group(sub, "singan", "SinGAN on one image: train, sample")
+    _, actions = add_group(sub, "singan", "SinGAN on one image: train, sample")
+
+    p = actions.add_parser(
+        "train", help="train SinGAN on one image (PNG/TIFF/JPEG, 8/16-bit, gray or RGB)",
+        description="Train a multi-scale SinGAN (g_multivanilla / d_vanilla, WGAN-GP) on one image. "
+                    "Defaults are the seed run: min size 16, max size 200, lr 4e-4, 2000 steps per scale.")
+    p.add_argument("image", nargs="?", help="the training image (omit with --resume)")
+    p.add_argument("--results", default="results", help="parent folder of the run folder (default: results)")
+    p.add_argument("--resume", metavar="RUN", default=None, help="continue a run from its last checkpoint")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no terminal output (files are still written)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and pyramid, train nothing")
+    add_config_arguments(p, SinGANConfig, help=_TRAIN_HELP)
+    p.set_defaults(func=_train)
+
+    s = actions.add_parser(
+        "sample", help="write random images from a trained SinGAN run",
+        description="Write N random images of a trained run in the input's format and bit depth; "
+                    "--size/--scale change the size or aspect, --start-scale injects the real image.")
+    s.add_argument("run", help="a SinGAN run folder")
+    s.add_argument("--out", default=None, help="output folder (default: RUN/samples_seed<SEED>)")
+    s.add_argument("--n", type=int, default=16, help="number of images (default: 16)")
+    s.add_argument("--batch", type=int, default=16, help="images per forward pass (default: 16; no effect on the images)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    s.add_argument("--size", default=None, help="output size HEIGHTxWIDTH, e.g. 300x400")
+    s.add_argument("--scale", default=None, help="output size factor: 1.5, or HEIGHTxWIDTH factors such as 1x2")
+    s.add_argument("--start-scale", type=int, default=None, help="inject the real image at this scale (0..N)")
+    s.add_argument("--reconstruct", action="store_true", help="also write the fixed-noise reconstruction")
+    s.add_argument("--format", choices=("png", "tiff"), default=None, help="output format (default: the input's)")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    s.set_defaults(func=_sample)
+
+
+def _train(args) -> int:
+    from fewgan import api
+    from fewgan.config import config_from_args  # noqa: F401 (options come from the same dataclass)
+    from fewgan.singan.config import SinGANConfig
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(SinGANConfig)}
+    options = {k: v for k, v in vars(args).items() if k in names}
+    run = api.train_singan(args.image, results=args.results, resume=args.resume, device=args.device,
+                           quiet=args.quiet, dry_run=args.dry_run, **options)
+    if not args.dry_run and args.quiet:
+        print(run)
+    return 0
+
+
+def _sample(args) -> int:
+    from fewgan import api
+
+    out = api.sample(args.run, args.out, n=args.n, batch=args.batch, seed=args.seed, size=args.size,
+                     scale=args.scale, start_scale=args.start_scale, reconstruct=args.reconstruct,
+                     format=args.format, device=args.device)
+    print(f"wrote {args.n} image(s) to {out}")
+    return 0

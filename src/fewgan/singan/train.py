@@ -601,11 +601,12 @@ def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, An
     if d.get("format") != MODEL_FORMAT:
         raise FewganError(f"{ckpt_path}: not a fewgan SinGAN checkpoint")
     pyramid = Pyramid.from_dict(d["pyramid"])
+    k, t, begun = int(d["scale"]), int(d["step"]), bool(d["begun"])
+    # records logged after the checkpoint would appear twice (truncate before the logger opens the file)
+    truncate_metrics(run_dir, lambda r: r.get("scale", -1) < k or
+                     (begun and r.get("scale") == k and r.get("event") != "scale_end" and r.get("step", 0) < t))
     logger = RunLogger(run_dir, quiet=quiet)
     try:
-        k, t, begun = int(d["scale"]), int(d["step"]), bool(d["begun"])
-        truncate_metrics(run_dir, lambda r: r.get("scale", -1) < k or
-                         (begun and r.get("scale") == k and r.get("event") != "scale_end" and r.get("step", 0) < t))
         logger.info(f"resumed from {ckpt_path} at s{k}, step {t if begun else 0}")
         trainer = SinGANTrainer(config, pyramid, d["meta"], run_dir, dev, logger)
         trainer.load_state_dict(d)

@@ -1,0 +1,67 @@
+"""The scale rule: the seed's table, the two repairs, the bad inputs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fewgan.errors import FewganError
+from fewgan.singan.pyramid import build_reals, plan_pyramid
+
+
+def test_seed_table_250x200():
+    p = plan_pyramid(250, 200, 16, 200)
+    assert p.sizes == ((16, 13), (21, 17), (26, 21), (34, 27), (44, 35), (56, 45), (72, 58), (93, 75),
+                       (120, 96), (155, 124), (200, 160))
+    assert [max(s) for s in p.sizes] == [16, 21, 26, 34, 44, 56, 72, 93, 120, 155, 200]
+    assert p.num_scales == 10 and p.stop_scale == 10
+    assert p.scale_factor == pytest.approx(0.1 ** (1 / 9), rel=1e-12)
+    assert p.repaired == ()  # the seed case is untouched by either repair (its s0 is 13 px, kept)
+
+
+def test_coins_counts_on_resized_image():
+    p = plan_pyramid(303, 384, 16, 200)
+    assert len(p.sizes) == 10
+    assert p.sizes[0] == (17, 21) and p.sizes[-1] == (158, 200)
+    assert len(p.repaired) == 1 and "8x10" in p.repaired[0]
+    # the same pyramid as the public code gives on the image pre-resized to 158 x 200
+    assert plan_pyramid(158, 200, 16, 200).sizes == p.sizes
+
+
+def test_coins_at_128_matches_peer_run_b():
+    p = plan_pyramid(303, 384, 16, 128)
+    assert p.sizes == ((16, 21), (21, 26), (26, 33), (32, 41), (41, 51), (51, 65), (64, 81), (81, 102), (101, 128))
+
+
+def test_large_square_image():
+    p = plan_pyramid(1024, 1024, 16, 200)
+    assert min(p.sizes[0]) >= 11  # the public rule gives 4 x 4 here
+    assert p.sizes[-1] == (200, 200) and p.repaired
+
+
+@pytest.mark.parametrize("hw", [(265, 212), (212, 265), (293, 250)])
+def test_never_exceeds_max_size(hw):
+    h, w = hw
+    s = 200 / max(hw)
+    assert max(math.ceil(h * s), math.ceil(w * s)) == 201  # the quirk: float rounding, then ceil
+    p = plan_pyramid(h, w, 16, 200)
+    assert max(p.sizes[-1]) == 200
+    assert all(min(s) >= 11 for s in p.sizes)
+    assert any("capped" in note for note in p.repaired)
+
+
+def test_bad_sizes():
+    with pytest.raises(FewganError, match="smaller than --min-size"):
+        plan_pyramid(15, 40, 16, 200)
+    with pytest.raises(FewganError, match="larger than --max-size"):
+        plan_pyramid(100, 100, 64, 32)
+
+
+def test_build_reals_sizes_and_identity():
+    p = plan_pyramid(40, 30, 16, 200)
+    image = torch.rand(3, 40, 30) * 2 - 1
+    reals = build_reals(image, p)
+    assert [tuple(r.shape[-2:]) for r in reals] == list(p.sizes)
+    assert torch.equal(reals[-1][0], image)  # no resize when the image fits max size
