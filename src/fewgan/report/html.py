@@ -32,7 +32,6 @@ from fewgan.errors import FewganError
 from fewgan.report import plots as _plots
 from fewgan.run import (
     CHECKPOINT_DIR,
-    CONFIG_FILE,
     LOG_FILE,
     TB_DIR,
     atomic_write_text,
