@@ -63,6 +63,17 @@ def test_seeded_subsets():
     assert np.isfinite(kid_from_features(a[:5], b[:7])[0])
 
 
+def test_full_kernel_path_equals_per_subset_kernels(monkeypatch):
+    from fewgan.metrics import kid
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(40, 6)), rng.normal(size=(30, 6)) + 0.1
+    fast = kid_from_features(a, b, subsets=7, subset_size=12, seed=1)
+    monkeypatch.setattr(kid, "_FULL_KERNEL_MAX", 0)
+    slow = kid_from_features(a, b, subsets=7, subset_size=12, seed=1)
+    assert fast == pytest.approx(slow, rel=1e-10, abs=1e-12)
+
+
 def test_bad_input():
     with pytest.raises(FewganError):
         kid_from_features(np.zeros((1, 3)), np.zeros((4, 3)))

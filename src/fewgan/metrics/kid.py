@@ -20,6 +20,7 @@ __all__ = ["KID", "KID_STD", "polynomial_kernel", "mmd2_unbiased", "kid_from_fea
 #: Result names.
 KID = "kid"
 KID_STD = "kid_std"
+_FULL_KERNEL_MAX = 4096  # rows per set up to which the full kernel matrices are kept (128 MB each)
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None,
@@ -62,8 +63,18 @@ def kid_from_features(features1, features2, subsets: int = 100, subset_size: int
         raise FewganError(f"KID needs at least 2 images per set, got {f1.shape[0]} and {f2.shape[0]}")
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
+    # small sets: the three kernel matrices once, then each subset is a gather (same numbers,
+    # ~20x faster at 500 images); large sets: per-subset kernels, to bound memory
+    full = max(f1.shape[0], f2.shape[0]) <= _FULL_KERNEL_MAX
+    if full:
+        kxx, kyy, kxy = polynomial_kernel(f1, f1), polynomial_kernel(f2, f2), polynomial_kernel(f1, f2)
     for i in range(subsets):
-        x = f1[rng.choice(f1.shape[0], m, replace=False)]
-        y = f2[rng.choice(f2.shape[0], m, replace=False)]
-        values[i] = mmd2_unbiased(x, y)
+        ix = rng.choice(f1.shape[0], m, replace=False)
+        iy = rng.choice(f2.shape[0], m, replace=False)
+        if full:
+            a, b, c = kxx[np.ix_(ix, ix)], kyy[np.ix_(iy, iy)], kxy[np.ix_(ix, iy)]
+            values[i] = ((a.sum() - np.trace(a)) / (m * (m - 1)) + (b.sum() - np.trace(b)) / (m * (m - 1))
+                         - 2.0 * c.mean())
+        else:
+            values[i] = mmd2_unbiased(f1[ix], f2[iy])
     return float(values.mean()), float(values.std())
