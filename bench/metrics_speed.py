@@ -4,15 +4,18 @@ Random weights cost exactly what the real ones cost (same network), so this runs
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/metrics_speed.py --n 500 --size 64 [--device cuda]
 
-Prints one Markdown table row per metric: what is timed, N, seconds (wall, after one warm-up
-batch). Feature extraction dominates (the FID Inception is about 5.7 GMAC per 299 px image);
-the metrics on features take a fraction of a second. Other metric timings (SWD, particles,
-...) can be added to ``BENCHES`` below.
+Prints one Markdown table row per metric: what is timed, N, wall seconds and CPU seconds of
+the process, after one warm-up batch. On a shared machine the CPU time is the steadier figure;
+CPU seconds divided by the thread count is a lower bound of the wall time on an idle machine.
+Feature extraction dominates (the FID Inception is 5.71 GMAC per 299 px image); of the metrics
+on features only FID's ``sqrtm`` of the 2048 x 2048 product is slow (``method="svd"`` gives the
+same value in seconds). Other metric timings can be added to ``BENCHES`` below.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -34,9 +37,13 @@ from fewgan.metrics.prdc import prdc, precision_recall  # noqa: E402
 from fewgan.metrics.sifid import pixel_diversity, sifid  # noqa: E402
 
 
+_CPU: list[float] = []  # CPU seconds of the last timed call (the steadier figure on a shared machine)
+
+
 def _timed(fn):
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
+    _CPU.append(time.process_time() - c0)
     return time.perf_counter() - t0, out
 
 
@@ -114,15 +121,17 @@ def main(argv=None) -> int:
         print(f"# {platform.node()} {platform.processor() or platform.machine()}, torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads, device {args.device}, N {args.n}, {args.size} px, "
               f"{args.channels} channels, batch {args.batch}")
-        print("| what | N | seconds |")
-        print("|---|---|---|")
+        print("| what | N | wall seconds | CPU seconds |")
+        print("|---|---|---|---|")
         if "on_features" in args.only and "inception" not in args.only:
             rng = np.random.default_rng(0)
             ctx["features"] = rng.random((args.n, 2048)).astype(np.float32)
             ctx["fake_features"] = rng.random((args.n, 2048)).astype(np.float32)
         for name in args.only:
-            for what, n, s in BENCHES[name](ctx):
-                print(f"| {what} | {n} | {s:.2f} |", flush=True)
+            _CPU.clear()
+            for (what, n, s), cpu in zip(BENCHES[name](ctx), list(_CPU)):
+                print(f"| {what} | {n} | {s:.2f} | {cpu:.2f} |", flush=True)
+        print(f"# load average after the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

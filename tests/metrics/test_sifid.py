@@ -75,6 +75,15 @@ def test_sifid_from_positions_is_a_frechet_distance():
     assert sifid_from_positions(a, b) == pytest.approx(4.0, rel=0.05)
 
 
+def test_sifid_methods_agree():
+    rng = np.random.default_rng(1)
+    for p in (30, 400):  # fewer positions than channels (auto -> svd), and more (auto -> sqrtm)
+        a, b = rng.random((p, 64)), rng.random((p + 5, 64)) * 1.2
+        ref = sifid_from_positions(a, b, method="sqrtm")
+        assert sifid_from_positions(a, b, method="svd") == pytest.approx(ref, rel=1e-6)
+        assert sifid_from_positions(a, b) == pytest.approx(ref, rel=1e-6)
+
+
 def test_sifid_bad_input(weights):
     real = torch.zeros(1, 32, 32)
     with pytest.raises(FewganError, match="layer"):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fewgan.errors import FewganError
-from fewgan.metrics.fid import frechet_distance
+from fewgan.metrics.fid import frechet_distance, trace_sqrt_product
 
 __all__ = ["SIFID", "PIXEL_DIVERSITY", "SIFID_TAPS", "sifid_from_positions", "sifid", "pixel_diversity"]
 
@@ -37,13 +37,29 @@ SIFID_TAPS = {
 }
 
 
-def sifid_from_positions(real_positions, fake_positions, eps: float = 1e-6) -> float:
-    """Frechet distance between two ``[P, C]`` sets of feature-map positions (float64)."""
+def sifid_from_positions(real_positions, fake_positions, eps: float = 1e-6, method: str = "auto") -> float:
+    """Frechet distance between two ``[P, C]`` sets of feature-map positions (float64).
+
+    ``method="sqrtm"`` is the reference computation (:func:`fewgan.metrics.fid.frechet_distance`,
+    as the official script); ``"svd"`` computes the same number through
+    :func:`fewgan.metrics.fid.trace_sqrt_product`; ``"auto"`` uses ``"svd"`` when a map has fewer
+    positions than channels (singular covariances, where ``sqrtm`` is slow) and ``"sqrtm"``
+    otherwise.
+    """
     a = np.asarray(real_positions, dtype=np.float64)
     b = np.asarray(fake_positions, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(a.shape[0], b.shape[0]) < 2:
         raise FewganError(f"SIFID needs [P, C] position sets with P >= 2 and the same C, got {a.shape} and {b.shape}")
-    return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False), eps=eps)
+    if method not in ("auto", "sqrtm", "svd"):
+        raise FewganError(f"SIFID method {method!r} is not 'auto', 'sqrtm' or 'svd'")
+    if method == "auto":
+        method = "svd" if min(a.shape[0], b.shape[0]) < a.shape[1] else "sqrtm"
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    if method == "svd":
+        diff = mu1 - mu2
+        return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(a, b))
+    return frechet_distance(mu1, s1, mu2, s2, eps=eps)
 
 
 def _images(x) -> list:
