@@ -279,3 +279,13 @@ def test_headless_chromium_screenshot(singan_run, eval_json, tmp_path):
     assert gray.shape == (3000, 1366)
     # text, tables and figures: a good share of the page is not background
     assert (gray < 200).mean() > 0.02
+
+
+def test_cli_report(stylegan2_run, tmp_path, capsys):
+    from fewgan.cli import main
+
+    assert main(["report", str(stylegan2_run), "--no-plots"]) == 0
+    assert capsys.readouterr().out.strip() == str(stylegan2_run / "report.html")
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
+    assert main(["report", str(stylegan2_run), "--max-images", "-1"]) == 2

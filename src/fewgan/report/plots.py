@@ -255,7 +255,7 @@ def plot_stylegan2_losses(records: Sequence[Mapping[str, Any]], path: str | os.P
     fig_data = [(key, *_series(steps, "kimg", key)) for key in ("loss_G", "loss_D")]
     if not any(y.size for _, _, y in fig_data):
         return None
-    fig = _figure(5.3, 3.2)
+    fig = _figure(5.1, 3.2)
     ax = fig.subplots()
     for key, x, y in fig_data:
         if y.size:
@@ -275,7 +275,7 @@ def plot_stylegan2_regularisers(records: Sequence[Mapping[str, Any]], path: str 
     data = [d for d in data if d[2].size]
     if not data:
         return None
-    fig = _figure(5.3, 2.4 * len(data) + 0.3)
+    fig = _figure(5.1, 2.4 * len(data) + 0.3)
     axes = fig.subplots(len(data), 1, squeeze=False, sharex=True)
     for ax, (key, x, y) in zip(axes[:, 0], data):
         _plot_line(ax, x, y, key)
@@ -291,7 +291,7 @@ def plot_stylegan2_ada(records: Sequence[Mapping[str, Any]], path: str | os.Path
     x, y = _series(stylegan2_steps(records), "kimg", "ada_p")
     if not y.size:
         return None
-    fig = _figure(5.3, 2.8)
+    fig = _figure(5.1, 2.8)
     ax = fig.subplots()
     ax.plot(x, y, color="#9467bd")
     ax.set_ylim(0, max(0.05, float(y.max()) * 1.1))
@@ -308,7 +308,7 @@ def plot_stylegan2_metric(records: Sequence[Mapping[str, Any]], path: str | os.P
     if not evals:
         return None
     names = sorted({str(r["metric"]) for r in evals})
-    fig = _figure(5.3, 2.6 * len(names) + 0.3)
+    fig = _figure(5.1, 2.6 * len(names) + 0.3)
     axes = fig.subplots(len(names), 1, squeeze=False, sharex=True)
     for ax, name in zip(axes[:, 0], names):
         recs = [r for r in evals if str(r["metric"]) == name]
