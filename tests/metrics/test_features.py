@@ -79,10 +79,11 @@ def test_grayscale_is_replicated_and_normalised():
         preprocess(g, resize="bilinear")
 
 
-def test_extraction_is_batched_consistently_and_cached(weights, tmp_path, monkeypatch):
+def test_extraction_is_batched_consistently_and_cached(weights, tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     imgs = torch.rand(3, 1, 20, 20) * 2 - 1
-    one = extract_features(imgs, weights=weights, batch_size=1, progress=False)
+    one = extract_features(imgs, weights=weights, batch_size=1, progress=True)
+    assert "Inception features: 3/3" in capsys.readouterr().err  # plain progress line off a terminal
     two = extract_features(list(imgs), weights=weights, batch_size=2, progress=False)
     assert one.shape == (3, 2048)
     np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-6)

@@ -621,9 +621,13 @@ def _progress(progress, n: int, batch_size: int):
         return None
     if hasattr(progress, "progress"):
         return progress.progress(n, "Inception features", "img")
-    from tqdm import tqdm
+    from types import SimpleNamespace
 
-    return tqdm(total=n, desc="Inception features", unit="img", file=sys.stderr, leave=False)
+    from fewgan.run import Progress
+
+    # tqdm on a terminal, a plain line with rate and ETA every 30 s otherwise (logs, batch jobs)
+    return Progress(n, desc="Inception features", unit="img", initial=0,
+                    logger=SimpleNamespace(enabled=True, quiet=False), every_s=30.0)
 
 
 def stem_features(image, *, window=None, taps: Iterable = ("64", "192"), weights=None, device="cpu"
