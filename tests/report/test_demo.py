@@ -87,8 +87,8 @@ def test_tiny_singan_demo_end_to_end(tmp_path):
     # the report: every section, every plot embedded as a data: URI
     page = _Images()
     page.feed(report.read_text(encoding="utf-8"))
-    assert page.sections == ["summary", "config", "environment", "timings", "results", "evaluation",
-                             "figures", "samples", "log"]
+    assert page.sections == ["summary", "results", "evaluation", "figures", "samples", "timings", "config",
+                             "environment", "log"]
     assert page.srcs and all(s.startswith("data:image/") for s in page.srcs)
     plots = {p.stem for p in (run / "plots").glob("*.png")}
     assert plots == {"singan_losses", "singan_amp", "singan_fidelity", "particles"}

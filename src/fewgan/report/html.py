@@ -6,10 +6,10 @@ into ``plots/`` and embeds every figure and image as a base64 ``data:`` URI, wit
 inline: the file can be mailed to a colleague and opened without network access. It is written
 atomically, so a report being rewritten at the end of a run is never seen half-written.
 
-Every section is always there (``summary``, ``config``, ``environment``, ``timings``,
-``results``, ``evaluation``, ``figures``, ``samples``, ``log``); a section whose files do not
-exist yet (a run killed at its first scale, no evaluation, no samples) says so in one line
-instead of failing, so the trainers can call :func:`write_report` at any point of a run.
+Every section is always there, what a reader looks at first on top (``summary``, ``results``,
+``evaluation``, ``figures``, ``samples``, ``timings``, ``config``, ``environment``, ``log``); a
+section whose files do not exist yet (a run killed at its first scale, no evaluation, no
+samples) says so in one line instead of failing, so the trainers can call :func:`write_report` at any point of a run.
 
 Only the standard library renders the page (``html.escape`` and f-strings): no template engine.
 """
@@ -45,8 +45,9 @@ EVAL_FILE = "eval.json"
 #: Per-particle values real vs generated (``{"real": {q: [...]}, "fake": {...}, "units": {q: unit}}``),
 #: written by :func:`fewgan.report.plots.write_particle_values` (the demo does); drawn as histograms.
 PARTICLES_FILE = "particles.json"
-#: The ids of the report's sections, in page order (tests check that each one is present).
-SECTIONS = ("summary", "config", "environment", "timings", "results", "evaluation", "figures", "samples", "log")
+#: The ids of the report's sections in page order, results first and reference material last
+#: (tests check that each one is present).
+SECTIONS = ("summary", "results", "evaluation", "figures", "samples", "timings", "config", "environment", "log")
 _SECTION_TITLES = {
     "summary": "Summary", "config": "Configuration", "environment": "Environment", "timings": "Timings",
     "results": "Results", "evaluation": "Evaluation", "figures": "Figures", "samples": "Samples", "log": "Log",
