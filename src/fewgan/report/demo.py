@@ -105,13 +105,16 @@ def run_demo(kind: str = "singan", *, tiny: bool | None = None, out: str | os.Pa
     seed : seed of the synthetic data, the training and the samples.
     device : 'cpu', 'cuda' or 'auto'.
     quiet : no training progress on the terminal (the demo's own step lines still print).
-    threads : CPU threads for torch (default: torch's own choice). On a 2-core machine that other
-        jobs share, 1 thread trained the tiny demo 8x faster than 2 (9.7 vs 1.2 steps/s): the
-        small convolutions gain little from a second thread and lose much when it waits.
+    threads : CPU threads for torch; default 1 on the CPU (torch's own choice on a GPU). On the
+        2-core machine shared with other jobs, 1 thread trained the tiny demo 8x faster than 2
+        (9.7 vs 1.2 steps/s): the demo's small convolutions gain little from a second thread and
+        lose much when it waits for a busy core.
     say : where the demo's step lines go (default ``print``).
     """
     if kind not in KINDS:
         raise FewganError(f"unknown demo {kind!r}: choose {' or '.join(KINDS)}")
+    if threads is None and str(device) == "cpu":
+        threads = 1
     if threads is not None:
         if threads < 1:
             raise FewganError(f"--threads {threads}: give 1 or more")
