@@ -225,3 +225,16 @@ def test_default_metric_fid_when_weights_exist_else_swd(monkeypatch, images):
     assert name == "fid" and calls[0][2] == 50 and calls[0][3] == "/weights.pth"
     assert fn(real) == pytest.approx(0.0, abs=1e-4)
     assert fn(real + 0.5) > 0.2  # a mean shift of 0.5 in every feature: FID >= 3 * 0.25
+
+
+def test_channels_last_gives_the_same_training_as_the_default_layout(tiny, images, one_thread):
+    """The GPU option also runs on the CPU: same weights after two iterations, to float rounding."""
+    out = []
+    for cl in (False, True):
+        trainer = Trainer(StyleGAN2Config.from_dict({**tiny, "channels_last": cl, "diffaugment": "none"}), images, seed=0)
+        for _ in range(2):
+            trainer.train_step()
+        out.append(trainer.state_dict())
+    for net in ("G", "D", "G_ema"):
+        for k, v in out[0][net].items():
+            assert torch.allclose(v, out[1][net][k], atol=1e-5), f"{net}.{k}"
