@@ -70,9 +70,9 @@ class StyleGAN2Demo:
 SINGAN_PRESETS = {
     # 7 scales 17..64 px, 301 steps each, 32 features at every scale. The cost of a step grows with
     # pixels x features^2: the seed's 64 features from s4 on made a 96 px demo take >15 min on a
-    # busy 2-core machine. Measured 2026-11-24, shared 2-core machine at load average ~6,
-    # OMP_NUM_THREADS=1, `fewgan demo --out DIR`: 299 s end to end (training 282 s, per scale
-    # 14, 14, 24, 38, 52, 55, 85 s); an idle machine is faster.
+    # busy 2-core machine. Measured 2026-11-24 on the 2-core machine shared with other jobs (load
+    # average 6-7): `fewgan demo` as the README runs it, 221 s end to end (training 204 s, per scale
+    # 11, 11, 14, 20, 27, 44, 78 s); an earlier run at a higher load took 299 s. Idle is faster.
     "demo": SinGANDemo(size=64, min_size=16, steps=300, log_every=50, radius=3.5, density=20.0,
                        samples=16, large_samples=4, large_scale="1.5", sample_count=4, max_features=32),
     "tiny": SinGANDemo(size=32, min_size=16, steps=12, log_every=4, radius=3.0, density=30.0,
