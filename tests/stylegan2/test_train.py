@@ -238,3 +238,11 @@ def test_channels_last_gives_the_same_training_as_the_default_layout(tiny, image
     for net in ("G", "D", "G_ema"):
         for k, v in out[0][net].items():
             assert torch.allclose(v, out[1][net][k], atol=1e-5), f"{net}.{k}"
+
+
+def test_a_data_set_smaller_than_the_batch_trains(tmp_path, tiny, images):
+    run = train(images=images[:3], results=tmp_path, quiet=True, **{**tiny, "batch": 8, "kimg": 0.016,
+                                                                     "diffaugment": "none"})
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert last["step"] == 2 and last["images_seen"] == 16
+    assert all(torch.isfinite(v).all() for v in last["G_ema"].values())
