@@ -33,6 +33,7 @@ def test_sifid_of_the_real_image_is_zero_and_grows_with_noise(weights):
         assert r["mean"] == pytest.approx(np.mean(v)) and r["max"] == pytest.approx(max(v))
         assert r["layer"] == SIFID_TAPS[tap] and r["weights_file"] == weights.name
         assert r["weights_sha256"] == features.file_sha256(weights)
+        assert r["resize"].startswith("none") and r["window"] == pytest.approx([-0.8, 0.8], abs=0.01)
     # 48 x 40: 64-tap map 21 x 17, 192-tap map 8 x 6
     assert (out["sifid_64"]["positions_real"], out["sifid_64"]["channels"]) == (21 * 17, 64)
     assert (out["sifid_192"]["positions_real"], out["sifid_192"]["channels"]) == (8 * 6, 192)

@@ -88,7 +88,7 @@ def sifid(real_image, fake_images, layer: str | Iterable[str] = ("64", "192"), w
     -------
     ``{"sifid_64": {...}, "sifid_192": {...}}``, each ``{"mean", "std", "median", "max",
     "per_image": [N floats], "layer": description, "weights_file", "weights_sha256", "n",
-    "positions_real", "channels"}``; when the real map has fewer positions than channels (e.g. a
+    "resize", "window", "positions_real", "channels"}``; when the real map has fewer positions than channels (e.g. a
     64 px image at the 192 tap: 12 x 12 positions) the covariances are singular and the value is
     less reliable (the 64 tap, or larger images, avoid that).
     """
@@ -120,7 +120,8 @@ def sifid(real_image, fake_images, layer: str | Iterable[str] = ("64", "192"), w
         out[f"{SIFID}_{t}"] = {
             "mean": float(v.mean()), "std": float(v.std()), "median": float(np.median(v)), "max": float(v.max()),
             "per_image": [float(x) for x in v], "layer": SIFID_TAPS[t], "weights_file": info["name"],
-            "weights_sha256": info["sha256"], "n": int(v.size),
+            "weights_sha256": info["sha256"], "n": int(v.size), "resize": "none (native resolution)",
+            "window": [float(window[0]), float(window[1])],
             # fewer positions than channels makes the covariance singular (small images at the 192 tap)
             "positions_real": int(ref[t].shape[0]), "channels": int(ref[t].shape[1]),
         }
