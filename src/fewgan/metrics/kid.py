@@ -50,7 +50,10 @@ def kid_from_features(features1, features2, subsets: int = 100, subset_size: int
 
     Each of ``subsets`` draws takes ``m = min(subset_size, N1, N2)`` rows of each set without
     replacement, with ``numpy.random.default_rng(seed)``; std is the population standard
-    deviation over the subsets (0 for one subset).
+    deviation over the subsets (0 for one subset). When both sets have at most ``subset_size``
+    rows, every subset is the whole set: the mean is the unbiased estimate on all images and
+    the std is 0, which is *not* an uncertainty; pass a smaller ``subset_size`` (e.g. N // 2)
+    to see the spread.
     """
     f1 = np.asarray(features1, dtype=np.float64)
     f2 = np.asarray(features2, dtype=np.float64)
