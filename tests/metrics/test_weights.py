@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import os
 import threading
+import warnings
 from functools import partial
 
 import numpy as np
@@ -82,6 +83,21 @@ def test_random_weights_through_the_environment_variable(hub, tmp_path, monkeypa
     info = features.feature_info(resize="clean", n=2)
     assert info["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert info["resize"] == "clean" and info["n"] == 2 and info["layer"] == "2048"
+
+
+def test_model_is_cached_per_process_and_extraction_without_weights_stops(hub, tmp_path):
+    path = save_random_weights(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not the reference weights (warned once per process)
+        a, _ = features.load_inception(path)
+        b, _ = features.load_inception(path)
+    assert a is b
+    with pytest.raises(WeightsMissing, match="fewgan weights fetch"):
+        features.extract_features(torch.zeros(2, 1, 8, 8), progress=False)
+    status = features.weights_status(path)
+    assert status["found"] == str(path) and status["reference"] is False and status["error"] is None
+    assert [c["source"] for c in status["candidates"]][:2] == ["argument", f"${features.ENV_VAR}"]
+    assert "fewgan weights import" in features.weights_status()["error"]
 
 
 def test_import_checks_the_hash(hub, tmp_path):

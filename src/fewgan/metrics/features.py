@@ -181,7 +181,6 @@ def _device(device) -> torch.device:
 
 _MODELS: dict[tuple, tuple[InceptionV3FID, dict]] = {}
 _MODELS_LOCK = threading.Lock()
-_WARNED: set[str] = set()
 
 
 def _weights_info(p: Path, sha: str) -> dict[str, Any]:
@@ -189,8 +188,7 @@ def _weights_info(p: Path, sha: str) -> dict[str, Any]:
 
 
 def _warn_not_reference(p: Path, sha: str) -> None:
-    if sha != WEIGHTS_SHA256 and sha not in _WARNED:
-        _WARNED.add(sha)
+    if sha != WEIGHTS_SHA256:  # Python's warning filters show it once per place of call
         warnings.warn(f"{p} (sha256 {sha[:12]}...) is not the FID Inception weights "
                       f"({WEIGHTS_SHA256[:12]}...): its FID/KID are not comparable with published values",
                       stacklevel=3)
