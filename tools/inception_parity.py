@@ -1,10 +1,10 @@
-"""Parity of fewgan's Inception port with pytorch-fid's FID network (and torch-fidelity's, if installed).
+"""Parity of fewgan's Inception port with pytorch-fid's FID network (and torch-fidelity, clean-fid if installed).
 
 Not part of the test suite: it needs torchvision and pytorch-fid, which do not import beside
 the CPU torch of fewgan's environment, so it runs in a separate virtual environment::
 
     python3 -m venv /tmp/parity-venv
-    /tmp/parity-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 pytorch-fid torch-fidelity
+    /tmp/parity-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 pytorch-fid torch-fidelity clean-fid
     /tmp/parity-venv/bin/python tools/inception_parity.py
 
 What it does: builds fewgan's :class:`InceptionV3FID` (imported from ``src/`` by path, so
@@ -16,7 +16,9 @@ the 90-odd layers), saves that state dict, and loads the *same* file into
   pytorch-fid's ``FIDInceptionA/C/E_1/E_2`` blocks; its weight download is replaced by the
   random file), comparing the maps at every tap (64, 192, 768, 2048) on the same 299 px input;
 * torch-fidelity's ``FeatureExtractorInceptionV3`` (its own uint8 input, TF1 bilinear resize and
-  normalisation) against fewgan's whole ``tf1`` pipeline on 64 px uint8 images, at every tap.
+  normalisation) against fewgan's whole ``tf1`` pipeline on 64 px uint8 images, at every tap;
+* clean-fid's ``clean`` resizer (PIL bicubic on float, clipped) against fewgan's ``clean``
+  resize on 64 x 48 uint8 images.
 
 It prints the max absolute difference and the max relative to the largest activation. The
 same network in the same memory layout agrees exactly with pytorch-fid; channels-last (what
@@ -151,6 +153,18 @@ def main(argv=None) -> int:
                 # logits_unbiased is fc without the bias
                 o = our[key] - ours.fc.bias if tap == "logits_unbiased" else our[key]
                 report(f"torch-fidelity {tap} (tf1 pipeline)", r, o, rows)
+    # 3. clean-fid's "clean" resize (PIL bicubic on float per channel, clipped) against fewgan's
+    try:
+        from cleanfid.resize import make_resizer
+    except ImportError:
+        print("clean-fid not installed: skipping the clean resize comparison")
+    else:
+        features = _features_module()
+        resizer = make_resizer("PIL", False, "bicubic", (299, 299))
+        u8 = torch.randint(0, 256, (args.n, 3, 64, 48), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+        ref = torch.stack([torch.from_numpy(resizer(im.permute(1, 2, 0).numpy())).permute(2, 0, 1) for im in u8])
+        ours_x = features.preprocess(u8.float() / 127.5 - 1.0, window=None, resize="clean") * 128.0 + 128.0
+        report("clean-fid PIL bicubic resize (0..255)", ref, ours_x, rows)
     same_order = [r for r in rows if r[0].startswith("pytorch-fid") and "channels-last" not in r[0]]
     other = [r for r in rows if r not in same_order]
     print(f"same network, same memory layout as pytorch-fid: max abs difference {max(r[2] for r in same_order):.3e}")
@@ -159,14 +173,19 @@ def main(argv=None) -> int:
     return 0 if max(r[3] for r in same_order) < 1e-6 and max(r[3] for r in other) < 1e-3 else 1
 
 
-def inception_input_tf1(u8: torch.Tensor) -> torch.Tensor:
-    """fewgan's tf1 preprocessing of uint8 images: to [-1, 1], window (-1, 1), TF1 resize, (x-128)/128."""
-    sys.modules.setdefault("fewgan.run", types.ModuleType("fewgan.run"))  # features imports it lazily only
+def _features_module():
+    """fewgan.metrics.features loaded from src/ (its run-folder helpers are imported lazily only)."""
+    sys.modules.setdefault("fewgan.run", types.ModuleType("fewgan.run"))
     spec = importlib.util.spec_from_file_location("fewgan_features_for_parity", ROOT / "src/fewgan/metrics/features.py")
     features = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(features)
+    return features
+
+
+def inception_input_tf1(u8: torch.Tensor) -> torch.Tensor:
+    """fewgan's tf1 preprocessing of uint8 images: to [-1, 1], window (-1, 1), TF1 resize, (x-128)/128."""
     images = u8.float() / 127.5 - 1.0
-    return features.preprocess(images, window=None, resize="tf1")
+    return _features_module().preprocess(images, window=None, resize="tf1")
 
 
 if __name__ == "__main__":
