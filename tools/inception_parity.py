@@ -18,7 +18,10 @@ the 90-odd layers), saves that state dict, and loads the *same* file into
 * torch-fidelity's ``FeatureExtractorInceptionV3`` (its own uint8 input, TF1 bilinear resize and
   normalisation) against fewgan's whole ``tf1`` pipeline on 64 px uint8 images, at every tap;
 * clean-fid's ``clean`` resizer (PIL bicubic on float, clipped) against fewgan's ``clean``
-  resize on 64 x 48 uint8 images.
+  resize on 64 x 48 uint8 images;
+* FID on features against pytorch-fid's ``calculate_frechet_distance`` and torch-fidelity's
+  statistics, and KID against torch-fidelity's ``kid_features_to_metric`` with the same seed
+  (fewgan draws the subsets in torch-fidelity's order, so the subsets are the same).
 
 It prints the max absolute difference and the max relative to the largest activation. The
 same network in the same memory layout agrees exactly with pytorch-fid; channels-last (what
@@ -34,6 +37,7 @@ import importlib.util
 import sys
 import tempfile
 import types
+import warnings
 from pathlib import Path
 
 import torch
@@ -165,12 +169,55 @@ def main(argv=None) -> int:
         ref = torch.stack([torch.from_numpy(resizer(im.permute(1, 2, 0).numpy())).permute(2, 0, 1) for im in u8])
         ours_x = features.preprocess(u8.float() / 127.5 - 1.0, window=None, resize="clean") * 128.0 + 128.0
         report("clean-fid PIL bicubic resize (0..255)", ref, ours_x, rows)
+    # 4. the metrics on features against the reference tools' own functions
+    metric_rows = compare_metrics(args.seed)
     same_order = [r for r in rows if r[0].startswith("pytorch-fid") and "channels-last" not in r[0]]
     other = [r for r in rows if r not in same_order]
     print(f"same network, same memory layout as pytorch-fid: max abs difference {max(r[2] for r in same_order):.3e}")
     print(f"channels-last, float64 and torch-fidelity pipeline: max relative difference "
           f"{max(r[3] for r in other):.3e} (float32 rounding, the size of the float64 rows)")
-    return 0 if max(r[3] for r in same_order) < 1e-6 and max(r[3] for r in other) < 1e-3 else 1
+    worst_metric = max(abs(r - g) / abs(r) for _, r, g in metric_rows)
+    print(f"metrics on features: max relative difference {worst_metric:.2e} (the references compute parts in "
+          f"float32 from float32 features; fewgan in float64)")
+    ok = max(r[3] for r in same_order) < 1e-6 and max(r[3] for r in other) < 1e-3 and worst_metric < 1e-4
+    return 0 if ok else 1
+
+
+def compare_metrics(seed: int) -> list:
+    """FID against pytorch-fid and torch-fidelity, KID against torch-fidelity (same seed, same subsets)."""
+    import numpy as np
+
+    from fewgan.metrics.fid import fid_from_features
+    from fewgan.metrics.kid import kid_from_features
+
+    rng = np.random.default_rng(seed)
+    a = rng.random((300, 64)).astype(np.float32)
+    b = (rng.random((280, 64)) * 1.1 + 0.05).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # N < 2048: known
+        ours = fid_from_features(a, b)
+    out = []
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    ref = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    out.append(("FID vs pytorch-fid calculate_frechet_distance", ref, ours))
+    try:
+        from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+        from torch_fidelity.metric_kid import kid_features_to_metric
+    except ImportError:
+        print("torch-fidelity not installed: skipping its metric comparison")
+    else:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        ref = fid_statistics_to_metric(fid_features_to_statistics(ta), fid_features_to_statistics(tb), False)
+        out.append(("FID vs torch-fidelity", ref["frechet_inception_distance"], ours))
+        kid_ref = kid_features_to_metric(ta, tb, kid_subsets=50, kid_subset_size=100, kid_degree=3, kid_gamma=None,
+                                         kid_coef0=1, rng_seed=2020, verbose=False)
+        kid = kid_from_features(a, b, subsets=50, subset_size=100, seed=2020)
+        out.append(("KID mean vs torch-fidelity (seed 2020)", kid_ref["kernel_inception_distance_mean"], kid[0]))
+        out.append(("KID std vs torch-fidelity (seed 2020)", kid_ref["kernel_inception_distance_std"], kid[1]))
+    for name, ref, got in out:
+        print(f"{name:48s} reference {ref:.10g}  fewgan {got:.10g}  relative {abs(ref - got) / abs(ref):.2e}")
+    return out
 
 
 def _features_module():

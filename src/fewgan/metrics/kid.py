@@ -49,7 +49,8 @@ def kid_from_features(features1, features2, subsets: int = 100, subset_size: int
     """KID between two ``[N, D]`` feature sets: ``(mean, std)`` of the unbiased MMD^2 over subsets.
 
     Each of ``subsets`` draws takes ``m = min(subset_size, N1, N2)`` rows of each set without
-    replacement, with ``numpy.random.default_rng(seed)``; std is the population standard
+    replacement, with ``numpy.random.RandomState(seed)`` drawn as torch-fidelity draws them (so
+    ``seed=2020`` reproduces torch-fidelity's KID exactly); std is the population standard
     deviation over the subsets (0 for one subset). When both sets have at most ``subset_size``
     rows, every subset is the whole set: the mean is the unbiased estimate on all images and
     the std is 0, which is *not* an uncertainty; pass a smaller ``subset_size`` (e.g. N // 2)
@@ -64,7 +65,9 @@ def kid_from_features(features1, features2, subsets: int = 100, subset_size: int
     m = min(subset_size, f1.shape[0], f2.shape[0])
     if m < 2:
         raise FewganError(f"KID needs at least 2 images per set, got {f1.shape[0]} and {f2.shape[0]}")
-    rng = np.random.default_rng(seed)
+    # the draw order of torch-fidelity (legacy RandomState, x then y per subset), so that the same
+    # seed gives the same subsets and the same KID as torch-fidelity (its default seed is 2020)
+    rng = np.random.RandomState(seed)
     values = np.empty(subsets)
     # small sets: the three kernel matrices once, then each subset is a gather (same numbers,
     # ~20x faster at 500 images); large sets: per-subset kernels, to bound memory
