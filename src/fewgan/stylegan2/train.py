@@ -708,6 +708,8 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     logger.info(f"EMA: on (decay {cfg.ema_decay}, updated after every G step and after the path-length step)")
     logger.info(f"ADA: {'on (target ' + str(cfg.ada_target) + ')' if trainer.ada is not None else 'off'}")
     logger.info(f"classical augmentation of the reals: {cfg.classical}")
+    if cfg.amp and not trainer.autocast:
+        logger.warning("--amp is for GPUs (bfloat16 autocast); ignored on the CPU, training runs in float32")
     leak = _leak_warning(trainer.classical)
     if leak:
         logger.warning(leak)
