@@ -4,7 +4,7 @@ Not part of the test suite: it needs torchvision and pytorch-fid, which do not i
 the CPU torch of fewgan's environment, so it runs in a separate virtual environment::
 
     python3 -m venv /tmp/parity-venv
-    /tmp/parity-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 pytorch-fid torch-fidelity clean-fid
+    /tmp/parity-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 pytorch-fid torch-fidelity clean-fid prdc
     /tmp/parity-venv/bin/python tools/inception_parity.py
 
 What it does: builds fewgan's :class:`InceptionV3FID` (imported from ``src/`` by path, so
@@ -21,7 +21,8 @@ the 90-odd layers), saves that state dict, and loads the *same* file into
   resize on 64 x 48 uint8 images;
 * FID on features against pytorch-fid's ``calculate_frechet_distance`` and torch-fidelity's
   statistics, and KID against torch-fidelity's ``kid_features_to_metric`` with the same seed
-  (fewgan draws the subsets in torch-fidelity's order, so the subsets are the same).
+  (fewgan draws the subsets in torch-fidelity's order, so the subsets are the same);
+  precision, recall, density and coverage against the ``prdc`` package (Naeem et al.).
 
 It prints the max absolute difference and the max relative to the largest activation. The
 same network in the same memory layout agrees exactly with pytorch-fid; channels-last (what
@@ -215,6 +216,21 @@ def compare_metrics(seed: int) -> list:
         kid = kid_from_features(a, b, subsets=50, subset_size=100, seed=2020)
         out.append(("KID mean vs torch-fidelity (seed 2020)", kid_ref["kernel_inception_distance_mean"], kid[0]))
         out.append(("KID std vs torch-fidelity (seed 2020)", kid_ref["kernel_inception_distance_std"], kid[1]))
+    try:
+        from prdc import compute_prdc
+    except ImportError:
+        print("prdc not installed: skipping its comparison")
+    else:
+        from fewgan.metrics.prdc import prdc
+
+        # clusters, so that the four numbers are far from 0 and 1
+        centres = rng.normal(size=(6, 16)) * 4
+        real = np.concatenate([c + rng.normal(size=(40, 16)) for c in centres])
+        fake = np.concatenate([c + rng.normal(size=(50, 16)) * 1.3 for c in centres[:4]])
+        ref = compute_prdc(real, fake, nearest_k=5)
+        got = prdc(real, fake, k=5)
+        for key in ("precision", "recall", "density", "coverage"):
+            out.append((f"{key} vs prdc 0.2 (k=5)", ref[key], got[key]))
     for name, ref, got in out:
         print(f"{name:48s} reference {ref:.10g}  fewgan {got:.10g}  relative {abs(ref - got) / abs(ref):.2e}")
     return out
