@@ -40,6 +40,11 @@ class SinGANConfig(Config):
     checkpoint_every : resume checkpoint every N steps within a scale (and at every scale end).
     sample_count : random samples in each scale's sample grid.
     stop_after : stop (as if killed) after this many steps in total; for tests of resume.
+    concurrent : on a CPU with 2+ threads, run the two independent halves of each update
+        (critic: real/fake terms | gradient penalty; generator: reconstruction | adversarial
+        term) on two single-threaded workers and add their gradients, instead of one
+        multi-threaded pass. Same losses and gradients (summed in a fixed order, so runs stay
+        deterministic); only floating-point rounding differs from the serial pass.
     """
 
     min_size: int = 16
@@ -68,6 +73,7 @@ class SinGANConfig(Config):
     checkpoint_every: int = 100
     sample_count: int = 4
     stop_after: int | None = None
+    concurrent: bool = True
 
     def validate(self) -> "SinGANConfig":
         """Raise :class:`FewganError` for option values no run can use; returns self."""

@@ -24,10 +24,10 @@ from torch import nn
 class ConvBlock(nn.Sequential):
     """3x3 conv (no padding) -> BatchNorm -> LeakyReLU(0.2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, running_stats: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=0)
-        self.norm = nn.BatchNorm2d(out_channels)
+        self.norm = nn.BatchNorm2d(out_channels, track_running_stats=running_stats)
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
 
@@ -43,12 +43,13 @@ def _init_weights(module: nn.Module) -> None:
 
 
 class _Body(nn.Module):
-    def __init__(self, channels: int, features: int, out_channels: int, num_blocks: int, kernel_size: int):
+    def __init__(self, channels: int, features: int, out_channels: int, num_blocks: int, kernel_size: int,
+                 running_stats: bool = True):
         super().__init__()
         if num_blocks < 2:
             raise ValueError("num_blocks must be at least 2")
-        blocks = [ConvBlock(channels, features, kernel_size)]
-        blocks += [ConvBlock(features, features, kernel_size) for _ in range(num_blocks - 2)]
+        blocks = [ConvBlock(channels, features, kernel_size, running_stats)]
+        blocks += [ConvBlock(features, features, kernel_size, running_stats) for _ in range(num_blocks - 2)]
         self.features = nn.Sequential(*blocks)
         self.last = nn.Conv2d(features, out_channels, kernel_size, padding=0)
         self.channels = channels
@@ -82,10 +83,13 @@ class Discriminator(_Body):
     """``d_vanilla``: ``[N, C, H, W]`` -> patch scores ``[N, 1, H - 2p, W - 2p]``, p = num_blocks * (k // 2).
 
     The input must be at least the receptive field (11 px with the defaults) on each side.
+    The critic only ever runs in train mode (batch statistics), so its BatchNorm layers keep
+    no running averages: they would never be used, and without them the critic's passes of
+    one step (real, fake, gradient penalty) can run concurrently and deterministically.
     """
 
     def __init__(self, channels: int = 3, features: int = 32, num_blocks: int = 5, kernel_size: int = 3):
-        super().__init__(channels, features, 1, num_blocks, kernel_size)
+        super().__init__(channels, features, 1, num_blocks, kernel_size, running_stats=False)
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -116,6 +116,12 @@ class SinGANTrainer:
         self.state: _State | None = None
         self.scale_records: list[dict[str, Any]] = []
         self._t_start = time.perf_counter()
+        self._pool = None
+        if config.concurrent and device.type == "cpu" and torch.get_num_threads() >= 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="singan-branch",
+                                            initializer=torch.set_num_threads, initargs=(1,))
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -221,13 +227,33 @@ class SinGANTrainer:
         z = y + st.amps[k] * noise
         with torch.set_grad_enabled(do_g):
             fake = gen(z, y)
-        dis.requires_grad_(True)
-        st.d_opt.zero_grad(set_to_none=True)
-        d_r, d_f = losses.critic_terms(dis(real), dis(fake.detach()))
-        alpha = torch.rand(b, 1, 1, 1).to(self.device)
-        d_gp = losses.gradient_penalty(dis, real, fake, alpha)
-        d_total = losses.critic_loss(d_r, d_f, d_gp, cfg.gp_weight)
-        d_total.backward()
+        alpha_cpu = None
+        if self._pool is None:
+            dis.requires_grad_(True)
+            st.d_opt.zero_grad(set_to_none=True)
+            d_r, d_f = losses.critic_terms(dis(real), dis(fake.detach()))
+            alpha = torch.rand(b, 1, 1, 1).to(self.device)
+            d_gp = losses.gradient_penalty(dis, real, fake, alpha)
+            d_total = losses.critic_loss(d_r, d_f, d_gp, cfg.gp_weight)
+            d_total.backward()
+        else:
+            # alpha is the only random draw of this phase: draw it here, in the serial order
+            alpha_cpu = torch.rand(b, 1, 1, 1)
+            alpha = alpha_cpu.to(self.device)
+            params = list(dis.parameters())
+            dis.requires_grad_(True)
+
+            def penalty():
+                gp = losses.gradient_penalty(dis, real, fake, alpha)
+                return gp.detach(), torch.autograd.grad(cfg.gp_weight * gp, params, allow_unused=True)
+
+            with self._single_thread():
+                job = self._pool.submit(penalty)
+                d_r, d_f = losses.critic_terms(dis(real), dis(fake.detach()))
+                grads = torch.autograd.grad(d_r + d_f, params)
+                d_gp, grads_gp = job.result()
+            _set_grads(params, grads, grads_gp)
+            d_total = losses.critic_loss(d_r.detach(), d_f.detach(), d_gp, cfg.gp_weight)
         st.d_opt.step()
         dis.requires_grad_(False)
         out = {"D": d_total.detach(), "D_r": d_r.detach(), "D_f": d_f.detach(), "D_gp": d_gp.detach()}
@@ -236,13 +262,50 @@ class SinGANTrainer:
         if do_g:
             st.g_opt.zero_grad(set_to_none=True)
             y_fixed = st.fixed_prev.expand(b, -1, -1, -1)
-            recon = gen(y_fixed + st.amps[k] * st.fixed_noises[k].expand(b, -1, -1, -1), y_fixed)
-            g_recon = losses.reconstruction_loss(recon, real)
-            g_total, g_adv = losses.generator_loss(g_recon, dis(fake), cfg.recon_weight, cfg.adv_weight)
-            g_total.backward()
+            z_fixed = y_fixed + st.amps[k] * st.fixed_noises[k].expand(b, -1, -1, -1)
+            if self._pool is None:
+                recon = gen(z_fixed, y_fixed)
+                g_recon = losses.reconstruction_loss(recon, real)
+                g_total, g_adv = losses.generator_loss(g_recon, dis(fake), cfg.recon_weight, cfg.adv_weight)
+                g_total.backward()
+            else:
+                params = list(gen.parameters())
+
+                def adversarial():
+                    g_adv = -dis(fake).mean()
+                    return g_adv.detach(), torch.autograd.grad(cfg.adv_weight * g_adv, params, allow_unused=True)
+
+                with self._single_thread():
+                    job = self._pool.submit(adversarial)
+                    recon = gen(z_fixed, y_fixed)
+                    g_recon = losses.reconstruction_loss(recon, real)
+                    grads = torch.autograd.grad(cfg.recon_weight * g_recon, params, allow_unused=True)
+                    g_adv, grads_adv = job.result()
+                _set_grads(params, grads, grads_adv)
+                g_recon = g_recon.detach()
+                g_total = cfg.recon_weight * g_recon + cfg.adv_weight * g_adv
             st.g_opt.step()
             out.update({"G": g_total.detach(), "G_recon": g_recon.detach(), "G_adv": g_adv.detach()})
         return out
+
+    def _single_thread(self):
+        """Both workers single-threaded for the concurrent phase; the thread count is restored after."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                yield
+            finally:
+                torch.set_num_threads(before)
+        return ctx()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     # ------------------------------------------------------------------ loop
     def run(self, progress: bool = True) -> None:
@@ -347,6 +410,7 @@ class SinGANTrainer:
         seconds_scale = st.elapsed - st.scale_elapsed0
         record = {"event": "scale_end", "scale": k, "size": [h, w], "amp": st.amps[k], "psnr": value_psnr,
                   "ssim": value_ssim, "seconds_scale": round(seconds_scale, 4), "features": cfg.features_at(k)}
+        self.last_scale_record = record
         self.log.metrics(record)
         self.log.info(f"s{k} done: {h}x{w}, amp {st.amps[k]:.3f}, reconstruction PSNR {value_psnr:.2f} dB, "
                       f"SSIM {value_ssim:.4f}, {seconds_scale:.1f} s")
@@ -495,6 +559,17 @@ class SinGANTrainer:
         atomic_write_bytes(self.run_dir / FIGURE_FILE, buf.getvalue())
 
 
+def _set_grads(params, first, second) -> None:
+    """``p.grad = first + second`` in a fixed order (a gradient that does not reach ``p`` is None)."""
+    for p, a, b in zip(params, first, second):
+        if a is None and b is None:
+            p.grad = None
+        elif a is None or b is None:
+            p.grad = (a if b is None else b).clone()
+        else:
+            p.grad = a + b
+
+
 def _read_scale_ends(run_dir: Path) -> list[dict[str, Any]]:
     from fewgan.run import read_metrics
 
@@ -574,12 +649,15 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
 
 def _run_to_end(trainer: SinGANTrainer, run_dir: Path, logger: RunLogger) -> Path:
     try:
-        trainer.run()
-    except _Stopped:
-        logger.info(f"stopped after {trainer.state.steps_done} steps (stop_after); "
-                    f"continue with: fewgan singan train --resume {run_dir}")
-        return run_dir
-    trainer.finish()
+        try:
+            trainer.run()
+        except _Stopped:
+            logger.info(f"stopped after {trainer.state.steps_done} steps (stop_after); "
+                        f"continue with: fewgan singan train --resume {run_dir}")
+            return run_dir
+        trainer.finish()
+    finally:
+        trainer.close()
     logger.info(f"done: {run_dir}")
     return run_dir
 
