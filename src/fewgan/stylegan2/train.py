@@ -730,7 +730,7 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
         logger.info(f"resumed from step {trainer.step} ({trainer.images_seen:,} images, epoch {trainer.epoch:.2f})")
     # ---- loop
     t0 = time.perf_counter() - trainer.seconds
-    progress = logger.progress(trainer.total_steps, desc="stylegan2", unit="step", initial=trainer.step)
+    progress = logger.progress(trainer.total_images, desc="stylegan2", unit="img", initial=trainer.images_seen)
     steps_here = 0
     fixed_z_seed = seed + 7
     try:
@@ -738,12 +738,14 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
             if max_steps is not None and steps_here >= max_steps:
                 break
             epoch_before = trainer.images_seen // trainer.n_images
+            images_before = trainer.images_seen
             trainer.train_step()
             steps_here += 1
             trainer.seconds = time.perf_counter() - t0
             epoch_after = trainer.images_seen // trainer.n_images
             final = trainer.step >= trainer.total_steps
-            progress.update(1)
+            progress.update(trainer.images_seen - images_before, epoch=f"{trainer.epoch:.2f}",
+                            kimg=f"{trainer.images_seen / 1000:.2f}")
             if trainer.step % cfg.log_every == 0 or final or trainer.step == 1:
                 _log_step(trainer, logger)
             if metric_fn is not None and (_crossed(epoch_before, epoch_after, cfg.eval_every) or final):
@@ -761,6 +763,10 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
         best = trainer.best
         logger.info(f"done: {trainer.step} steps, {trainer.images_seen:,} images, {trainer.seconds:.0f} s"
                     + (f"; best {best['metric']} {best['value']:.4g} at epoch {best['epoch']:.1f}" if best else ""))
+        if rank0:
+            from fewgan.report.html import write_report
+
+            logger.info(f"report: {write_report(run_dir)}")
     return run_dir
 
 
