@@ -123,6 +123,8 @@ def main(argv=None) -> int:
                                                            "(default: a quarter of --steps, as the peer harness)")
     ap.add_argument("--scales", default=None, help="comma-separated scale indices to time (others are set up only)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run the two halves of each update on two single-threaded workers (concurrent=True)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None, help="write the results here")
@@ -144,7 +146,8 @@ def main(argv=None) -> int:
 
     t_start = time.perf_counter()
     cfg = SinGANConfig(min_size=args.min_size, max_size=args.max_size, lr=args.lr, steps=args.steps,
-                       batch_size=args.batch_size, seed=args.seed, log_every=10**9, checkpoint_every=10**9).validate()
+                       batch_size=args.batch_size, seed=args.seed, log_every=10**9, checkpoint_every=10**9,
+                       concurrent=args.concurrent).validate()
     if args.image:
         tensor, meta, pyramid = prepare(args.image, cfg)
     else:

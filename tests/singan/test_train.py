@@ -164,9 +164,9 @@ def test_concurrent_halves_match_serial_and_resume_exactly(tmp_path, rgb_image):
     pass up to rounding, and still deterministic (exact resume)."""
     torch.set_num_threads(2)
     try:
-        opts = {**TINY, "steps": 6, "checkpoint_every": 3}
+        opts = {**TINY, "steps": 6, "checkpoint_every": 3, "concurrent": True}
         conc = train(rgb_image, results=tmp_path / "conc", quiet=True, **opts)
-        serial = train(rgb_image, results=tmp_path / "serial", quiet=True, concurrent=False, **opts)
+        serial = train(rgb_image, results=tmp_path / "serial", quiet=True, **{**opts, "concurrent": False})
         cut = train(rgb_image, results=tmp_path / "cut", quiet=True, stop_after=12, **opts)
         train(resume=cut, quiet=True)
     finally:

@@ -73,7 +73,7 @@ class SinGANConfig(Config):
     checkpoint_every: int = 100
     sample_count: int = 4
     stop_after: int | None = None
-    concurrent: bool = True
+    concurrent: bool = False
 
     def validate(self) -> "SinGANConfig":
         """Raise :class:`FewganError` for option values no run can use; returns self."""
