@@ -23,6 +23,7 @@ class Demo(Config):
     sizes: tuple[int, ...] = (16, 200)
     name: str | None = None
     flag: bool = False
+    window: tuple[float, float] | None = None
     inner: Inner = Inner()
 
 
@@ -41,5 +42,6 @@ def test_cli_options_only_override_what_was_given():
     args = parser.parse_args(["--steps", "10", "--sizes", "4", "32", "--flag"])
     cfg = config_from_args(Demo, args)
     assert cfg.steps == 10 and cfg.sizes == (4, 32) and cfg.flag is True and cfg.lr == 4e-4
+    assert config_from_args(Demo, parser.parse_args(["--window", "0", "4095"])).window == (0.0, 4095.0)
     args = parser.parse_args(["--no-flag"])
     assert config_from_args(Demo, args, base=Demo(flag=True)).flag is False

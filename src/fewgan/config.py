@@ -86,6 +86,15 @@ def _coerce(hint: Any, value: Any) -> Any:
     return value
 
 
+def _unwrap_optional(hint: Any) -> Any:
+    """``X | None`` -> ``X`` (other unions are left alone)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
 def _arg_type(hint: Any):
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -115,7 +124,7 @@ def add_config_arguments(
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        hint = hints[f.name]
+        hint = _unwrap_optional(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else None
         text = help.get(f.name, "")

@@ -65,3 +65,21 @@ def test_build_reals_sizes_and_identity():
     reals = build_reals(image, p)
     assert [tuple(r.shape[-2:]) for r in reals] == list(p.sizes)
     assert torch.equal(reals[-1][0], image)  # no resize when the image fits max size
+
+
+def test_prepare_reads_a_page_with_an_explicit_data_range(tmp_path):
+    import numpy as np
+    import tifffile
+
+    from fewgan.singan.config import SinGANConfig
+    from fewgan.singan.train import prepare
+
+    page1 = np.full((40, 48), 4095, np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([np.zeros_like(page1), page1]), photometric="minisblack")
+    cfg = SinGANConfig(max_size=32, data_range=(0.0, 4095.0), page=1)
+    tensor, meta, pyramid = prepare(tmp_path / "stack.tif", cfg)
+    assert meta.page == 1 and meta.data_range == (0.0, 4095.0)
+    assert float(tensor.min()) == 1.0  # 4095 is the top of the 12-bit range, not 1/16 of 65535
+    assert max(pyramid.sizes[-1]) == 32
+    with pytest.raises(FewganError, match="--page"):
+        prepare(tmp_path / "stack.tif", SinGANConfig(max_size=32))

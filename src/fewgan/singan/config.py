@@ -35,6 +35,9 @@ class SinGANConfig(Config):
         ``max_features``.
     num_blocks, kernel_size : conv layers per network (incl. the last one) and their kernel.
     channels : 'auto' (gray stays 1 channel), 1 or 3.
+    data_range : (lo, hi) data values mapped to [-1, 1] (default: the dtype's range, or the
+        value range of a float image); e.g. (0, 4095) for a 12-bit camera stored in uint16.
+    page : page of a multi-page TIFF.
     seed : RNG seed (torch, numpy, python).
     log_every : seed-format loss line and metrics record every N steps.
     checkpoint_every : resume checkpoint every N steps within a scale (and at every scale end).
@@ -68,6 +71,8 @@ class SinGANConfig(Config):
     num_blocks: int = 5
     kernel_size: int = 3
     channels: str = "auto"
+    data_range: tuple[float, float] | None = None
+    page: int | None = None
     seed: int = 0
     log_every: int = 100
     checkpoint_every: int = 100
@@ -106,6 +111,10 @@ class SinGANConfig(Config):
             bad("--features must be >= 1, --max-features >= --features, --features-every >= 1")
         if self.num_blocks < 2 or self.kernel_size < 1 or self.kernel_size % 2 == 0:
             bad("--num-blocks must be >= 2 and --kernel-size odd")
+        if self.data_range is not None and (len(self.data_range) != 2 or not self.data_range[1] > self.data_range[0]):
+            bad(f"--data-range takes two numbers LO HI with HI > LO, got {list(self.data_range)}")
+        if self.page is not None and self.page < 0:
+            bad(f"--page must be >= 0, got {self.page}")
         if str(self.channels) not in ("auto", "1", "3"):
             bad(f"--channels must be auto, 1 or 3, got {self.channels!r}")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.sample_count < 1:

@@ -315,6 +315,7 @@ class SinGANTrainer:
         total = n_scales * (cfg.steps + 1)
         bar = self.log.progress(total, desc="singan", unit="step", initial=st.scale * (cfg.steps + 1) + st.step) \
             if progress else None
+        scale_bar = None
         try:
             while st.scale < n_scales:
                 k = st.scale
@@ -325,6 +326,9 @@ class SinGANTrainer:
                     self.log.info(f"s{k}: {h}x{w}, {cfg.features_at(k)} features, amp {st.amps[k]:.3f}, "
                                   f"{cfg.steps + 1} steps")
                     st.scale_elapsed0 = st.elapsed
+                scale_bar = self.log.progress(cfg.steps + 1, desc=f"  s{k} {self.pyramid.sizes[k][0]}x"
+                                              f"{self.pyramid.sizes[k][1]}", unit="step", initial=st.step) \
+                    if progress else None
                 while st.step <= cfg.steps:
                     t0 = time.perf_counter()
                     values = self.train_step()
@@ -336,15 +340,21 @@ class SinGANTrainer:
                     st.step += 1
                     st.steps_done += 1
                     if bar is not None:
-                        bar.update(1)
+                        bar.update(1, scale=f"s{k}")
+                        scale_bar.update(1)
                     if cfg.stop_after is not None and st.steps_done >= cfg.stop_after:
                         raise _Stopped()
                     if st.step <= cfg.steps and st.step % cfg.checkpoint_every == 0:
                         self.save_resume()
+                if scale_bar is not None:
+                    scale_bar.close()
+                    scale_bar = None
                 self._end_scale(k)
                 st.scale, st.step, st.begun = k + 1, 0, False
                 self.save_resume()
         finally:
+            if scale_bar is not None:
+                scale_bar.close()
             if bar is not None:
                 bar.close()
 
@@ -589,7 +599,8 @@ def prepare(image: str | os.PathLike, config: SinGANConfig):
     path = Path(image)
     if not path.is_file():
         raise FewganError(f"{path}: image not found")
-    tensor, meta = read_image(path, channels=_resolve_channels(config.channels))
+    tensor, meta = read_image(path, channels=_resolve_channels(config.channels), data_range=config.data_range,
+                              page=config.page)
     _, h, w = tensor.shape
     pyramid = plan_pyramid(h, w, config.min_size, config.max_size, config.scale_factor_init, config.receptive_field)
     return tensor, meta, pyramid
