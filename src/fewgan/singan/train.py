@@ -548,10 +548,17 @@ class SinGANTrainer:
         n = len(self.pyramid.sizes)
         g = torch.Generator().manual_seed(self.cfg.seed * 1000 + 999)
         fig, axes = plt.subplots(n, 4, figsize=(8, 2 * n), squeeze=False)
+        # 16-bit and float data often fill a small part of their range: one display window from the
+        # finest real image's 0.5-99.5 percentiles, the same for every panel (8-bit: the full range)
+        lo, hi = -1.0, 1.0
+        if str(self.meta.get("dtype", "uint8")) != "uint8":
+            q = torch.quantile(self.state.reals[-1].float().flatten().cpu(), torch.tensor([0.005, 0.995]))
+            if float(q[1]) > float(q[0]):
+                lo, hi = float(q[0]), float(q[1])
         for k in range(n):
             row = [self.state.reals[k][0], self.reconstruct(k)[0], *self.sample(k, 2, g)]
             for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
-                arr = ((img.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
+                arr = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
                 ax = axes[k, col]
                 ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=1,
                           interpolation="nearest")
@@ -562,6 +569,8 @@ class SinGANTrainer:
                 if col == 0:
                     h, w = self.pyramid.sizes[k]
                     ax.set_ylabel(f"s{k}\n{h}x{w}", fontsize=8)
+        if (lo, hi) != (-1.0, 1.0):
+            fig.suptitle("display window: 0.5-99.5 percentiles of the real image", fontsize=8)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
