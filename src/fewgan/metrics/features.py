@@ -207,25 +207,47 @@ def load_inception(path: str | os.PathLike | None = None, device="cpu") -> tuple
     (model, info) with ``info = {"file", "name", "sha256", "reference"}`` (``reference`` is
     True when the hash is :data:`WEIGHTS_SHA256`).
     """
+    model, info = _cached_model("full", path, device, _load_full)
+    _warn_not_reference(Path(info["file"]), info["sha256"])
+    return model, info
+
+
+def _load_full(p: Path, state: dict, model: InceptionV3FID) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = " ".join(str(exc).split())[:300]
+        raise FewganError(f"{p}: is not the FID Inception-v3 state dict ({first}); use "
+                          f"{WEIGHTS_NAMES[0]} or {WEIGHTS_NAMES[1]}") from None
+
+
+def _load_stem(p: Path, state: dict, model: InceptionV3FID) -> None:
+    want = {k for k in model.state_dict() if k.split(".")[0] in STEM_LAYERS}
+    stem = {k: v for k, v in state.items() if k in want}
+    missing = sorted(want - set(stem))
+    if missing:
+        raise FewganError(f"{p}: lacks the Inception stem tensors {missing[:3]}... ; use the FID "
+                          f"Inception weights or torchvision's inception_v3_google file")
+    try:
+        model.load_state_dict(stem, strict=False)
+    except RuntimeError as exc:
+        raise FewganError(f"{p}: stem tensors do not fit Inception-v3 ({' '.join(str(exc).split())[:300]})") from None
+
+
+def _cached_model(kind: str, path, device, load) -> tuple[InceptionV3FID, dict]:
+    """One network per (kind, file, hash, device) per process; ``load(path, state, model)`` fills it."""
     p = find_weights(path).resolve()
     sha = file_sha256(p)
     dev = _device(device)
-    key = ("full", str(p), sha, str(dev))
+    key = (kind, str(p), sha, str(dev))
     with _MODELS_LOCK:
         if key not in _MODELS:
-            state = _read_state_dict(p)
             model = InceptionV3FID()
-            try:
-                model.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                first = " ".join(str(exc).split())[:300]
-                raise FewganError(f"{p}: is not the FID Inception-v3 state dict ({first}); use "
-                                  f"{WEIGHTS_NAMES[0]} or {WEIGHTS_NAMES[1]}") from None
+            load(p, _read_state_dict(p), model)
             # channels-last runs the convolutions about 3x faster on CPU (oneDNN); same results
             model.eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
             _MODELS[key] = (model, _weights_info(p, sha))
         model, info = _MODELS[key]
-    _warn_not_reference(p, sha)
     return model, dict(info)
 
 
@@ -237,28 +259,7 @@ def load_stem(path: str | os.PathLike | None = None, device="cpu") -> tuple[Ince
     names and shapes, so either loads; every stem tensor must be present. Only
     :meth:`InceptionV3FID.stem_maps` of the returned model is meaningful.
     """
-    p = find_weights(path).resolve()
-    sha = file_sha256(p)
-    dev = _device(device)
-    key = ("stem", str(p), sha, str(dev))
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            state = _read_state_dict(p)
-            model = InceptionV3FID()
-            want = {k for k in model.state_dict() if k.split(".")[0] in STEM_LAYERS}
-            stem = {k: v for k, v in state.items() if k in want}
-            missing = sorted(want - set(stem))
-            if missing:
-                raise FewganError(f"{p}: lacks the Inception stem tensors {missing[:3]}... ; use the FID "
-                                  f"Inception weights or torchvision's inception_v3_google file")
-            try:
-                model.load_state_dict(stem, strict=False)
-            except RuntimeError as exc:
-                raise FewganError(f"{p}: stem tensors do not fit Inception-v3 ({' '.join(str(exc).split())[:300]})") from None
-            model.eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
-            _MODELS[key] = (model, _weights_info(p, sha))
-        model, info = _MODELS[key]
-    return model, dict(info)
+    return _cached_model("stem", path, device, _load_stem)
 
 
 # --------------------------------------------------------------------------- import, fetch, status
