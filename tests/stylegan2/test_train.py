@@ -162,7 +162,7 @@ def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images,
     opts = {**tiny, "kimg": 0.12, "checkpoint_every_steps": 2, "diffaugment": "color,translation,cutout"}
     code = (
         "import sys, torch; from fewgan.stylegan2.train import train; "
-        f"train(images=torch.load(r'{tmp_path / 'images.pt'}'), results=r'{tmp_path / 'killed'}', quiet=True, **{opts!r})"
+        f"train(images=torch.load(r'{tmp_path / 'images.pt'}', weights_only=True), results=r'{tmp_path / 'killed'}', quiet=True, **{opts!r})"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
