@@ -125,6 +125,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--concurrent", action="store_true",
                     help="run the two halves of each update on two single-threaded workers (concurrent=True)")
+    ap.add_argument("--conv", choices=("auto", "winograd", "direct"), default="auto",
+                    help="CPU kernels of the wide 3x3 convolutions (SinGANConfig.conv; default auto)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None, help="write the results here")
@@ -147,7 +149,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     cfg = SinGANConfig(min_size=args.min_size, max_size=args.max_size, lr=args.lr, steps=args.steps,
                        batch_size=args.batch_size, seed=args.seed, log_every=10**9, checkpoint_every=10**9,
-                       concurrent=args.concurrent).validate()
+                       concurrent=args.concurrent, conv=args.conv).validate()
     if args.image:
         tensor, meta, pyramid = prepare(args.image, cfg)
     else:

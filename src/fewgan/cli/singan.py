@@ -18,6 +18,7 @@ _TRAIN_HELP = {
     "log_every": "seed-format loss line every N steps",
     "checkpoint_every": "resume checkpoint every N steps within a scale",
     "stop_after": "stop after N steps in total, as if killed (for testing --resume)",
+    "conv": "CPU kernels of the wide 3x3 convolutions: auto (Winograd where measured faster), winograd or direct",
 }
 
 

@@ -48,6 +48,10 @@ class SinGANConfig(Config):
         term) on two single-threaded workers and add their gradients, instead of one
         multi-threaded pass. Same losses and gradients (summed in a fixed order, so runs stay
         deterministic); only floating-point rounding differs from the serial pass.
+    conv : CPU kernels of the wide 3x3 convolutions: 'auto' (Winograd through NNPACK where it
+        was measured faster: 128 features from ~50 x 50 px, 64 features from ~80 x 80 px, on
+        AVX2 CPUs), 'winograd' (wherever NNPACK can) or 'direct' (PyTorch's own). The same
+        convolutions up to float32 rounding; see :mod:`fewgan.ops.winograd`.
     """
 
     min_size: int = 16
@@ -79,6 +83,7 @@ class SinGANConfig(Config):
     sample_count: int = 4
     stop_after: int | None = None
     concurrent: bool = False
+    conv: str = "auto"
 
     def validate(self) -> "SinGANConfig":
         """Raise :class:`FewganError` for option values no run can use; returns self."""
@@ -117,6 +122,8 @@ class SinGANConfig(Config):
             bad(f"--page must be >= 0, got {self.page}")
         if str(self.channels) not in ("auto", "1", "3"):
             bad(f"--channels must be auto, 1 or 3, got {self.channels!r}")
+        if self.conv not in ("auto", "winograd", "direct"):
+            bad(f"--conv must be auto, winograd or direct, got {self.conv!r}")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.sample_count < 1:
             bad("--log-every, --checkpoint-every and --sample-count must be at least 1")
         return self

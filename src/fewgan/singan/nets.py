@@ -20,13 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fewgan.ops.winograd import Conv2d
+
 
 class ConvBlock(nn.Sequential):
     """3x3 conv (no padding) -> BatchNorm -> LeakyReLU(0.2)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, running_stats: bool = True):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=0)
+        self.conv = Conv2d(in_channels, out_channels, kernel_size, padding=0)
         self.norm = nn.BatchNorm2d(out_channels, track_running_stats=running_stats)
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
@@ -51,7 +53,7 @@ class _Body(nn.Module):
         blocks = [ConvBlock(channels, features, kernel_size, running_stats)]
         blocks += [ConvBlock(features, features, kernel_size, running_stats) for _ in range(num_blocks - 2)]
         self.features = nn.Sequential(*blocks)
-        self.last = nn.Conv2d(features, out_channels, kernel_size, padding=0)
+        self.last = Conv2d(features, out_channels, kernel_size, padding=0)
         self.channels = channels
         self.feature_count = features
         self.num_blocks = num_blocks

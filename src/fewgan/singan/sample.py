@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from fewgan.errors import FewganError
+from fewgan.ops import winograd
 from fewgan.ops.imresize import imresize
 from fewgan.run import load_checkpoint, read_run_config
 from fewgan.singan.nets import Generator, make_noise, upsample
@@ -163,7 +164,8 @@ class SinGANModel:
         for first in range(0, n, batch):
             idx = range(first, min(n, first + batch))
             gens = [torch.Generator().manual_seed(image_seed(seed, i)) for i in idx]
-            out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
+            with winograd.mode(self.config.conv):
+                out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
         if not out:
             h, w = sizes[-1]
             return torch.zeros((0, self.channels, h, w))
@@ -201,10 +203,11 @@ class SinGANModel:
     def reconstruct_tensor(self) -> torch.Tensor:
         """The fixed-noise reconstruction of the training image, ``[1, C, H, W]`` in [-1, 1]."""
         y = torch.zeros_like(self.reals[0])
-        for j, g in enumerate(self.generators):
-            y = g(y + self.amps[j] * self.fixed_noises[j], y)
-            if j + 1 < self.num_scales:
-                y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
+        with winograd.mode(self.config.conv):
+            for j, g in enumerate(self.generators):
+                y = g(y + self.amps[j] * self.fixed_noises[j], y)
+                if j + 1 < self.num_scales:
+                    y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
         return y.clamp(-1, 1).cpu()
 
     def reconstruct(self) -> np.ndarray:

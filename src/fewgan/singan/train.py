@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import os
 import random
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 
 from fewgan.errors import FewganError
+from fewgan.ops import winograd
 from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run_dir, get_rng_state,
                         load_checkpoint, read_run_config, save_checkpoint, set_rng_state, truncate_metrics,
                         write_run_config)
@@ -91,6 +93,15 @@ class _State:
     last: dict[str, float] = dataclasses.field(default_factory=dict)
     fixed_prev: torch.Tensor | None = None
     scale_elapsed0: float = 0.0
+
+
+def _in_conv_mode(method):
+    """Run a trainer method with the run's CPU convolution kernels (``config.conv``) in this thread."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with winograd.mode(self.cfg.conv):
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class SinGANTrainer:
@@ -145,6 +156,7 @@ class SinGANTrainer:
     def _new_generator(self, features: int) -> Generator:
         return Generator(self.channels, features, self.cfg.num_blocks, self.cfg.kernel_size).to(self.device)
 
+    @_in_conv_mode
     def _begin_scale(self, k: int) -> None:
         """New networks / amp for scale k, in the public code's order (critic, amp, generator)."""
         st, cfg = self.state, self.cfg
@@ -182,6 +194,7 @@ class SinGANTrainer:
             self.log.info(f"Number of parameters in generator: {count_parameters(gen)}")
             self.log.info(f"Number of parameters in discriminator: {count_parameters(st.discriminator)}")
 
+    @_in_conv_mode
     def _fixed_prev(self, k: int) -> torch.Tensor:
         """The frozen scales' reconstruction from the fixed noises, upsampled to scale k (``[1, C, h, w]``)."""
         st = self.state
@@ -192,6 +205,7 @@ class SinGANTrainer:
                 y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
         return y
 
+    @_in_conv_mode
     def _random_prev(self, k: int, batch: int) -> torch.Tensor:
         """The frozen scales fed with fresh noise (global RNG), upsampled to scale k (``[B, C, h, w]``)."""
         st = self.state
@@ -209,6 +223,7 @@ class SinGANTrainer:
         return y
 
     # ------------------------------------------------------------------ one step
+    @_in_conv_mode
     def train_step(self) -> dict[str, torch.Tensor]:
         """One critic step and (every ``critic_steps``) one generator step at the current scale and step."""
         st, cfg = self.state, self.cfg
@@ -244,8 +259,9 @@ class SinGANTrainer:
             dis.requires_grad_(True)
 
             def penalty():
-                gp = losses.gradient_penalty(dis, real, fake, alpha)
-                return gp.detach(), torch.autograd.grad(cfg.gp_weight * gp, params, allow_unused=True)
+                with winograd.mode(cfg.conv):
+                    gp = losses.gradient_penalty(dis, real, fake, alpha)
+                    return gp.detach(), torch.autograd.grad(cfg.gp_weight * gp, params, allow_unused=True)
 
             with self._single_thread():
                 job = self._pool.submit(penalty)
@@ -272,8 +288,9 @@ class SinGANTrainer:
                 params = list(gen.parameters())
 
                 def adversarial():
-                    g_adv = -dis(fake).mean()
-                    return g_adv.detach(), torch.autograd.grad(cfg.adv_weight * g_adv, params, allow_unused=True)
+                    with winograd.mode(cfg.conv):
+                        g_adv = -dis(fake).mean()
+                        return g_adv.detach(), torch.autograd.grad(cfg.adv_weight * g_adv, params, allow_unused=True)
 
                 with self._single_thread():
                     job = self._pool.submit(adversarial)
@@ -373,6 +390,7 @@ class SinGANTrainer:
 
     # ------------------------------------------------------------------ scale end, evaluation
     @torch.no_grad()
+    @_in_conv_mode
     def reconstruct(self, k: int) -> torch.Tensor:
         """Fixed-noise reconstruction at scale k, every network in eval mode: ``[1, C, h, w]``."""
         st = self.state
@@ -385,6 +403,7 @@ class SinGANTrainer:
         return out
 
     @torch.no_grad()
+    @_in_conv_mode
     def sample(self, k: int, n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` random images at scale k (eval mode, noise from ``generator``): ``[n, C, h, w]``."""
         st = self.state
@@ -401,6 +420,7 @@ class SinGANTrainer:
         gen.train(was)
         return y
 
+    @_in_conv_mode
     def _end_scale(self, k: int) -> None:
         from fewgan.data.images import ImageMeta, save_grid, to_numpy, write_image
         from fewgan.metrics.fidelity import psnr, ssim
