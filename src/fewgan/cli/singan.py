@@ -37,7 +37,8 @@ def register(sub) -> None:
     p.add_argument("--results", default="results", help="parent folder of the run folder (default: results)")
     p.add_argument("--resume", metavar="RUN", default=None, help="continue a run from its last checkpoint")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    p.add_argument("--quiet", action="store_true", help="no terminal output (files are still written)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or log lines, only a one-line status on stderr every 30 s (files are still written)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and pyramid, train nothing")
     add_config_arguments(p, SinGANConfig, help=_TRAIN_HELP)
     p.set_defaults(func=_train)

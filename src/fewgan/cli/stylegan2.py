@@ -43,7 +43,8 @@ def register(sub) -> None:
                         "default: the seed's networks and losses, DiffAugment, flips only")
     t.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--quiet", action="store_true", help="no console output except warnings")
+    t.add_argument("--quiet", action="store_true",
+                   help="no progress bar or log lines, only warnings and a one-line status on stderr every 30 s")
     t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
     add_config_arguments(t, StyleGAN2Config, help=_HELP)
     t.set_defaults(func=_train)

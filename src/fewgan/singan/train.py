@@ -647,7 +647,8 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
     resume : a run folder to continue from its last checkpoint (``image`` and options are
         then taken from the run; only ``stop_after`` may be given).
     device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
-    quiet : no terminal output (files are still written).
+    quiet : no progress bar or log lines on the terminal, only a one-line status on stderr every
+        30 s (files are still written).
     dry_run : print the resolved configuration and pyramid, train nothing (returns ``results``).
     options : any :class:`SinGANConfig` field (``steps``, ``min_size``, ``max_size``, ``lr``, ...).
 
