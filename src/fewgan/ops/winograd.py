@@ -107,7 +107,7 @@ def use_winograd(x: torch.Tensor, weight: torch.Tensor) -> bool:
     m = get_mode()
     if m == "direct" or x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
         return False
-    if x.dim() != 4 or tuple(weight.shape[-2:]) != (3, 3) or not available():
+    if x.dim() != 4 or x.shape[0] == 0 or tuple(weight.shape[-2:]) != (3, 3) or not available():
         return False
     if m == "winograd":
         return True
@@ -141,10 +141,13 @@ class _WinogradConv3x3(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         ctx.mode = get_mode()  # the backward picks its kernels under the forward's mode
-        if x.shape[0] == 1:
-            return torch._nnpack_spatial_convolution(x, w, bias, [0, 0])
-        return torch.cat([torch._nnpack_spatial_convolution(x[i:i + 1], w, bias, [0, 0])
-                          for i in range(x.shape[0])])
+        try:
+            if x.shape[0] == 1:
+                return torch._nnpack_spatial_convolution(x, w, bias, [0, 0])
+            return torch.cat([torch._nnpack_spatial_convolution(x[i:i + 1], w, bias, [0, 0])
+                              for i in range(x.shape[0])])
+        except RuntimeError:  # NNPACK refused this input (e.g. out of workspace): the direct kernel
+            return F.conv2d(x, w, bias)
 
     @staticmethod
     def backward(ctx, gy):
