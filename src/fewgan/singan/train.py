@@ -17,7 +17,10 @@ Work the public code repeats without changing a number is done once here: the fr
 scales' output for the fixed reconstruction noises is constant during a scale (cached);
 resize weights are cached matrices; reals are built once; evaluation images are made only
 at the end of a scale (with their own random generator, so they never shift the training
-stream). A checkpoint every ``checkpoint_every`` steps holds everything (frozen and current
+stream). On the CPU the wide 3x3 convolutions (and their input gradients, also inside the
+gradient penalty's double backward) run on NNPACK's Winograd kernels where that was measured
+faster (``config.conv``, :mod:`fewgan.ops.winograd`): the same convolutions, about half the
+multiplications. A checkpoint every ``checkpoint_every`` steps holds everything (frozen and current
 networks, both optimisers, RNG state, fixed noises, amps, step), so ``--resume`` continues
 exactly: on CPU the final weights equal those of a run that never stopped.
 
