@@ -12,12 +12,10 @@ RMS error of each against a float64 reference. Batch size 1, as SinGAN trains.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 
 def main(argv=None) -> int:
@@ -31,6 +29,7 @@ def main(argv=None) -> int:
     import torch.nn.functional as F
 
     from fewgan.ops import winograd
+    from fewgan.run import atomic_write_json
 
     torch.set_num_threads(args.threads)
     if not winograd.available():
@@ -80,8 +79,7 @@ def main(argv=None) -> int:
                               "torch": torch.__version__, "threads": torch.get_num_threads(),
                               "cpu_capability": torch.backends.cpu.get_cpu_capability()},
                   "rows": rows}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        atomic_write_json(args.json, result)
         print(f"wrote {args.json}")
     return 0
 

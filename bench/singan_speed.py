@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from fewgan.run import RunLogger
+    from fewgan.run import RunLogger, atomic_write_json
     from fewgan.singan.config import SinGANConfig
     from fewgan.singan.train import SinGANTrainer, prepare, resolve_device
     from fewgan.singan.pyramid import plan_pyramid
@@ -262,8 +262,7 @@ def main(argv=None) -> int:
             result["peer"]["projection_ratio"] = round(projection / peer_total, 3)
             print(f"projected total ratio fewgan / peer: {projection / peer_total:.3f}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        atomic_write_json(args.json, result)
         print(f"wrote {args.json}")
     return 0
 

@@ -56,6 +56,7 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     from fewgan.data.folder import load_folder
+    from fewgan.run import atomic_write_json
     from fewgan.stylegan2.config import StyleGAN2Config
     from fewgan.stylegan2.nets import count_parameters
     from fewgan.stylegan2.train import Trainer
@@ -114,8 +115,7 @@ def main() -> None:
           f"peer (NVlabs, --match-fewgan --aug noaug) 10.4 img/s -> ratio {img_s / 10.4:.2f}")
     print(json.dumps(result))
     if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_json(a.json, result)
 
 
 if __name__ == "__main__":

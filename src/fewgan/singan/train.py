@@ -208,7 +208,6 @@ class SinGANTrainer:
                 y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
         return y
 
-    @_in_conv_mode
     def _random_prev(self, k: int, batch: int) -> torch.Tensor:
         """The frozen scales fed with fresh noise (global RNG), upsampled to scale k (``[B, C, h, w]``)."""
         st = self.state
