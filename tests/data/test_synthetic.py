@@ -71,3 +71,37 @@ def test_synth_writes_images_and_ground_truth(tmp_path):
     assert read_image(pngs[0])[1].bit_depth == 8
     with pytest.raises(FewganError):
         synth(tmp_path / "x", mode="bogus")
+
+
+def test_synth_writes_exact_instance_labels_beside_every_image(tmp_path):
+    from fewgan.data.folder import list_images
+    from fewgan.data.labels import labels_beside, read_labels
+    from fewgan.data.synthetic import instance_labels
+
+    folder = synth(tmp_path / "set", mode="folder", n=3, size=48, seed=4)
+    images = list_images(folder)
+    assert [p.name for p in images] == ["particles_0000.png", "particles_0001.png", "particles_0002.png"]
+    for path in images:
+        truth = json.loads(path.with_suffix(".json").read_text())
+        mask_file = labels_beside(path)
+        assert mask_file is not None and mask_file.name == path.stem + "_masks.tif"
+        labels = read_labels(mask_file, shape=(48, 48))
+        assert labels.max() == truth["count"]
+        image = read_image(path)[0][0].numpy()
+        if truth["count"]:
+            assert image[labels > 0].mean() > image[labels == 0].mean() + 0.1   # bright particles, aligned
+        for i, rec in enumerate(truth["particles"], start=1):
+            ys, xs = np.nonzero(instance_labels(truth) == i)
+            assert abs(xs.mean() - rec["x"]) < 0.5 and abs(ys.mean() - rec["y"]) < 0.5
+            assert abs(xs.size - np.pi * rec["radius"] ** 2) < 2 * np.pi * rec["radius"] + 2
+
+
+def test_overlapping_particles_split_by_relative_distance():
+    from fewgan.data.synthetic import instance_labels
+
+    truth = {"params": {"size": [20, 30]}, "particles": [
+        {"x": 10.0, "y": 10.0, "radius": 5.0}, {"x": 17.0, "y": 10.0, "radius": 5.0}]}
+    labels = instance_labels(truth)
+    assert labels[10, 12] == 1 and labels[10, 15] == 2      # nearer centre wins in the overlap
+    assert labels[10, 13] == 1 and labels[10, 14] == 2
+    assert labels[0, 0] == 0 and labels.dtype == np.uint16

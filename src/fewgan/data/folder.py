@@ -52,7 +52,10 @@ class FolderMeta:
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Image files (PNG, TIFF, JPEG) under ``folder``, sorted; hidden files are skipped."""
+    """Image files (PNG, TIFF, JPEG) under ``folder``, sorted; hidden files and label images
+    (``NAME_masks.tif|png``, the Cellpose convention) are skipped."""
+    from fewgan.data.labels import is_label_file
+
     folder = Path(folder)
     if not folder.exists():
         raise FewganError(f"{folder}: folder not found")
@@ -61,7 +64,7 @@ def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
     pattern = "**/*" if recursive else "*"
     files = sorted(
         p for p in folder.glob(pattern)
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and not is_label_file(p)
     )
     if not files:
         hint = "" if recursive else " (add --recursive to search sub-folders)"

@@ -177,6 +177,29 @@ def make_micrograph(seed: int = 0, noise: bool = True, **params: Any) -> tuple[n
     return image, truth
 
 
+def instance_labels(truth: dict[str, Any]) -> np.ndarray:
+    """The exact instance label image ``[H, W]`` uint16 of a micrograph's ground truth.
+
+    Pixel (row r, column c) belongs to particle i (1-based, in the order of ``truth['particles']``)
+    when its centre lies inside the particle's disk, ``(c - x)^2 + (r - y)^2 <= radius^2`` (the
+    coordinates of the truth: origin at the top-left pixel's centre); where disks overlap (negative
+    ``min_spacing``) the particle whose centre is nearer relative to its radius wins. 0 is background.
+    """
+    h, w = (int(v) for v in truth["params"]["size"])
+    labels = np.zeros((h, w), np.uint16)
+    best = np.full((h, w), np.inf)
+    for i, rec in enumerate(truth["particles"], start=1):
+        x, y, r = rec["x"], rec["y"], rec["radius"]
+        x0, x1 = max(int(np.floor(x - r)), 0), min(int(np.ceil(x + r)) + 1, w)
+        y0, y1 = max(int(np.floor(y - r)), 0), min(int(np.ceil(y + r)) + 1, h)
+        rr = ((np.arange(y0, y1)[:, None] - y) ** 2 + (np.arange(x0, x1)[None, :] - x) ** 2) / (r * r)
+        win_best, win_labels = best[y0:y1, x0:x1], labels[y0:y1, x0:x1]
+        take = (rr <= 1.0) & (rr < win_best)
+        win_best[take] = rr[take]
+        win_labels[take] = i
+    return labels
+
+
 def _check(p: SynthParams) -> None:
     if p.bit_depth not in (8, 16):
         raise FewganError(f"bit depth must be 8 or 16, not {p.bit_depth}")
@@ -235,8 +258,11 @@ def synth(
 
     ``mode='micrograph'``: one image ``micrograph.png`` (default 512 x 512) and
     ``micrograph.json``. ``mode='folder'``: ``n`` images ``particles_0000.png`` ... (default
-    200 of 64 x 64, fewer particles each) with one JSON per image. A ``synth.json`` records
-    the parameters and seed. Returns the path of the image (micrograph mode) or folder.
+    200 of 64 x 64, fewer particles each) with one JSON per image. Beside every image its exact
+    instance label image ``NAME_masks.tif`` (uint16, 0 background, 1..N in the order of the JSON's
+    particles; :func:`instance_labels`), the Cellpose convention that fewgan's ``--labels`` reads.
+    A ``synth.json`` records the parameters and seed. Returns the path of the image (micrograph
+    mode) or folder.
     """
     from fewgan.data.images import ImageMeta, write_array
 
@@ -281,5 +307,6 @@ def _write(path: Path, image: np.ndarray, truth: dict[str, Any], write_array, Im
     meta = ImageMeta(pixel_size=p.get("pixel_size"), pixel_unit=p.get("pixel_unit") if p.get("pixel_size") else None)
     fmt = "tiff" if path.suffix == ".tif" else "png"
     write_array(path, arr, fmt, meta)
+    write_array(path.with_name(path.stem + "_masks.tif"), instance_labels(truth)[:, :, None], "tiff", meta)
     atomic_write_text(path.with_suffix(".json"), json.dumps(truth, indent=1) + "\n")
     return path
