@@ -109,6 +109,7 @@ def build(
     ada_kimg: float = 500.0,
     ada_interval: int = 4,
     ada_p: float = 0.0,
+    label_channels: int = 0,
 ) -> Augmentations:
     """Build the augmentations from CLI-style options.
 
@@ -116,15 +117,18 @@ def build(
     ``ada``: on or off (its options: ``ada_target``, ``ada_kimg``, ``ada_interval``, ``ada_p``).
     ``classical``: ``"seed"``, ``"default"`` (flips), ``"none"`` / None, or a comma list of
     :data:`fewgan.augment.classical.PARTS`. ``channels``: 1 or 3. Bad values raise
-    :class:`FewganError`.
+    :class:`FewganError`. ``label_channels``: label channels after the image channels
+    (:mod:`fewgan.data.labels`), moved with every geometric op and never colour-changed.
     """
     if channels not in (1, 3):
         raise FewganError(f"augmentation works on 1 or 3 channels, got {channels}")
     policy = parse_policy(diffaugment)
     return Augmentations(
-        diffaugment=DiffAugment(",".join(policy), translation_ratio, cutout_ratio) if policy else None,
-        ada=ADA(channels=channels, p=ada_p, target=ada_target, adjust_kimg=ada_kimg, interval=ada_interval)
+        diffaugment=DiffAugment(",".join(policy), translation_ratio, cutout_ratio, label_channels)
+        if policy else None,
+        ada=ADA(channels=channels, p=ada_p, target=ada_target, adjust_kimg=ada_kimg, interval=ada_interval,
+                label_channels=label_channels)
         if ada
         else None,
-        classical=ClassicalAugment.from_spec(classical),
+        classical=ClassicalAugment.from_spec(classical, label_channels),
     )

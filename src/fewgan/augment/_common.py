@@ -72,3 +72,19 @@ def pixel_grid(n: int, h: int, w: int, device: torch.device) -> tuple[torch.Tens
 def as_factor(value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """A per-sample ``[N]`` parameter as ``[N, 1, 1, 1]`` in ``x``'s dtype and device."""
     return value.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+
+
+def split_labels(x: torch.Tensor, label_channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``[N, C + L, H, W]`` -> (image ``[N, C, H, W]``, label channels ``[N, L, H, W]`` or None when L is 0).
+
+    Label channels (:mod:`fewgan.data.labels`: -1 is background) move with the image under every
+    geometric op and never take a colour op.
+    """
+    if not label_channels:
+        return x, None
+    return x[:, :-label_channels], x[:, -label_channels:]
+
+
+def join_labels(image: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """The inverse of :func:`split_labels`."""
+    return image if labels is None else torch.cat([image, labels], dim=1)

@@ -67,9 +67,11 @@ from fewgan.augment._common import (
     as_factor,
     check_images,
     gather_pixels,
+    join_labels,
     normal,
     pixel_grid,
     randint,
+    split_labels,
     uniform,
 )
 from fewgan.errors import FewganError
@@ -148,8 +150,12 @@ class ADA(nn.Module):
         hue_max: float = 1.0,
         saturation_std: float = 1.0,
         supersample: int = 2,
+        label_channels: int = 0,
     ):
         super().__init__()
+        if label_channels < 0:
+            raise FewganError(f"label_channels must be >= 0, got {label_channels}")
+        self.label_channels = int(label_channels)
         if channels not in (1, 3):
             raise FewganError(f"ADA works on 1 or 3 channels, got {channels}: convert the images")
         unknown = [d for d in disable if d not in TRANSFORMS]
@@ -286,8 +292,11 @@ class ADA(nn.Module):
     def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """Apply drawn parameters to ``x`` (``[N, C, H, W]``); same shape, dtype, device."""
         check_images(x, "ADA")
-        if x.shape[1] != self.channels:
-            raise ValueError(f"ADA was built for {self.channels} channels, got {x.shape[1]}")
+        if x.shape[1] != self.channels + self.label_channels:
+            raise ValueError(f"ADA was built for {self.channels} image + {self.label_channels} label channels, "
+                             f"got {x.shape[1]}")
+        # geometric transformations move label channels with the image (reflect padding, so no
+        # fill value is involved); colour transformations touch the image channels only
         x = blit(x, params["xflip"], params["rotate90"], params["shift_y"], params["shift_x"])
         x = geometric(
             x,
@@ -299,14 +308,16 @@ class ADA(nn.Module):
             params["xfrac_x"],
             self.supersample,
         )
-        return color(
-            x,
+        image, labels = split_labels(x, self.label_channels)
+        image = color(
+            image,
             params["brightness"],
             params["contrast"],
             params.get("lumaflip"),
             params.get("hue"),
             params.get("saturation"),
         )
+        return join_labels(image, labels)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Augment ``x`` at the current ``p`` (the identity, without drawing, when ``p`` is 0)."""

@@ -57,7 +57,9 @@ from fewgan.augment._common import (
     as_factor,
     bernoulli,
     check_images,
+    join_labels,
     randint,
+    split_labels,
     uniform,
 )
 from fewgan.errors import FewganError
@@ -134,8 +136,12 @@ class ClassicalAugment(nn.Module):
         fill: float = -1.0,
         erase_value: float = -1.0,
         interpolation: str = "bilinear",
+        label_channels: int = 0,
     ):
         super().__init__()
+        if label_channels < 0:
+            raise FewganError(f"label_channels must be >= 0, got {label_channels}")
+        self.label_channels = int(label_channels)
         unknown = [p for p in parts if p not in PARTS]
         if unknown:
             raise FewganError(
@@ -170,17 +176,17 @@ class ClassicalAugment(nn.Module):
 
     # ------------------------------------------------------------------ presets
     @classmethod
-    def seed(cls) -> "ClassicalAugment":
+    def seed(cls, label_channels: int = 0) -> "ClassicalAugment":
         """Everything the seed document does, with its numbers and torchvision's nearest sampling."""
-        return cls(parts=SEED_PARTS, interpolation="nearest")
+        return cls(parts=SEED_PARTS, interpolation="nearest", label_channels=label_channels)
 
     @classmethod
-    def default(cls, rot90: bool = False) -> "ClassicalAugment":
+    def default(cls, rot90: bool = False, label_channels: int = 0) -> "ClassicalAugment":
         """Flips only (non-leaking); ``rot90=True`` adds 90-degree rotations (orientation-free data)."""
-        return cls(parts=DEFAULT_PARTS + (("rotate90",) if rot90 else ()))
+        return cls(parts=DEFAULT_PARTS + (("rotate90",) if rot90 else ()), label_channels=label_channels)
 
     @classmethod
-    def from_spec(cls, spec: str | None) -> "ClassicalAugment | None":
+    def from_spec(cls, spec: str | None, label_channels: int = 0) -> "ClassicalAugment | None":
         """``"seed"``, ``"default"``, ``"none"`` (None), or a comma list of :data:`PARTS`.
 
         A list switches on those parts with the seed's strengths and bilinear sampling, e.g.
@@ -194,11 +200,11 @@ class ClassicalAugment(nn.Module):
         if text in ("", "none", "off"):
             return None
         if text == "seed":
-            return cls.seed()
+            return cls.seed(label_channels)
         parts: list[str] = []
         for name in (p.strip() for p in text.replace("+", ",").split(",") if p.strip()):
             parts.extend(_ALIASES.get(name, (name,)))
-        return cls(parts=tuple(parts))
+        return cls(parts=tuple(parts), label_channels=label_channels)
 
     def extra_repr(self) -> str:
         return f"parts={','.join(self.parts) or 'none'}, interpolation={self.interpolation}"
@@ -309,25 +315,17 @@ class ClassicalAugment(nn.Module):
         check_images(x, "ClassicalAugment")
         x = flip(x, params["hflip"], params["vflip"])
         x = rotate90(x, params["rotate90"])
-        x = rotate_affine(
-            x,
-            params["angle"],
-            params["shift_x"],
-            params["shift_y"],
-            params["scale"],
-            params["shear"],
-            fill=self.fill,
-            mode=self.interpolation,
-        )
-        x = jitter(x, params["brightness"], params["contrast"], params["brightness_first"])
-        return erase(
-            x,
-            params["erase_top"],
-            params["erase_left"],
-            params["erase_h"],
-            params["erase_w"],
-            self.erase_value,
-        )
+        # label channels move with the image; what rotation/affine uncover and erasing removes is
+        # background (-1) in them whatever the image's fill; no brightness/contrast on them
+        image, labels = split_labels(x, self.label_channels)
+        geometry = (params["angle"], params["shift_x"], params["shift_y"], params["scale"], params["shear"])
+        image = rotate_affine(image, *geometry, fill=self.fill, mode=self.interpolation)
+        image = jitter(image, params["brightness"], params["contrast"], params["brightness_first"])
+        box = (params["erase_top"], params["erase_left"], params["erase_h"], params["erase_w"])
+        image = erase(image, *box, self.erase_value)
+        if labels is not None:
+            labels = erase(rotate_affine(labels, *geometry, fill=-1.0, mode=self.interpolation), *box, -1.0)
+        return join_labels(image, labels)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Augment ``x`` (``[N, C, H, W]`` in ``[-1, 1]``) with freshly drawn parameters."""

@@ -34,6 +34,10 @@ of their input (and add 0). Zero is mid-grey for images in ``[-1, 1]``.
 
 Every op is differentiable with respect to the images (the random parameters are constants),
 so the generator's gradient and R1's gradient pass through it.
+
+With ``label_channels=L`` the last L channels are labels (:mod:`fewgan.data.labels`): they are
+translated and cut out with the image, never colour-changed, and what translation uncovers or
+cutout removes becomes background (-1) in them rather than 0.
 """
 
 from __future__ import annotations
@@ -45,8 +49,10 @@ from fewgan.augment._common import (
     as_factor,
     check_images,
     gather_pixels,
+    join_labels,
     pixel_grid,
     randint,
+    split_labels,
     uniform,
 )
 from fewgan.errors import FewganError
@@ -101,8 +107,12 @@ class DiffAugment(nn.Module):
         policy: str | None = DEFAULT_POLICY,
         translation_ratio: float = 0.125,
         cutout_ratio: float = 0.5,
+        label_channels: int = 0,
     ):
         super().__init__()
+        if label_channels < 0:
+            raise FewganError(f"label_channels must be >= 0, got {label_channels}")
+        self.label_channels = int(label_channels)
         if not 0.0 <= translation_ratio < 1.0:
             raise FewganError(
                 f"DiffAugment translation ratio {translation_ratio} is outside [0, 1): "
@@ -172,15 +182,21 @@ class DiffAugment(nn.Module):
         ``x``: ``[N, C, H, W]`` float. Returns a new tensor of the same shape, dtype, device.
         """
         check_images(x, "DiffAugment")
+        image, labels = split_labels(x, self.label_channels)
         if "color" in self.policy:
-            x = brightness(x, params["brightness"])
-            x = saturation(x, params["saturation"])
-            x = contrast(x, params["contrast"])
+            image = brightness(image, params["brightness"])
+            image = saturation(image, params["saturation"])
+            image = contrast(image, params["contrast"])
+        # label channels are shifted by +1 for the zero-filling ops, so that filled pixels are -1
+        x = join_labels(image, None if labels is None else labels + 1.0)
         if "translation" in self.policy:
             x = translate(x, params["shift_y"], params["shift_x"])
         if "cutout" in self.policy:
             ky, kx = self.cutout_size(x.shape[2], x.shape[3])
             x = cutout(x, params["cutout_top"], params["cutout_left"], ky, kx)
+        if labels is not None:
+            image, labels = split_labels(x, self.label_channels)
+            x = join_labels(image, labels - 1.0)
         return x
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
