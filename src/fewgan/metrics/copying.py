@@ -1,0 +1,184 @@
+"""Copying in single-image generation: are the samples new, or the training image again?
+
+A single-image GAN can reproduce its training image with small changes (Shaham, Dekel and
+Michaeli, "SinGAN", ICCV 2019, discuss it as the effect of the coarsest scale's receptive field;
+GPNN's authors, Granot et al., CVPR 2022, show patch-level copying is what such models do at heart).
+The set-level memorisation test (:mod:`fewgan.metrics.memorisation`) needs many training images; one
+image needs two other measures, both with a stated chance level:
+
+**Layout copying** (:func:`layout_copying`): the fraction of objects detected in the samples whose
+centroid lies within ``radius`` px of the centroid of an object of the training image, both in the
+training image's pixel frame. For samples that place their objects anywhere, independently of the
+training layout, the expected fraction is the share of the image's area that lies within
+``radius`` of a training centroid: that area fraction is the **chance level** (computed exactly on
+the pixel grid, so edges and overlaps are counted). The same fraction between two independent real
+images (where two are given) shows what real data gives.
+
+**Patch copying** (:func:`patch_copying`): square patches of side ``patch`` are compared by
+Euclidean distance. The reference is the distribution of distances from real patches to their
+nearest *non-overlapping* patch of the same training image (offset by at least ``patch`` px in
+one axis): how close the image's own structures come to each other. A sample patch is a **copy**
+when its nearest training patch (any position) is closer than the ``quantile`` (5 %) of that
+reference distribution. A sample patch behaving like a fresh real patch falls below it with
+probability ``quantile``, which is therefore the chance level. Flat patches (standard deviation
+below the training image's median patch standard deviation) are left out on both sides: noise-only
+background is alike everywhere and says nothing about copying. Patches are drawn at random (seeded)
+on the query side and taken at every position on the training side, so a copy from any offset is
+found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LAYOUT_RADIUS = 2.0
+PATCH_SIZE = 7
+PATCH_QUANTILE = 0.05
+
+
+# --------------------------------------------------------------------------- layout
+def near_fraction(points: np.ndarray, reference: np.ndarray, radius: float, shape: tuple[int, int]) -> tuple[float, int]:
+    """Fraction of ``points`` ``[m, 2]`` (y, x) inside ``shape`` within ``radius`` of a ``reference`` point."""
+    from scipy.spatial import cKDTree
+
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    inside = (points[:, 0] >= -0.5) & (points[:, 0] <= shape[0] - 0.5)
+    inside &= (points[:, 1] >= -0.5) & (points[:, 1] <= shape[1] - 0.5)
+    points = points[inside]
+    if points.shape[0] == 0:
+        return float("nan"), 0
+    reference = np.asarray(reference, np.float64).reshape(-1, 2)
+    if reference.shape[0] == 0:
+        return 0.0, int(points.shape[0])
+    d, _ = cKDTree(reference).query(points, k=1)
+    return float(np.mean(d <= radius)), int(points.shape[0])
+
+
+def chance_fraction(reference: np.ndarray, radius: float, shape: tuple[int, int]) -> float:
+    """Share of the pixel centres of an image of ``shape`` within ``radius`` of a ``reference`` point."""
+    from scipy.spatial import cKDTree
+
+    reference = np.asarray(reference, np.float64).reshape(-1, 2)
+    if reference.shape[0] == 0:
+        return 0.0
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    grid = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(np.float64)
+    d, _ = cKDTree(reference).query(grid, k=1, distance_upper_bound=radius + 1e-9)
+    return float(np.mean(d <= radius))
+
+
+def layout_copying(
+    train_points: np.ndarray,
+    train_shape: tuple[int, int],
+    sample_points: Sequence[np.ndarray],
+    radius: float = LAYOUT_RADIUS,
+    other_real_points: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Layout copying of samples against one training image (module docstring).
+
+    Parameters
+    ----------
+    train_points : ``[n, 2]`` (y, x) object centroids of the training image, px.
+    train_shape : its ``(H, W)``.
+    sample_points : per sample, ``[m, 2]`` centroids in the same pixel frame.
+    radius : px; a sample object within this distance of a training object is "in place".
+    other_real_points : centroids of an independent real image of the same size, if there is one.
+
+    Returns
+    -------
+    dict with ``fraction`` (pooled over samples), ``chance``, ``ratio`` (fraction / chance),
+    ``objects`` (counted), ``radius`` and, with ``other_real_points``, ``real_fraction``.
+    """
+    hits, total = 0.0, 0
+    for pts in sample_points:
+        frac, n = near_fraction(pts, train_points, radius, train_shape)
+        if n:
+            hits += frac * n
+            total += n
+    chance = chance_fraction(train_points, radius, train_shape)
+    fraction = hits / total if total else float("nan")
+    out = {"fraction": fraction, "chance": chance, "objects": total, "radius": float(radius),
+           "train_objects": int(np.asarray(train_points).reshape(-1, 2).shape[0]),
+           "ratio": fraction / chance if chance > 0 and total else float("nan")}
+    if other_real_points is not None:
+        out["real_fraction"], out["real_objects"] = near_fraction(other_real_points, train_points, radius, train_shape)
+    return out
+
+
+# --------------------------------------------------------------------------- patches
+def _patches(image: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ``size`` x ``size`` patches of ``[C, H, W]`` as ``[P, C*size*size]`` and their (y, x) corners."""
+    c, h, w = image.shape
+    cols = F.unfold(image[None].double(), size)[0].T  # [P, C*size*size]
+    ys, xs = torch.meshgrid(torch.arange(h - size + 1), torch.arange(w - size + 1), indexing="ij")
+    return cols, torch.stack([ys.reshape(-1), xs.reshape(-1)], 1)
+
+
+def _nearest(query: torch.Tensor, reference: torch.Tensor, mask_fn=None) -> torch.Tensor:
+    """Distance from each query row to its nearest reference row (float64, in chunks of ~20 M pairs)."""
+    chunk = max(1, 20_000_000 // max(1, reference.shape[0]))
+    ref_sq = (reference * reference).sum(1)
+    out = torch.empty(query.shape[0], dtype=torch.float64)
+    for start in range(0, query.shape[0], chunk):
+        q = query[start:start + chunk]
+        d2 = (q * q).sum(1, keepdim=True) - 2.0 * q @ reference.T + ref_sq[None]
+        if mask_fn is not None:
+            d2 = torch.where(mask_fn(start, start + q.shape[0]), torch.full_like(d2, float("inf")), d2)
+        out[start:start + q.shape[0]] = d2.min(1).values.clamp_min(0).sqrt()
+    return out
+
+
+def patch_copying(
+    train: torch.Tensor,
+    samples: torch.Tensor,
+    patch: int = PATCH_SIZE,
+    quantile: float = PATCH_QUANTILE,
+    queries: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Patch copying of samples ``[N, C, h, w]`` against one training image ``[C, H, W]`` (module docstring).
+
+    Returns ``share`` (fraction of informative sample patches closer to the training image than its
+    own ``quantile`` nearest-patch distance), ``chance`` (= ``quantile``), ``ratio``, ``threshold``
+    (that distance, in [-1, 1] units), ``patch``, and the numbers of patches compared.
+    """
+    train = torch.as_tensor(train).detach().cpu()
+    samples = torch.as_tensor(samples).detach().cpu()
+    if train.ndim != 3 or samples.ndim != 4 or samples.shape[1] != train.shape[0]:
+        raise ValueError(f"expected train [C, H, W] and samples [N, C, h, w] with equal C, got "
+                         f"{tuple(train.shape)} and {tuple(samples.shape)}")
+    if min(train.shape[1:]) < 2 * patch or min(samples.shape[2:]) < patch:
+        raise ValueError(f"images too small for {patch} px patches")
+    ref, corners = _patches(train, patch)
+    ref_std = ref.std(1)
+    floor = float(ref_std.median())
+    gen = torch.Generator().manual_seed(seed)
+
+    informative = torch.nonzero(ref_std > floor).view(-1)
+    pick = informative[torch.randperm(informative.numel(), generator=gen)[:queries]]
+    real_q, real_xy = ref[pick], corners[pick]
+
+    def overlapping(lo, hi):
+        dy = (real_xy[lo:hi, None, 0] - corners[None, :, 0]).abs()
+        dx = (real_xy[lo:hi, None, 1] - corners[None, :, 1]).abs()
+        return (dy < patch) & (dx < patch)
+
+    real_d = _nearest(real_q, ref, overlapping)
+    threshold = float(torch.quantile(real_d, quantile))
+
+    sample_rows = torch.cat([_patches(s, patch)[0] for s in samples])
+    sample_rows = sample_rows[sample_rows.std(1) > floor]
+    sample_rows = sample_rows[torch.randperm(sample_rows.shape[0], generator=gen)[:queries]]
+    if sample_rows.shape[0] == 0:
+        return {"share": float("nan"), "chance": quantile, "ratio": float("nan"), "threshold": threshold,
+                "patch": patch, "sample_patches": 0, "real_patches": int(real_q.shape[0])}
+    sample_d = _nearest(sample_rows, ref)
+    share = float((sample_d < threshold).double().mean())
+    return {"share": share, "chance": float(quantile), "ratio": share / quantile, "threshold": threshold,
+            "patch": patch, "sample_patches": int(sample_rows.shape[0]), "real_patches": int(real_q.shape[0]),
+            "median_sample_distance": float(sample_d.median()), "median_real_distance": float(real_d.median())}
