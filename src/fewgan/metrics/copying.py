@@ -182,3 +182,32 @@ def patch_copying(
     return {"share": share, "chance": float(quantile), "ratio": share / quantile, "threshold": threshold,
             "patch": patch, "sample_patches": int(sample_rows.shape[0]), "real_patches": int(real_q.shape[0]),
             "median_sample_distance": float(sample_d.median()), "median_real_distance": float(real_d.median())}
+
+
+def single_image_copying(
+    real: torch.Tensor,
+    samples: torch.Tensor,
+    other_real: torch.Tensor | None = None,
+    particle_config: Any = None,
+    radius: float = LAYOUT_RADIUS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Layout and patch copying of samples ``[N, C, h, w]`` against one training image ``[C, H, W]``.
+
+    Objects are detected by :mod:`fewgan.metrics.particles` with the threshold of the real image
+    (one rule for every image). ``other_real``: an independent real image ``[C, H, W]`` for the
+    layout measure's real-vs-real value. Returns ``{"layout": ..., "patches": ...}``.
+    """
+    from fewgan.metrics.particles import ParticleConfig, find_threshold, measure_set
+
+    config = particle_config or ParticleConfig()
+    real = torch.as_tensor(real).detach().cpu()
+    samples = torch.as_tensor(samples).detach().cpu()
+    threshold = find_threshold(real[None], config)
+    train = measure_set(real[None], config, threshold=threshold)
+    found = [measure_set(s[None], config, threshold=threshold)["points"][0] for s in samples]
+    other = None
+    if other_real is not None:
+        other = measure_set(torch.as_tensor(other_real)[None], config, threshold=threshold)["points"][0]
+    return {"layout": layout_copying(train["points"][0], tuple(real.shape[1:]), found, radius, other),
+            "patches": patch_copying(real, samples, seed=seed)}
