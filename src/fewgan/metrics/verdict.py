@@ -100,17 +100,21 @@ def fidelity(swd: float | None, floor: float | None) -> Line:
     return Line("fidelity", "bad", f"far from the real data: {numbers}")
 
 
+def _higher_is_better(question: str, ratio: float, numbers: str, good: float, bad: float,
+                      words: tuple[str, str, str]) -> Line:
+    """``good`` / ``warn`` / ``bad`` for a ratio where more is better, with the words for each."""
+    level = "good" if ratio >= good else "warn" if ratio >= bad else "bad"
+    return Line(question, level, f"{words[LEVELS.index(level)]}: {numbers}")
+
+
 def diversity(value: float | None, floor: float | None) -> Line:
-    t = THRESHOLDS
     if not _finite(value, floor) or floor <= 0:
         return Line("diversity", "unknown", "no diversity with a real-vs-real floor to compare")
     r = value / floor
-    numbers = f"diversity {value:.3g} vs real {floor:.3g} ({r:.2f}x)"
-    if r >= t["diversity_good"]:
-        return Line("diversity", "good", f"as varied as the real data: {numbers}")
-    if r >= t["diversity_bad"]:
-        return Line("diversity", "warn", f"less varied than the real data: {numbers}")
-    return Line("diversity", "bad", f"little variety, the samples are much alike: {numbers}")
+    return _higher_is_better("diversity", r, f"diversity {value:.3g} vs real {floor:.3g} ({r:.2f}x)",
+                             THRESHOLDS["diversity_good"], THRESHOLDS["diversity_bad"],
+                             ("as varied as the real data", "less varied than the real data",
+                              "little variety, the samples are much alike"))
 
 
 def _copy_level(measured: float, chance: float) -> str:
@@ -166,17 +170,14 @@ def memorisation(share: float | None, floor_share: float | None) -> Line:
 
 
 def labels(generated_f1: float | None, real_f1: float | None) -> Line:
-    t = THRESHOLDS
     if not _finite(generated_f1, real_f1) or real_f1 <= 0:
         return Line("labels", "unknown", "no labels to check (train with --labels)")
     r = generated_f1 / real_f1
     numbers = (f"particle analysis agrees with the generated labels at F1 {generated_f1:.2f}, "
                f"with the real labels at F1 {real_f1:.2f} ({r:.2f}x)")
-    if r >= t["labels_good"]:
-        return Line("labels", "good", f"the labels match their images: {numbers}")
-    if r >= t["labels_bad"]:
-        return Line("labels", "warn", f"the labels match their images less well than real labels: {numbers}")
-    return Line("labels", "bad", f"the labels do not describe their images: {numbers}")
+    return _higher_is_better("labels", r, numbers, THRESHOLDS["labels_good"], THRESHOLDS["labels_bad"],
+                             ("the labels match their images", "the labels match their images less well than "
+                              "real labels", "the labels do not describe their images"))
 
 
 def utility(result: dict[str, Any] | None) -> Line:
