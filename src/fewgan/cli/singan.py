@@ -50,7 +50,7 @@ def register(sub) -> None:
     s.add_argument("run", help="a SinGAN run folder")
     s.add_argument("--out", default=None, help="output folder (default: RUN/samples_seed<SEED>)")
     s.add_argument("--n", type=int, default=16, help="number of images (default: 16)")
-    s.add_argument("--batch", type=int, default=16, help="images per forward pass (default: 16; no effect on the images)")
+    s.add_argument("--batch", type=int, default=16, help="images generated between progress checks (default: 16); every image is computed on its own, so it never changes a pixel")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--size", default=None, help="output size HEIGHTxWIDTH, e.g. 300x400")
     s.add_argument("--scale", default=None, help="output size factor: 1.5, or HEIGHTxWIDTH factors such as 1x2")

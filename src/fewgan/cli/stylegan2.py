@@ -59,7 +59,7 @@ def register(sub) -> None:
     g.add_argument("--seeds", default=None, help="seeds, e.g. 0-999 or 1,5,9 (default 0..n-1)")
     g.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1: none; 0.7 typical)")
     g.add_argument("--noise-mode", choices=("const", "random", "none"), default="const", help="noise inputs")
-    g.add_argument("--batch", type=int, default=32, help="generation batch size")
+    g.add_argument("--batch", type=int, default=32, help="images generated before they are written (default: 32); every image is computed on its own, so it never changes a pixel")
     g.add_argument("--grid", action="store_true", help="also write grid.png of the seeds")
     g.add_argument("--interpolate", action="store_true", help="also write interpolation.png between the first two seeds")
     g.add_argument("--format", choices=("png", "tiff"), default=None, help="file format (default: the data set's)")

@@ -7,7 +7,10 @@ generator (``best_G.pt``), else the EMA generator of the last periodic checkpoin
 2019: ``w' = w_avg + psi (w - w_avg)``.
 
 Every image depends only on its seed (its latent and, with ``noise_mode='random'``, its noise
-maps are drawn from ``torch.Generator().manual_seed(seed)``), not on the batch it is in.
+maps are drawn from ``torch.Generator().manual_seed(seed)``), not on the batch it is in: the
+networks see one image at a time (a fixed internal micro-batch, ``MICRO_BATCH``), because
+convolution kernels may change with the batch size (on AVX-512 CPUs they do), and the same
+batch shape for every image means the same kernels, hence bit-identical images.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from fewgan.errors import FewganError
 from fewgan.run import atomic_write_json, load_checkpoint, read_run_config
 from fewgan.stylegan2.config import StyleGAN2Config
 from fewgan.stylegan2.nets import Generator
+
+# images per forward pass whatever --batch says (see the module docstring)
+MICRO_BATCH = 1
 
 FALLBACK = (("best_G_ema.pt", "G_ema", "best EMA generator"),
             ("best_G.pt", "G", "best generator (no best EMA file)"),
@@ -126,7 +132,11 @@ class StyleGAN2Model:
     @torch.no_grad()
     def sample_tensor(self, n: int | None = None, seed: int = 0, psi: float = 1.0, noise_mode: str = "const",
                       batch: int = 32, seeds: Sequence[int] | None = None) -> torch.Tensor:
-        """``[N, C, R, R]`` float32 in about [-1, 1] (unclamped), CPU; seeds ``seed .. seed+n-1`` or ``seeds``."""
+        """``[N, C, R, R]`` float32 in about [-1, 1] (unclamped), CPU; seeds ``seed .. seed+n-1`` or ``seeds``.
+
+        ``batch`` is checked but does not change a pixel: images go through the networks
+        ``MICRO_BATCH`` at a time.
+        """
         if noise_mode not in ("const", "random", "none"):
             raise FewganError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch < 1:
@@ -135,8 +145,8 @@ class StyleGAN2Model:
         if not seeds:
             raise FewganError("nothing to generate: n must be at least 1")
         out = []
-        for start in range(0, len(seeds), batch):
-            chunk = seeds[start:start + batch]
+        for start in range(0, len(seeds), MICRO_BATCH):
+            chunk = seeds[start:start + MICRO_BATCH]
             z, noise = self._latents(chunk, noise_mode)
             ws = self.G.mapping(z, psi=psi)
             mode = "random" if noise is not None else noise_mode
