@@ -46,8 +46,8 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.ops import winograd
 from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run_dir, get_rng_state,
-                        load_checkpoint, read_run_config, save_checkpoint, set_rng_state, truncate_metrics,
-                        write_run_config)
+                        load_checkpoint, log_offsets, read_run_config, remove_stale_temps, save_checkpoint,
+                        set_rng_state, truncate_logs, truncate_metrics, write_run_config)
 from fewgan.singan import losses
 from fewgan.singan.config import SinGANConfig
 from fewgan.singan.nets import Discriminator, Generator, count_parameters, make_noise, upsample
@@ -513,7 +513,9 @@ class SinGANTrainer:
 
     def save_resume(self) -> None:
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir / CHECKPOINT_DIR / RESUME_FILE, self.state_dict())
+            # the log sizes at this checkpoint: a resume cuts log.txt / metrics.jsonl back to them
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / RESUME_FILE,
+                            {**self.state_dict(), "log_offsets": log_offsets(self.run_dir)})
 
     def model_dict(self) -> dict[str, Any]:
         """What sampling needs: the frozen pyramid of generators and its noise amplitudes."""
@@ -723,8 +725,12 @@ def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, An
         raise FewganError(f"{ckpt_path}: not a fewgan SinGAN checkpoint")
     pyramid = Pyramid.from_dict(d["pyramid"])
     k, t, begun = int(d["scale"]), int(d["step"]), bool(d["begun"])
-    # records logged after the checkpoint would appear twice (truncate before the logger opens the file)
-    truncate_metrics(run_dir, lambda r: r.get("scale", -1) < k or
+    # lines logged after the checkpoint would appear twice (cut before the logger opens the files)
+    remove_stale_temps(run_dir)
+    if "log_offsets" in d:
+        truncate_logs(run_dir, d["log_offsets"])
+    else:  # a checkpoint from before log offsets were stored
+        truncate_metrics(run_dir, lambda r: r.get("scale", -1) < k or
                      (begun and r.get("scale") == k and r.get("event") != "scale_end" and r.get("step", 0) < t))
     logger = RunLogger(run_dir, quiet=quiet)
     try:

@@ -52,9 +52,12 @@ from fewgan.run import (
     create_run_dir,
     get_rng_state,
     load_checkpoint,
+    log_offsets,
     read_run_config,
+    remove_stale_temps,
     save_checkpoint,
     set_rng_state,
+    truncate_logs,
     truncate_metrics,
     write_run_config,
 )
@@ -561,7 +564,9 @@ def _save_best(run_dir: Path, trainer: Trainer, info: dict[str, Any]) -> None:
 
 
 def _save_last(run_dir: Path, trainer: Trainer) -> None:
-    save_checkpoint(run_dir / "checkpoints" / LAST_CHECKPOINT, trainer.state_dict())
+    # the log sizes at this checkpoint: a resume cuts log.txt / metrics.jsonl back to them
+    save_checkpoint(run_dir / "checkpoints" / LAST_CHECKPOINT,
+                    {**trainer.state_dict(), "log_offsets": log_offsets(run_dir)})
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -726,7 +731,12 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     if state is not None:
         trainer.load_state_dict(state)
         done_step, done_kimg = trainer.step, trainer.images_seen / 1000
-        if rank0:
+        if rank0 and "log_offsets" in state:
+            # in place: this process's logger already has the files open (and wrote the start-up
+            # lines above, which the cut removes: they are in the log once, from the first start)
+            remove_stale_temps(run_dir)
+            truncate_logs(run_dir, state["log_offsets"])
+        elif rank0:  # a checkpoint from before log offsets were stored
             truncate_metrics(run_dir, lambda r: (r.get("step", -1) <= done_step if "step" in r
                                                  else r.get("kimg", 0) <= done_kimg + 1e-9))
         logger.info(f"resumed from step {trainer.step} ({trainer.images_seen:,} images, epoch {trainer.epoch:.2f})")
