@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
+import math
 import os
 import platform
 import random
@@ -301,7 +302,39 @@ def generator_state(gen: torch.Generator) -> torch.Tensor:
     return gen.get_state().clone()
 
 
+# --------------------------------------------------------------------------- training guards
+def nonfinite_loss_error(values: dict[str, Any], where: str, run_dir: str | os.PathLike | None,
+                         method: str) -> FewganError | None:
+    """A :class:`FewganError` if any scalar in ``values`` (losses of one step) is NaN or infinite, else None.
+
+    The trainers call this after every step and raise what it returns *before* the step can
+    be checkpointed, so the last checkpoint on disk is the last good one and stays resumable.
+    ``where`` names the step (``'scale 2, step 17'``).
+    """
+    scalars = {k: v for k, v in values.items()
+               if isinstance(v, (int, float)) or (isinstance(v, torch.Tensor) and v.numel() == 1)}
+    if not scalars:
+        return None
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu().reshape(())
+                           for v in scalars.values()])
+    if bool(torch.isfinite(stacked).all()):
+        return None
+    bad = ", ".join(f"{k}={float(v)}" for k, v in zip(scalars, stacked.tolist()) if not math.isfinite(v))
+    where_run = (f"; the last good checkpoint is kept in {Path(run_dir) / CHECKPOINT_DIR} "
+                 f"(fewgan {method} train --resume {run_dir} continues from it)") if run_dir is not None else ""
+    return FewganError(f"non-finite loss at {where} ({bad}): the run stopped{where_run}; training diverged, "
+                       "start again with a lower learning rate")
+
+
 # --------------------------------------------------------------------------- logging
+_ACTIVE_RUN: list[Path] = []
+
+
+def active_run() -> Path | None:
+    """The run folder a :class:`RunLogger` of this process last opened (what Ctrl-C should name)."""
+    return _ACTIVE_RUN[-1] if _ACTIVE_RUN else None
+
+
 class RunLogger:
     """Prints, writes ``log.txt``, ``metrics.jsonl`` and TensorBoard events for one run.
 
@@ -330,6 +363,7 @@ class RunLogger:
         self._tb = None
         self._tb_tried = not tensorboard
         if self.enabled and self.run_dir is not None:
+            _ACTIVE_RUN[:] = [self.run_dir]
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._log_fh = open(self.run_dir / LOG_FILE, "a", encoding="utf-8")
             self._metrics_fh = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")
@@ -467,6 +501,8 @@ class Progress:
             _ACTIVE_BARS.append(self._bar)
 
     def update(self, n: int = 1, **postfix: Any) -> None:
+        # a last batch may overshoot the budget (64 images of a 50-image budget): never past 100 %
+        n = max(0, min(int(n), self.total - self.n))
         self.n += n
         if postfix:
             self._postfix = postfix
@@ -477,7 +513,7 @@ class Progress:
             return
         now = time.perf_counter()
         # quiet: no bar, but the plain periodic lines still say where the run is (docstring above)
-        if self.logger.enabled and (now - self._last >= self.every_s or self.n >= self.total):
+        if self.logger.enabled and (now - self._last >= self.every_s or (self.n >= self.total and n > 0)):
             self._last = now
             print(self.status_line(now), file=sys.stderr, flush=True)
 
@@ -486,8 +522,8 @@ class Progress:
         done = self.n - self._n0
         elapsed = max(now - self._t0, 1e-9)
         rate = done / elapsed
-        left = (self.total - self.n) / rate if rate > 0 else float("nan")
-        pct = 100.0 * self.n / max(self.total, 1)
+        left = max(self.total - self.n, 0) / rate if rate > 0 else float("nan")
+        pct = min(100.0, 100.0 * self.n / max(self.total, 1))
         return (
             f"{self.desc}: {self.n}/{self.total} {self.unit}s ({pct:.0f}%), "
             f"{rate:.2f} {self.unit}/s, elapsed {format_seconds(elapsed)}, ETA {format_seconds(left)}"

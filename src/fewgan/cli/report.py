@@ -26,6 +26,10 @@ def _run(args) -> int:
 
     if args.max_images < 0:
         raise FewganError(f"--max-images {args.max_images}: must be 0 or more")
+    if args.out is not None:
+        from fewgan.run import check_writable
+
+        check_writable(args.out, "--out", kind="file")
     path = api.report(args.run, out=args.out, plots=not args.no_plots, max_images=args.max_images)
     print(path)
     return 0

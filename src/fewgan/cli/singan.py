@@ -23,7 +23,7 @@ _TRAIN_HELP = {
 
 
 def register(sub) -> None:
-    from fewgan.cli import add_group
+    from fewgan.cli import DEVICE_HELP, add_group, positive_int
     from fewgan.config import add_config_arguments
     from fewgan.singan.config import SinGANConfig
 
@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("image", nargs="?", help="the training image (omit with --resume)")
     p.add_argument("--results", default="results", help="parent folder of the run folder (default: results)")
     p.add_argument("--resume", metavar="RUN", default=None, help="continue a run from its last checkpoint")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar or log lines, only a one-line status on stderr every 30 s (files are still written)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and pyramid, train nothing")
@@ -49,15 +49,15 @@ def register(sub) -> None:
                     "--size/--scale change the size or aspect, --start-scale injects the real image.")
     s.add_argument("run", help="a SinGAN run folder")
     s.add_argument("--out", default=None, help="output folder (default: RUN/samples_seed<SEED>)")
-    s.add_argument("--n", type=int, default=16, help="number of images (default: 16)")
-    s.add_argument("--batch", type=int, default=16, help="images generated between progress checks (default: 16); every image is computed on its own, so it never changes a pixel")
+    s.add_argument("--n", type=positive_int, default=16, help="number of images (default: 16)")
+    s.add_argument("--batch", type=positive_int, default=16, help="images generated between progress checks (default: 16); every image is computed on its own, so it never changes a pixel")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--size", default=None, help="output size HEIGHTxWIDTH, e.g. 300x400")
     s.add_argument("--scale", default=None, help="output size factor: 1.5, or HEIGHTxWIDTH factors such as 1x2")
     s.add_argument("--start-scale", type=int, default=None, help="inject the real image at this scale (0..N)")
     s.add_argument("--reconstruct", action="store_true", help="also write the fixed-noise reconstruction")
     s.add_argument("--format", choices=("png", "tiff"), default=None, help="output format (default: the input's)")
-    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    s.add_argument("--device", default="auto", help=DEVICE_HELP)
     s.set_defaults(func=_sample)
 
 
@@ -69,6 +69,10 @@ def _train(args) -> int:
 
     names = {f.name for f in dataclasses.fields(SinGANConfig)}
     options = {k: v for k, v in vars(args).items() if k in names}
+    if not args.dry_run and args.resume is None:
+        from fewgan.run import check_writable
+
+        check_writable(args.results, "--results")
     run = api.train_singan(args.image, results=args.results, resume=args.resume, device=args.device,
                            quiet=args.quiet, dry_run=args.dry_run, **options)
     if not args.dry_run and args.quiet:
@@ -78,7 +82,13 @@ def _train(args) -> int:
 
 def _sample(args) -> int:
     from fewgan import api
+    from fewgan.run import check_writable
 
+    if args.out is not None:
+        check_writable(args.out, "--out")
+    from fewgan.singan.train import resolve_device
+
+    print(f"device: {resolve_device(args.device)}")
     out = api.sample(args.run, args.out, n=args.n, batch=args.batch, seed=args.seed, size=args.size,
                      scale=args.scale, start_scale=args.start_scale, reconstruct=args.reconstruct,
                      format=args.format, device=args.device)

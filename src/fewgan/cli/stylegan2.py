@@ -25,7 +25,7 @@ _HELP = {
 
 
 def register(sub) -> None:
-    from fewgan.cli import add_group
+    from fewgan.cli import DEVICE_HELP, add_group, finite_float, positive_int
     from fewgan.config import add_config_arguments
     from fewgan.stylegan2.config import StyleGAN2Config
 
@@ -41,7 +41,7 @@ def register(sub) -> None:
     t.add_argument("--preset", choices=("default", "seed"), default=None,
                    help="seed: the seed document exactly (its classical augmentation included, which leaks); "
                         "default: the seed's networks and losses, DiffAugment, flips only")
-    t.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    t.add_argument("--device", default="auto", help=DEVICE_HELP)
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--quiet", action="store_true",
                    help="no progress bar or log lines, only warnings and a one-line status on stderr every 30 s")
@@ -55,15 +55,17 @@ def register(sub) -> None:
     )
     g.add_argument("run", help="run folder")
     g.add_argument("--out", default=None, help="output folder (default: RUN/generated)")
-    g.add_argument("--n", type=int, default=None, help="number of images (default: one per seed, or 16)")
+    g.add_argument("--n", type=positive_int, default=None, help="number of images (default: one per seed, or 16)")
     g.add_argument("--seeds", default=None, help="seeds, e.g. 0-999 or 1,5,9 (default 0..n-1)")
-    g.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1: none; 0.7 typical)")
+    g.add_argument("--trunc", type=finite_float, default=1.0,
+                   help="truncation psi: 1 = none (default), 0.7 = typical (less variety, fewer odd images), "
+                        "0 = the average image")
     g.add_argument("--noise-mode", choices=("const", "random", "none"), default="const", help="noise inputs")
-    g.add_argument("--batch", type=int, default=32, help="images generated before they are written (default: 32); every image is computed on its own, so it never changes a pixel")
+    g.add_argument("--batch", type=positive_int, default=32, help="images generated before they are written (default: 32); every image is computed on its own, so it never changes a pixel")
     g.add_argument("--grid", action="store_true", help="also write grid.png of the seeds")
     g.add_argument("--interpolate", action="store_true", help="also write interpolation.png between the first two seeds")
     g.add_argument("--format", choices=("png", "tiff"), default=None, help="file format (default: the data set's)")
-    g.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    g.add_argument("--device", default="auto", help=DEVICE_HELP)
     g.add_argument("--quiet", action="store_true", help="no console output")
     g.set_defaults(func=_generate)
 
@@ -81,6 +83,10 @@ def _train(args) -> int:
     options = {k: v for k, v in vars(args).items() if k in names}
     if isinstance(options.get("channels"), int):
         options["channels"] = str(options["channels"])
+    if not args.dry_run and args.resume is None:
+        from fewgan.run import check_writable
+
+        check_writable(args.results, "--results")
     run = api.train_stylegan2(args.folder, results=args.results, resume=args.resume, device=args.device,
                               quiet=args.quiet, seed=args.seed, preset=args.preset, dry_run=args.dry_run, **options)
     if not args.dry_run and not args.quiet and os.environ.get("RANK", "0") == "0":
@@ -91,7 +97,11 @@ def _train(args) -> int:
 def _generate(args) -> int:
     from fewgan import api
 
+    from fewgan.run import check_writable
+
     n = args.n if args.n is not None or args.seeds is not None else 16
+    if args.out is not None:
+        check_writable(args.out, "--out")
     api.generate(args.run, args.out, n=n, seeds=args.seeds, psi=args.trunc, noise_mode=args.noise_mode,
                  batch=args.batch, grid=args.grid, interpolate=args.interpolate, format=args.format,
                  device=args.device, quiet=args.quiet)

@@ -200,7 +200,7 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
         raise FewganError(f"--format {fmt!r}: use png or tiff")
     suffix = ".tif" if fmt in ("tiff", "tif") else ".png"
     if not quiet:
-        print(f"using the {model.source}")
+        print(f"using the {model.source}, device {model.device}")
     written = 0
     for start in range(0, len(seed_list), batch):
         chunk = seed_list[start:start + batch]

@@ -53,6 +53,7 @@ from fewgan.run import (
     get_rng_state,
     load_checkpoint,
     log_offsets,
+    nonfinite_loss_error,
     read_run_config,
     remove_stale_temps,
     save_checkpoint,
@@ -705,7 +706,7 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     metric_name = metric_name or ("metric" if metric_fn is not None else None)
     # ---- start-up lines
     G_groups = trainer.G.parameter_groups()
-    logger.info(f"fewgan StyleGAN2: run folder {run_dir}")
+    logger.info(f"fewgan StyleGAN2: run folder {run_dir}, device {device}")
     logger.info(f"data: {trainer.n_images} images, {trainer.channels} channel(s), {cfg.resolution}x{cfg.resolution}, "
                 f"{data_meta.get('image', {}).get('dtype', '?')} from {data_meta.get('root')}")
     logger.info(f"G parameters: {count_parameters(trainer.G):,} (mapping {G_groups['mapping']:,}, const "
@@ -752,6 +753,10 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
             epoch_before = trainer.images_seen // trainer.n_images
             images_before = trainer.images_seen
             trainer.train_step()
+            error = nonfinite_loss_error(trainer.last, f"step {trainer.step}", run_dir if rank0 else None, METHOD)
+            if error is not None:
+                logger.info(f"error: {error}", console=False)
+                raise error
             steps_here += 1
             trainer.seconds = time.perf_counter() - t0
             epoch_after = trainer.images_seen // trainer.n_images
