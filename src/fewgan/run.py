@@ -188,6 +188,26 @@ def create_run_dir(root: str | os.PathLike = "results", now: _dt.datetime | None
     raise FewganError(f"{root}: could not create a unique run folder for {stamp}")
 
 
+def discard_failed_start(run_dir: str | os.PathLike | None) -> bool:
+    """Remove a run folder whose start failed before its first checkpoint; returns whether it did.
+
+    A folder with a checkpoint holds work that a resume can continue, so it is kept; one
+    without (the start failed while building networks, say) would only be an empty run for
+    the user to wonder about.
+    """
+    if run_dir is None:
+        return False
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or any((run_dir / CHECKPOINT_DIR).glob("*.pt")):
+        return False
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if _ACTIVE_RUN and _ACTIVE_RUN[-1] == run_dir:
+        _ACTIVE_RUN.clear()
+    return not run_dir.exists()
+
+
 def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
     """Versions, device and threads: what a report needs to say where a number came from."""
     from fewgan import __version__

@@ -106,3 +106,33 @@ def test_cli_dry_run_prints_the_resolved_config(capsys, tmp_path):
     cfg = out["config"]
     assert cfg["classical"] == "seed" and cfg["kimg"] == 2.0 and cfg["batch"] == 16 and cfg["r1_gamma"] == 5.0
     assert cfg["diffaugment"] == "color,translation,cutout" and cfg["ema_decay"] == 0.999
+
+
+def test_a_best_file_newer_than_the_manifest_is_not_trusted(run16, tmp_path):
+    """A kill between the best_* files: best_G_ema.pt of a later evaluation, best_info.json of the earlier."""
+    import shutil
+
+    from fewgan.run import save_checkpoint
+
+    run = tmp_path / "copy"
+    shutil.copytree(run16, run)
+    ck = run / "checkpoints"
+    step = json.loads((ck / "best_info.json").read_text())["step"]
+    newer = torch.load(ck / "best_G_ema.pt", weights_only=True)
+    newer["step"] = step + 2
+    save_checkpoint(ck / "best_G_ema.pt", newer)
+    model = StyleGAN2Model.load(run)
+    assert model.path.name == "best_G.pt" and f"(step {step})" in model.source
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path, monkeypatch):
+    from fewgan.stylegan2 import train as train_mod
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(train_mod.Trainer, "__init__", broken)
+    images = torch.rand(4, 1, 16, 16) * 2 - 1
+    with pytest.raises(RuntimeError, match="simulated"):
+        train_mod.train(images=images, results=tmp_path / "results", quiet=True, resolution=16, kimg=0.008)
+    assert (tmp_path / "results").is_dir() and list((tmp_path / "results").iterdir()) == []

@@ -46,7 +46,7 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.ops import winograd
 from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run_dir, get_rng_state,
-                        load_checkpoint, log_offsets, nonfinite_loss_error, read_run_config, remove_stale_temps, save_checkpoint,
+                        discard_failed_start, load_checkpoint, log_offsets, nonfinite_loss_error, read_run_config, remove_stale_temps, save_checkpoint,
                         set_rng_state, truncate_logs, truncate_metrics, write_run_config)
 from fewgan.singan import losses
 from fewgan.singan.config import SinGANConfig
@@ -701,6 +701,10 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
         trainer = SinGANTrainer(config, pyramid, meta.to_dict(), run_dir, dev, logger)
         trainer.start(tensor)
         return _run_to_end(trainer, run_dir, logger)
+    except Exception:
+        logger.close()
+        discard_failed_start(run_dir)  # no checkpoint yet: nothing to resume, no folder left behind
+        raise
     finally:
         logger.close()
 

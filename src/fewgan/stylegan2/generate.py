@@ -73,6 +73,20 @@ def parse_seeds(seeds: str | int | Iterable[int] | None, n: int | None = None) -
     return seeds
 
 
+def _matches_manifest(ck: Path, data: dict[str, Any]) -> bool:
+    """Whether a ``best_*.pt`` belongs to the set ``best_info.json`` (written last) describes."""
+    from fewgan.run import read_json
+
+    manifest = ck / "best_info.json"
+    if not manifest.is_file():
+        return True  # runs from before the manifest rule
+    try:
+        step = read_json(manifest).get("step")
+    except FewganError:
+        return False
+    return step is None or data.get("step") is None or int(data["step"]) == int(step)
+
+
 class StyleGAN2Model:
     """A trained generator with the data set's metadata; see :meth:`load`."""
 
@@ -98,6 +112,8 @@ class StyleGAN2Model:
             path = ck / name
             if path.is_file():
                 data = load_checkpoint(path, map_location="cpu")
+                if name.startswith("best_") and not _matches_manifest(ck, data):
+                    continue  # written after the manifest by a killed save: not part of the best set
                 state = data["state_dict"] if "state_dict" in data else data[key]
                 cfg = StyleGAN2Config.from_dict(data.get("config", payload["config"]))
                 channels = int(data.get("img_channels", payload.get("data", {}).get("image", {}).get("channels", 1)))

@@ -50,6 +50,7 @@ from fewgan.run import (
     RunLogger,
     atomic_write_json,
     create_run_dir,
+    discard_failed_start,
     get_rng_state,
     load_checkpoint,
     log_offsets,
@@ -557,6 +558,9 @@ def _net_file(kind: str, module: torch.nn.Module, trainer: Trainer, extra: dict 
 
 
 def _save_best(run_dir: Path, trainer: Trainer, info: dict[str, Any]) -> None:
+    # best_info.json is the group's manifest, renamed into place last: readers trust a best_*.pt
+    # only when its step is the manifest's (generate.StyleGAN2Model.load), so a kill between
+    # the files never mixes a generator of one evaluation with the record of another
     ck = run_dir / "checkpoints"
     save_checkpoint(ck / BEST_FILES["G_ema"], _net_file("G_ema", trainer.G_ema, trainer))
     save_checkpoint(ck / BEST_FILES["G"], _net_file("G", trainer.G, trainer))
@@ -681,13 +685,21 @@ def train(
             box = [str(run_dir) if rank0 else None]
             tdist.broadcast_object_list(box, src=0)
             run_dir = Path(box[0])
-    trainer = Trainer(cfg, images, seed=seed, device=device, dist=dist, augment=augment)
-    logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
+    logger = None
     try:
+        trainer = Trainer(cfg, images, seed=seed, device=device, dist=dist, augment=augment)
+        logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
         return _train_loop(trainer, run_dir, logger, cfg, data_meta, state, seed, device, metric_fn, metric_name,
                            resume is not None, max_steps)
+    except Exception:
+        if logger is not None:
+            logger.close()
+        if rank0 and resume is None:
+            discard_failed_start(run_dir)  # no checkpoint yet: nothing to resume, no folder left behind
+        raise
     finally:
-        logger.close()
+        if logger is not None:
+            logger.close()
 
 
 def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGAN2Config, data_meta: dict,
