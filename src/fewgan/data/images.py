@@ -333,7 +333,10 @@ def read_array(path: str | os.PathLike, page: int | None = None) -> tuple[np.nda
     except FewganError:
         raise
     except Exception as exc:  # corrupt or truncated file: one line for the user
-        raise FewganError(f"{path}: cannot read image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        text = str(exc)
+        name = type(exc).__name__
+        why = text if text.startswith(name) else f"{name}: {text}"  # pypng's messages start with their type
+        raise FewganError(f"{path}: cannot read image ({why})".splitlines()[0]) from None
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
@@ -376,18 +379,19 @@ def _sniff_format(path: Path) -> str | None:
 def _read_png(path: Path) -> tuple[np.ndarray, ImageMeta]:
     import png  # pypng
 
-    reader = png.Reader(filename=str(path))
-    reader.preamble()
-    check_pixel_count(path, reader.width, reader.height)  # from the IHDR chunk, before any decoding
-    meta = ImageMeta(format="png")
-    if reader.bitdepth == 16 and (reader.color_type & 2):  # 16-bit colour: Pillow would lose 8 bits
-        width, height, rows, info = reader.asDirect()
-        planes = info["planes"]
-        array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
-        phys = info.get("physical")
-        if phys is not None and getattr(phys, "unit_is_meter", False) and phys.x:
-            meta.pixel_size, meta.pixel_unit = 1e6 / float(phys.x), "um"
-        return array, meta
+    with open(path, "rb") as fh:  # pypng given a file name would leave it open on a corrupt file
+        reader = png.Reader(file=fh)
+        reader.preamble()
+        check_pixel_count(path, reader.width, reader.height)  # from the IHDR chunk, before any decoding
+        meta = ImageMeta(format="png")
+        if reader.bitdepth == 16 and (reader.color_type & 2):  # 16-bit colour: Pillow would lose 8 bits
+            width, height, rows, info = reader.asDirect()
+            planes = info["planes"]
+            array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+            phys = info.get("physical")
+            if phys is not None and getattr(phys, "unit_is_meter", False) and phys.x:
+                meta.pixel_size, meta.pixel_unit = 1e6 / float(phys.x), "um"
+            return array, meta
     return _read_pillow(path, "png")
 
 
