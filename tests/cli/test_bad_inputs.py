@@ -207,3 +207,31 @@ def test_report_survives_non_utf8_bytes_in_metrics(workspace):
 
     records = read_metrics(workspace / "binary_metrics_run")
     assert records == [{"scale": 0, "step": 0, "D": 1.0}]
+
+
+@pytest.mark.parametrize("sig,status,word", [("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGINT", 130, "interrupted")])
+def test_a_stopped_training_names_its_run_folder_and_the_resume_command(workspace, tmp_path, sig, status, word):
+    import os
+    import signal
+    import time
+
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "fewgan", "singan", "train", str(workspace / "ok.png"), "--results",
+                             str(results), "--steps", "400", "--checkpoint-every", "2", "--quiet", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(results.glob("*/checkpoints/resume.pt")):
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run,) = results.iterdir()
+    assert proc.returncode == status, err
+    last = err.strip().splitlines()[-1]
+    assert last == f"fewgan: {word}; run folder {run}; continue with: fewgan singan train --resume {run}"
+    assert "Traceback" not in err
