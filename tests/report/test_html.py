@@ -289,3 +289,17 @@ def test_cli_report(stylegan2_run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "run folder not found" in capsys.readouterr().err
     assert main(["report", str(stylegan2_run), "--max-images", "-1"]) == 2
+
+
+def test_stylegan2_seconds_per_epoch_counts_the_epochs_between_logged_steps():
+    """Logged every 4.7 epochs at 2.2 s/epoch: the column says 2.2, not the seconds per log interval."""
+    from fewgan.report.html import _stylegan2_timings
+
+    records = [{"step": 20 * i, "kimg": 0.32 * i, "epoch": 4.7 * i, "seconds": 2.2 * 4.7 * i} for i in range(1, 6)]
+    html = _stylegan2_timings(records)
+    import re
+
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    per_epoch = [float(cells[k]) for k in range(2, len(cells), 4)]
+    assert len(per_epoch) == 5 and float(cells[1]) == pytest.approx(10.34, abs=0.01)  # seconds per row
+    assert per_epoch and all(abs(v - 2.2) < 0.01 for v in per_epoch), per_epoch
