@@ -533,7 +533,9 @@ class Progress:
             return
         now = time.perf_counter()
         # quiet: no bar, but the plain periodic lines still say where the run is (docstring above)
-        if self.logger.enabled and (now - self._last >= self.every_s or (self.n >= self.total and n > 0)):
+        # quiet: only the periodic status line, not one more line each time a bar (a scale) completes
+        done_now = self.n >= self.total and n > 0 and not self.logger.quiet
+        if self.logger.enabled and (now - self._last >= self.every_s or done_now):
             self._last = now
             print(self.status_line(now), file=sys.stderr, flush=True)
 

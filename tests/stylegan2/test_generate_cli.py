@@ -136,3 +136,19 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="simulated"):
         train_mod.train(images=images, results=tmp_path / "results", quiet=True, resolution=16, kimg=0.008)
     assert (tmp_path / "results").is_dir() and list((tmp_path / "results").iterdir()) == []
+
+
+def test_dry_run_states_images_steps_and_a_time_estimate(tmp_path, capsys):
+    from PIL import Image
+
+    from fewgan.cli import main
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(folder / f"{i}.png")
+    assert main(["stylegan2", "train", str(folder), "--dry-run", "--resolution", "16", "--epochs", "100"]) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["images"] == 5 and plan["total_images"] == 500 and plan["steps"] == 32  # ceil(500 / 16)
+    assert "one CPU thread" in plan["estimate"]
+    assert not (tmp_path / "results").exists()

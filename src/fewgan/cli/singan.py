@@ -5,7 +5,8 @@ from __future__ import annotations
 _TRAIN_HELP = {
     "min_size": "short side of the coarsest scale, px",
     "max_size": "long side of the finest scale, px",
-    "steps": "training steps per scale (a scale runs steps 0..N)",
+    "steps": "training steps per scale, counted from 0: N runs steps 0..N, i.e. N + 1 updates per scale "
+             "(the published code's convention)",
     "lr": "Adam learning rate of both networks",
     "betas": "Adam betas",
     "noise_weight": "amp(sk) = noise weight x RMSE of the upsampled reconstruction",
@@ -18,6 +19,23 @@ _TRAIN_HELP = {
     "log_every": "seed-format loss line every N steps",
     "checkpoint_every": "resume checkpoint every N steps within a scale",
     "stop_after": "stop after N steps in total, as if killed (for testing --resume)",
+    "scale_factor_init": "size ratio between neighbouring scales the pyramid rule starts from (0-1)",
+    "lr_step_size": "steps after which the learning rate is multiplied by --lr-gamma",
+    "lr_gamma": "factor applied to the learning rate every --lr-step-size steps (0-1]",
+    "critic_steps": "critic (discriminator) updates per generator update",
+    "gp_weight": "weight of the WGAN-GP gradient penalty in the critic loss",
+    "recon_weight": "weight of the reconstruction loss (fixed noise must rebuild the image) in the generator loss",
+    "adv_weight": "weight of the adversarial term in the generator loss",
+    "features": "convolution channels at the coarsest scale",
+    "max_features": "most convolution channels at any scale",
+    "features_every": "the channel count doubles every N scales (up to --max-features)",
+    "num_blocks": "convolution layers per generator and critic (the critic's receptive field is "
+                  "num-blocks x (kernel-size - 1) + 1 px)",
+    "kernel_size": "convolution kernel size in px (odd)",
+    "seed": "random seed: the same seed and options give the same run",
+    "sample_count": "random samples in each scale's sample grid",
+    "concurrent": "on a CPU with 2+ threads, run the two halves of each update on two single-threaded "
+                  "workers (same losses up to float rounding; faster on some CPUs)",
     "conv": "CPU kernels of the wide 3x3 convolutions: auto (Winograd where measured faster), winograd or direct",
 }
 
@@ -32,7 +50,9 @@ def register(sub) -> None:
     p = actions.add_parser(
         "train", help="train SinGAN on one image (PNG/TIFF/JPEG, 8/16-bit, gray or RGB)",
         description="Train a multi-scale SinGAN (g_multivanilla / d_vanilla, WGAN-GP) on one image. "
-                    "Defaults are the seed run: min size 16, max size 200, lr 4e-4, 2000 steps per scale.")
+                    "Defaults follow the published reference training run (kligvasser/SinGAN): min size 16, "
+                    "max size 200, lr 4e-4, 2000 steps per scale (steps 0..2000). The finest scale is at most "
+                    "--max-size px: a larger image is downscaled, and the first lines say so.")
     p.add_argument("image", nargs="?", help="the training image (omit with --resume)")
     p.add_argument("--results", default="results", help="parent folder of the run folder (default: results)")
     p.add_argument("--resume", metavar="RUN", default=None, help="continue a run from its last checkpoint")

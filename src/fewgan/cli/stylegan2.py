@@ -20,6 +20,35 @@ _HELP = {
     "eval_every": "epochs between evaluations of the EMA generator (0: never)",
     "checkpoint_every": "epochs between periodic checkpoints",
     "amp": "bfloat16 mixed precision on the GPU",
+    "recursive": "also read images in sub-folders",
+    "z_dim": "length of the random latent vector z",
+    "w_dim": "length of the intermediate latent vector w (the style)",
+    "mapping_layers": "fully connected layers of the mapping network z -> w",
+    "mapping_lr_mult": "learning-rate multiplier of the mapping network (StyleGAN2: 0.01)",
+    "cmax": "most feature channels at any resolution",
+    "mbstd_group": "images per minibatch-standard-deviation group in the discriminator",
+    "batch": "images per training step (over all processes)",
+    "lr_g": "Adam learning rate of the generator",
+    "lr_d": "Adam learning rate of the discriminator",
+    "beta1": "Adam beta1 of both networks [0, 1)",
+    "beta2": "Adam beta2 of both networks [0, 1)",
+    "r1_gamma": "weight of the R1 gradient penalty on real images (0: off)",
+    "pl_weight": "weight of the path-length regulariser of the generator (0: off)",
+    "pl_decay": "decay of the running mean of path lengths [0, 1]",
+    "pl_batch_shrink": "the path-length step uses batch / N images",
+    "g_reg_every": "steps between path-length regularisation steps (lazy regularisation)",
+    "d_reg_every": "steps between R1 steps (lazy regularisation)",
+    "style_mixing": "probability of mixing two latents in one image [0, 1]",
+    "ema_decay": "decay of the generator's exponential moving average per step [0, 1)",
+    "ada_target": "ADA: target fraction of real images the discriminator scores positive [0, 1]",
+    "ada_kimg": "ADA: thousands of images for the augmentation probability to go from 0 to 1",
+    "ada_interval": "ADA: steps between adjustments of the augmentation probability",
+    "eval_images": "generated images per evaluation of the selection metric",
+    "eval_batch": "images per forward pass when generating for an evaluation",
+    "feature_batch": "images per Inception forward pass in an evaluation",
+    "checkpoint_every_steps": "also write the resume checkpoint every N steps (0: off)",
+    "sample_every": "epochs between sample grids in samples/ (0: never)",
+    "log_every": "steps between loss lines and metrics records",
     "channels_last": "channels-last memory format (GPU)",
 }
 
@@ -39,8 +68,10 @@ def register(sub) -> None:
     t.add_argument("--results", default="results", help="where run folders are created (default: results)")
     t.add_argument("--resume", default=None, metavar="RUN", help="continue a run folder from its last checkpoint")
     t.add_argument("--preset", choices=("default", "seed"), default=None,
-                   help="seed: the seed document exactly (its classical augmentation included, which leaks); "
-                        "default: the seed's networks and losses, DiffAugment, flips only")
+                   help="default: the reference configuration's networks and losses with DiffAugment and flips "
+                        "only; seed: the reference configuration exactly, including its classical augmentation "
+                        "of the real images (rotations, colour, erasing), which can leak into the generated "
+                        "images (default: default)")
     t.add_argument("--device", default="auto", help=DEVICE_HELP)
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--quiet", action="store_true",
