@@ -104,8 +104,7 @@ def _sample(args) -> int:
     from fewgan import api
     from fewgan.run import check_writable
 
-    if args.out is not None:
-        check_writable(args.out, "--out")
+    check_writable(args.out if args.out is not None else args.run, "--out" if args.out is not None else "RUN")
     from fewgan.singan.train import resolve_device
 
     print(f"device: {resolve_device(args.device)}")

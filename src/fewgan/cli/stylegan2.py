@@ -131,8 +131,7 @@ def _generate(args) -> int:
     from fewgan.run import check_writable
 
     n = args.n if args.n is not None or args.seeds is not None else 16
-    if args.out is not None:
-        check_writable(args.out, "--out")
+    check_writable(args.out if args.out is not None else args.run, "--out" if args.out is not None else "RUN")
     api.generate(args.run, args.out, n=n, seeds=args.seeds, psi=args.trunc, noise_mode=args.noise_mode,
                  batch=args.batch, grid=args.grid, interpolate=args.interpolate, format=args.format,
                  device=args.device, quiet=args.quiet)

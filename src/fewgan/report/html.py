@@ -449,6 +449,9 @@ def _summary(run_dir: Path, cfg: Mapping[str, Any], method: str, records: Sequen
             rows.append((key, image[key]))
     if image.get("pixel_size"):
         rows.append(("pixel size", f"{image['pixel_size']} {image.get('pixel_unit') or ''}".strip()))
+    # what was done to the data on reading (non-finite values replaced, a downscale, images fitted)
+    notes = list(image.get("notes") or []) + (list(data.get("notes") or []) if image is not data else [])
+    rows.extend(("data note", str(note)) for note in notes)
     device = (cfg.get("environment") or {}).get("device")
     if device:
         rows.append(("device", device))

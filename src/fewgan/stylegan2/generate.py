@@ -15,6 +15,7 @@ batch shape for every image means the same kernels, hence bit-identical images.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -157,6 +158,8 @@ class StyleGAN2Model:
             raise FewganError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch < 1:
             raise FewganError(f"--batch {batch}: must be at least 1")
+        if not math.isfinite(float(psi)):
+            raise FewganError(f"--trunc {psi}: must be a finite number (1: no truncation)")
         seeds = list(seeds) if seeds is not None else list(range(int(seed), int(seed) + int(n or 0)))
         if not seeds:
             raise FewganError("nothing to generate: n must be at least 1")
