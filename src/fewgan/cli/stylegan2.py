@@ -75,7 +75,8 @@ def register(sub) -> None:
     t.add_argument("--device", default="auto", help=DEVICE_HELP)
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--quiet", action="store_true",
-                   help="no progress bar or log lines, only warnings and a one-line status on stderr every 30 s")
+                   help="no progress bar or log lines, only warnings, a one-line status on stderr every 30 s and the "
+                        "run folder at the end")
     t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
     add_config_arguments(t, StyleGAN2Config, help=_HELP)
     t.set_defaults(func=_train)
@@ -120,8 +121,8 @@ def _train(args) -> int:
         check_writable(args.results, "--results")
     run = api.train_stylegan2(args.folder, results=args.results, resume=args.resume, device=args.device,
                               quiet=args.quiet, seed=args.seed, preset=args.preset, dry_run=args.dry_run, **options)
-    if not args.dry_run and not args.quiet and os.environ.get("RANK", "0") == "0":
-        print(f"run folder: {run}")
+    if not args.dry_run and os.environ.get("RANK", "0") == "0":
+        print(f"run folder: {run}")  # with --quiet too: the one line a script needs
     return 0
 
 
