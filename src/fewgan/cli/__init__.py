@@ -159,26 +159,24 @@ def main(argv: list[str] | None = None) -> int:
                 pass
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (``--n 0`` is an error, not an empty output)."""
+def _whole_number_at_least(text: str, lowest: int, words: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"{value}: must be {words}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--n 0`` is an error, not an empty output)."""
+    return _whole_number_at_least(text, 1, "at least 1")
 
 
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value}: must be 0 or more")
-    return value
+    return _whole_number_at_least(text, 0, "0 or more")
 
 
 def finite_float(text: str) -> float:
