@@ -256,3 +256,25 @@ def test_a_data_set_smaller_than_the_batch_trains(tmp_path, tiny, images):
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     assert last["step"] == 2 and last["images_seen"] == 16
     assert all(torch.isfinite(v).all() for v in last["G_ema"].values())
+
+
+def test_a_non_finite_loss_stops_the_run_and_the_last_checkpoint_resumes(tmp_path, tiny, images, monkeypatch, one_thread):
+    from fewgan.errors import FewganError
+
+    real_step = Trainer.train_step
+
+    def poisoned(self):
+        real_step(self)
+        if self.step == 3:
+            self.last["loss_D"] = torch.tensor(float("inf"))
+
+    opts = {**tiny, "kimg": 0.024, "checkpoint_every_steps": 2, "diffaugment": "none"}  # 6 steps
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    with pytest.raises(FewganError, match=r"non-finite loss at step 3 \(loss_D=inf\): the run stopped") as info:
+        train(images=images, results=tmp_path, quiet=True, **opts)
+    (run,) = tmp_path.iterdir()
+    assert f"fewgan stylegan2 train --resume {run}" in str(info.value)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    resumed = train(images=images, resume=run, quiet=True)
+    assert load_checkpoint(resumed / "checkpoints" / "last.pt")["step"] == 6
