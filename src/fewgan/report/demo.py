@@ -209,7 +209,7 @@ def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool,
     from fewgan.report.plots import write_particle_values
 
     label = "tiny " if tiny else ""
-    say(f"fewgan demo: {label}StyleGAN2 on a folder of synthetic particle images")
+    say(f"fewgan demo: {label}StyleGAN2 on a folder of synthetic particle images, device {device}")
     data_dir = out / "demo_data" / f"stylegan2_{'tiny' if tiny else 'demo'}_seed{seed}"
     folder = api.synth(data_dir, mode="folder", n=p.images, size=p.resolution, seed=seed, radius=p.radius,
                        density=p.density)
