@@ -16,7 +16,7 @@ _TRAIN_HELP = {
     "data_range": "LO HI: data values mapped to [-1, 1], e.g. 0 4095 for a 12-bit camera in uint16 "
                   "(default: the dtype range; the value range for float images)",
     "page": "page of a multi-page TIFF",
-    "log_every": "seed-format loss line every N steps",
+    "log_every": "steps between loss lines (in the published code's format) and metrics records",
     "checkpoint_every": "resume checkpoint every N steps within a scale",
     "stop_after": "stop after N steps in total, as if killed (for testing --resume)",
     "scale_factor_init": "size ratio between neighbouring scales the pyramid rule starts from (0-1)",

@@ -11,11 +11,13 @@ _HELP = {
     "channels": "image channels: auto, 1 or 3",
     "fit": "how images of another size or aspect become square: crop, resize or pad",
     "cbase": "channel base: channels at resolution r are min(cbase / r, cmax); default 32 x resolution",
-    "epochs": "training budget in passes over the data set (the seed: 3000)",
+    "epochs": "training budget in passes over the data set (3000 in the reference configuration: days on a "
+              "CPU; --dry-run estimates the time)",
     "kimg": "training budget in thousands of images (overrides --epochs)",
     "diffaugment": "DiffAugment policy (comma list of color, translation, cutout), or none",
     "ada": "adaptive discriminator augmentation (Karras et al. 2020)",
-    "classical": "classical augmentation of the reals: none, flips, flips,rot90, seed (leaks into G)",
+    "classical": "classical augmentation of the real images: none, flips, flips,rot90, or seed (the reference "
+                 "configuration's full list: rotations, colour, erasing, which can leak into the generated images)",
     "metric": "selection metric: auto (FID with Inception weights, else SWD), fid, kid, swd",
     "eval_every": "epochs between evaluations of the EMA generator (0: never)",
     "checkpoint_every": "epochs between periodic checkpoints",
