@@ -90,3 +90,60 @@ def test_quiet_and_non_rank0_loggers(tmp_path, capsys):
     out = capsys.readouterr()
     assert out.out == "" and (tmp_path / "q" / "log.txt").read_text() == "hidden\n"
     assert not (tmp_path / "r1").exists()
+
+
+def test_stale_temp_files_of_killed_writes_are_removed(tmp_path):
+    from fewgan.run import remove_stale_temps
+
+    (tmp_path / "checkpoints").mkdir()
+    stale = [tmp_path / ".config.json.abc123.tmp", tmp_path / "checkpoints" / ".last.pt.x1y2.tmp"]
+    for p in stale:
+        p.write_bytes(b"\0" * 100)
+    keep = [tmp_path / "config.json", tmp_path / "checkpoints" / "last.pt", tmp_path / "notes.tmp"]
+    for p in keep:
+        p.write_bytes(b"1")
+    assert sorted(remove_stale_temps(tmp_path)) == sorted(stale)
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in stale)
+
+
+def test_check_writable_refuses_a_file_in_the_way(tmp_path):
+    from fewgan.errors import FewganError
+    from fewgan.run import check_writable
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(FewganError, match=r"--results .*file: is a file, not a folder"):
+        check_writable(blocker, "--results")
+    with pytest.raises(FewganError, match=r"is a file, not a folder"):
+        check_writable(blocker / "sub" / "deeper", "--out")
+    with pytest.raises(FewganError, match="is a folder, not a file name"):
+        check_writable(tmp_path, "--json", kind="file")
+    assert check_writable(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_log_offsets_cut_the_logs_in_place(tmp_path):
+    from fewgan.run import RunLogger, log_offsets, truncate_logs
+
+    logger = RunLogger(tmp_path, quiet=True, tensorboard=False)
+    logger.info("one")
+    logger.metrics({"step": 1})
+    marks = log_offsets(tmp_path)
+    logger.info("two")
+    logger.metrics({"step": 2})
+    truncate_logs(tmp_path, marks)
+    logger.info("two again")  # the open handle writes after the cut (same file, not a replaced one)
+    logger.metrics({"step": 2})
+    logger.close()
+    assert (tmp_path / "log.txt").read_text() == "one\ntwo again\n"
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+def test_progress_never_passes_100_percent():
+    from fewgan.run import Progress, RunLogger
+
+    p = Progress(50, desc="stylegan2", unit="img", initial=0, logger=RunLogger(None, quiet=True), every_s=1e9)
+    p.update(32)
+    p.update(32)  # a last batch past the budget
+    line = p.status_line()
+    assert p.n == 50 and "50/50 imgs (100%)" in line and "ETA 0:00" in line

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -55,6 +56,7 @@ class Config:
         kwargs = {}
         for key, value in data.items():
             kwargs[key] = _coerce(hints.get(key), value)
+            check_finite(key, kwargs[key])
         try:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
@@ -65,6 +67,19 @@ class Config:
         merged = self.to_dict()
         merged.update(changes)
         return type(self).from_dict(merged)
+
+
+def check_finite(name: str, value: Any) -> None:
+    """Raise :class:`FewganError` if ``value`` (a number, or a tuple/list of them) is NaN or infinite.
+
+    Every config field goes through this in :meth:`Config.from_dict`, so ``--lr inf`` or
+    ``--noise-weight nan`` is a one-line error before a run folder exists, never a NaN model.
+    """
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise FewganError(f"--{name.replace('_', '-')} {value if len(values) > 1 else v}: "
+                              "must be a finite number (not nan or inf)")
 
 
 def _coerce(hint: Any, value: Any) -> Any:
@@ -128,7 +143,12 @@ def add_config_arguments(
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else None
         text = help.get(f.name, "")
-        text = f"{text} (default: {default})" if text else f"default: {default}"
+        if "(default" in text:  # the help text states its default itself
+            pass
+        elif text:
+            text = f"{text} (default: {default})"
+        else:
+            text = f"default: {default}"
         if hint is bool or hint == "bool":
             parser.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction,

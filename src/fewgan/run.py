@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
+import math
 import os
 import platform
 import random
@@ -55,7 +56,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the usual permissions (0666 less the umask) so that a
         # report or a run folder can be shared like any file the user writes
@@ -109,6 +110,64 @@ def read_json(path: str | os.PathLike) -> Any:
         raise FewganError(f"{path}: not valid JSON ({exc})") from None
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of killed atomic writes (``.NAME.XXXX.tmp``) under ``folder``.
+
+    :func:`atomic_write_bytes` removes its temporary file on any Python exception, but a
+    SIGKILL (or a power cut) leaves it; a run calls this when it starts or resumes, when no
+    other writer of the folder is alive. Returns the files removed.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.rglob(f".*{TEMP_SUFFIX}"):
+        if path.is_file():
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
+def check_writable(path: str | os.PathLike, what: str, kind: str = "dir") -> Path:
+    """Fail early, before any compute, when ``path`` cannot be written.
+
+    ``kind='dir'``: ``path`` is (or will be created as) a folder; ``kind='file'``: a file whose
+    folder must be writable. Raises :class:`FewganError` naming ``what`` (the option, e.g.
+    ``--results``) when a file stands where a folder is needed (or the reverse), or when
+    the nearest existing folder refuses a test file (read-only, no permission, disk full).
+    Creates nothing that stays.
+    """
+    path = Path(path)
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise FewganError(f"{what} {path}: is a file, not a folder; give a folder name")
+    if kind == "file" and path.is_dir():
+        raise FewganError(f"{what} {path}: is a folder, not a file name")
+    probe = path if kind == "dir" else path.parent
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise FewganError(f"{what} {path}: {probe} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fewgan-write-test.", suffix=TEMP_SUFFIX, dir=probe)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+    except OSError as exc:
+        raise FewganError(f"{what} {path}: cannot write in {probe} ({exc.strerror or exc}); "
+                          "choose another location or free some space") from None
+    return path
+
+
 # --------------------------------------------------------------------------- run folders
 def create_run_dir(root: str | os.PathLike = "results", now: _dt.datetime | None = None) -> Path:
     """Create ``root/<YYYY-MM-DD_HH-MM-SS>``; a ``-2``, ``-3``... suffix keeps it unique.
@@ -127,6 +186,26 @@ def create_run_dir(root: str | os.PathLike = "results", now: _dt.datetime | None
         except FileExistsError:
             continue
     raise FewganError(f"{root}: could not create a unique run folder for {stamp}")
+
+
+def discard_failed_start(run_dir: str | os.PathLike | None) -> bool:
+    """Remove a run folder whose start failed before its first checkpoint; returns whether it did.
+
+    A folder with a checkpoint holds work that a resume can continue, so it is kept; one
+    without (the start failed while building networks, say) would only be an empty run for
+    the user to wonder about.
+    """
+    if run_dir is None:
+        return False
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or any((run_dir / CHECKPOINT_DIR).glob("*.pt")):
+        return False
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if _ACTIVE_RUN and _ACTIVE_RUN[-1] == run_dir:
+        _ACTIVE_RUN.clear()
+    return not run_dir.exists()
 
 
 def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
@@ -243,7 +322,39 @@ def generator_state(gen: torch.Generator) -> torch.Tensor:
     return gen.get_state().clone()
 
 
+# --------------------------------------------------------------------------- training guards
+def nonfinite_loss_error(values: dict[str, Any], where: str, run_dir: str | os.PathLike | None,
+                         method: str) -> FewganError | None:
+    """A :class:`FewganError` if any scalar in ``values`` (losses of one step) is NaN or infinite, else None.
+
+    The trainers call this after every step and raise what it returns *before* the step can
+    be checkpointed, so the last checkpoint on disk is the last good one and stays resumable.
+    ``where`` names the step (``'scale 2, step 17'``).
+    """
+    scalars = {k: v for k, v in values.items()
+               if isinstance(v, (int, float)) or (isinstance(v, torch.Tensor) and v.numel() == 1)}
+    if not scalars:
+        return None
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu().reshape(())
+                           for v in scalars.values()])
+    if bool(torch.isfinite(stacked).all()):
+        return None
+    bad = ", ".join(f"{k}={float(v)}" for k, v in zip(scalars, stacked.tolist()) if not math.isfinite(v))
+    where_run = (f"; the last good checkpoint is kept in {Path(run_dir) / CHECKPOINT_DIR} "
+                 f"(fewgan {method} train --resume {run_dir} continues from it)") if run_dir is not None else ""
+    return FewganError(f"non-finite loss at {where} ({bad}): the run stopped{where_run}; training diverged, "
+                       "start again with a lower learning rate")
+
+
 # --------------------------------------------------------------------------- logging
+_ACTIVE_RUN: list[Path] = []
+
+
+def active_run() -> Path | None:
+    """The run folder a :class:`RunLogger` of this process last opened (what Ctrl-C should name)."""
+    return _ACTIVE_RUN[-1] if _ACTIVE_RUN else None
+
+
 class RunLogger:
     """Prints, writes ``log.txt``, ``metrics.jsonl`` and TensorBoard events for one run.
 
@@ -272,6 +383,7 @@ class RunLogger:
         self._tb = None
         self._tb_tried = not tensorboard
         if self.enabled and self.run_dir is not None:
+            _ACTIVE_RUN[:] = [self.run_dir]
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._log_fh = open(self.run_dir / LOG_FILE, "a", encoding="utf-8")
             self._metrics_fh = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")
@@ -409,6 +521,8 @@ class Progress:
             _ACTIVE_BARS.append(self._bar)
 
     def update(self, n: int = 1, **postfix: Any) -> None:
+        # a last batch may overshoot the budget (64 images of a 50-image budget): never past 100 %
+        n = max(0, min(int(n), self.total - self.n))
         self.n += n
         if postfix:
             self._postfix = postfix
@@ -419,7 +533,9 @@ class Progress:
             return
         now = time.perf_counter()
         # quiet: no bar, but the plain periodic lines still say where the run is (docstring above)
-        if self.logger.enabled and (now - self._last >= self.every_s or self.n >= self.total):
+        # quiet: only the periodic status line, not one more line each time a bar (a scale) completes
+        done_now = self.n >= self.total and n > 0 and not self.logger.quiet
+        if self.logger.enabled and (now - self._last >= self.every_s or done_now):
             self._last = now
             print(self.status_line(now), file=sys.stderr, flush=True)
 
@@ -428,8 +544,8 @@ class Progress:
         done = self.n - self._n0
         elapsed = max(now - self._t0, 1e-9)
         rate = done / elapsed
-        left = (self.total - self.n) / rate if rate > 0 else float("nan")
-        pct = 100.0 * self.n / max(self.total, 1)
+        left = max(self.total - self.n, 0) / rate if rate > 0 else float("nan")
+        pct = min(100.0, 100.0 * self.n / max(self.total, 1))
         return (
             f"{self.desc}: {self.n}/{self.total} {self.unit}s ({pct:.0f}%), "
             f"{rate:.2f} {self.unit}/s, elapsed {format_seconds(elapsed)}, ETA {format_seconds(left)}"
@@ -472,7 +588,8 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # errors="replace": a stray non-UTF-8 byte (a disk error, a foreign tool) costs its line, not the report
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line:
             continue
@@ -484,15 +601,63 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def truncate_metrics(run_dir: str | os.PathLike, keep) -> None:
-    """On resume: rewrite ``metrics.jsonl`` keeping only records for which ``keep(record)`` is true.
+    """On resume: cut ``metrics.jsonl`` down to the records for which ``keep(record)`` is true.
 
-    Records logged after the checkpoint a run resumes from would otherwise appear twice.
+    Records logged after the checkpoint a run resumes from would otherwise appear twice. The
+    file is cut in place (same inode), never replaced, so a :class:`RunLogger` that already
+    holds it open in append mode keeps writing into the file the reader sees. Checkpoints that
+    carry :func:`log_offsets` are resumed with :func:`truncate_logs` instead (exact).
     """
-    records = [r for r in read_metrics(run_dir) if keep(r)]
-    atomic_write_text(
-        Path(run_dir) / METRICS_FILE,
-        "".join(json.dumps(r, default=_json_default) + "\n" for r in records),
-    )
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    kept, offset, prefix = [], 0, True
+    for raw in data.splitlines(keepends=True):
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            record = None
+        if record is not None and keep(record):
+            kept.append(raw if raw.endswith(b"\n") else raw + b"\n")
+            if prefix:
+                offset += len(raw)
+        elif raw.strip():
+            prefix = False
+    if prefix and (offset == 0 or data[offset - 1:offset] == b"\n"):
+        os.truncate(path, offset)
+        return
+    with open(path, "r+b") as fh:
+        fh.write(b"".join(kept))
+        fh.truncate()
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def log_offsets(run_dir: str | os.PathLike) -> dict[str, int]:
+    """Byte sizes of ``log.txt`` and ``metrics.jsonl`` now: store them in a resume checkpoint.
+
+    :class:`RunLogger` flushes every line, so the sizes on disk are what was logged up to
+    the checkpoint; :func:`truncate_logs` cuts both files back to them on resume, so that after
+    any number of kills and resumes the files hold exactly the lines of an uninterrupted run.
+    """
+    run_dir = Path(run_dir)
+    return {name: (run_dir / name).stat().st_size if (run_dir / name).is_file() else 0
+            for name in (LOG_FILE, METRICS_FILE)}
+
+
+def truncate_logs(run_dir: str | os.PathLike, offsets: dict[str, Any]) -> None:
+    """Cut ``log.txt`` and ``metrics.jsonl`` back to the sizes :func:`log_offsets` recorded.
+
+    In place (``os.truncate``: same inode, one system call), so a logger that has the files
+    open in append mode writes after the cut. A file shorter than its offset is left alone.
+    """
+    run_dir = Path(run_dir)
+    for name in (LOG_FILE, METRICS_FILE):
+        path = run_dir / name
+        size = int(offsets.get(name, -1)) if isinstance(offsets, dict) else -1
+        if size >= 0 and path.is_file() and path.stat().st_size > size:
+            os.truncate(path, size)
 
 
 def iter_files(folder: Path, patterns: Iterable[str]) -> list[Path]:

@@ -86,3 +86,21 @@ def test_eval_is_listed_in_help_and_runs_as_a_command(sets):
     proc = subprocess.run([sys.executable, "-m", "fewgan", "eval", str(sets / "real"), str(sets / "fake") + "x"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
+
+
+def test_a_full_disk_while_writing_the_json_loses_no_result(sets, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import fewgan.run
+
+    def full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(fewgan.run, "atomic_write_json", full)
+    out = tmp_path / "eval.json"
+    code = main(["eval", str(sets / "real"), str(sets / "fake"), "--metrics", "swd", "--no-floors",
+                 "--json", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and not out.exists()
+    assert "swd" in captured.out and "metric" in captured.out  # the table was printed before the write
+    assert captured.err.count("\n") == 1 and "No space left on device" in captured.err and str(out) in captured.err

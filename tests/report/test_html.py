@@ -289,3 +289,28 @@ def test_cli_report(stylegan2_run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "run folder not found" in capsys.readouterr().err
     assert main(["report", str(stylegan2_run), "--max-images", "-1"]) == 2
+
+
+def test_stylegan2_seconds_per_epoch_counts_the_epochs_between_logged_steps():
+    """Logged every 4.7 epochs at 2.2 s/epoch: the column says 2.2, not the seconds per log interval."""
+    from fewgan.report.html import _stylegan2_timings
+
+    records = [{"step": 20 * i, "kimg": 0.32 * i, "epoch": 4.7 * i, "seconds": 2.2 * 4.7 * i} for i in range(1, 6)]
+    html = _stylegan2_timings(records)
+    import re
+
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    per_epoch = [float(cells[k]) for k in range(2, len(cells), 4)]
+    assert len(per_epoch) == 5 and float(cells[1]) == pytest.approx(10.34, abs=0.01)  # seconds per row
+    assert per_epoch and all(abs(v - 2.2) < 0.01 for v in per_epoch), per_epoch
+
+
+def test_the_summary_shows_what_was_done_to_the_data(tmp_path):
+    from fewgan.report.html import _summary
+
+    note = "non-finite values replaced (--nonfinite replace): 1 NaN, 1 +inf and 0 -inf value(s) in 4096 pixel values"
+    cfg = {"data": {"path": "x.tif", "height": 32, "width": 32, "notes": [note, "resampled from 64 x 64 to 32 x 32 px"]}}
+    html = _summary(tmp_path, cfg, "singan", [])
+    assert "data note" in html and "1 NaN, 1 +inf" in html and "resampled from 64 x 64" in html
+    folder = {"data": {"root": "set", "notes": ["3 of 5 images fitted to 16x16 by crop"], "image": {"notes": []}}}
+    assert "3 of 5 images fitted" in _summary(tmp_path, folder, "stylegan2", [])

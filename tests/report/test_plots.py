@@ -98,3 +98,24 @@ def test_smooth_is_a_running_mean():
     assert s[1:-1] == pytest.approx(y[1:-1])  # a line is its own running mean
     assert s[0] == pytest.approx(0.5) and s[-1] == pytest.approx(8.5)  # edges average what exists
     assert json.dumps(list(s))  # plain floats
+
+
+def test_a_plot_that_cannot_be_written_keeps_the_earlier_file(tmp_path, monkeypatch):
+    """A full disk while redrawing: the report keeps the plot of the last report instead of deleting it."""
+    import errno
+
+    from fewgan.report import plots
+
+    out = tmp_path / plots.PLOTS_DIR
+    out.mkdir()
+    old = out / "singan_losses.png"
+    old.write_bytes(b"old plot")
+
+    def full(records, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(plots, "plot_singan_losses", full)
+    records = [{"scale": 0, "step": t, "D": 1.0, "G": 2.0} for t in range(3)]
+    with pytest.warns(RuntimeWarning, match="No space left"):
+        written = plots.write_run_plots(tmp_path, records=records, method="singan")
+    assert old.read_bytes() == b"old plot" and written["singan_losses"] == old

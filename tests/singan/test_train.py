@@ -123,6 +123,13 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     _assert_same_model(ref_run, run)
     assert _losses(ref_run) == _losses(run)
+    # log.txt: the uninterrupted run's lines once each, plus one 'resumed from' line
+    ref_lines = (ref_run / "log.txt").read_text().splitlines()
+    lines = (run / "log.txt").read_text().splitlines()
+    assert sum(line.startswith("resumed from") for line in lines) == 1
+    assert len(lines) == len(ref_lines) + 1
+    losses = lambda ls: [x for x in ls if x.startswith("Iteration")]  # noqa: E731
+    assert len(losses(ref_lines)) > 4 and losses(lines) == losses(ref_lines)
     assert sorted(p.name for p in (run / "samples").iterdir()) == sorted(p.name for p in (ref_run / "samples").iterdir())
 
 

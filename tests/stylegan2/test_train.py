@@ -159,7 +159,8 @@ def test_resume_rejects_changing_the_model(tmp_path, tiny, images):
 @pytest.mark.slow
 def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images, one_thread):
     torch.save(images, tmp_path / "images.pt")
-    opts = {**tiny, "kimg": 0.12, "checkpoint_every_steps": 2, "diffaugment": "color,translation,cutout"}
+    opts = {**tiny, "kimg": 0.12, "checkpoint_every_steps": 2, "diffaugment": "color,translation,cutout",
+            "log_every": 1}
     code = (
         "import sys, torch; from fewgan.stylegan2.train import train; "
         f"train(images=torch.load(r'{tmp_path / 'images.pt'}', weights_only=True), results=r'{tmp_path / 'killed'}', quiet=True, **{opts!r})"
@@ -194,6 +195,15 @@ def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images,
     wb, cb = _weights(resumed / "checkpoints" / "last.pt")
     assert ca["step"] == cb["step"] == 30
     _assert_same(wa, wb)
+    # the logs hold exactly the records and lines of the uninterrupted run (plus one 'resumed' line)
+    records = lambda r: [(x.get("event"), x.get("step"), x.get("loss_G")) for x in read_metrics(r)]  # noqa: E731
+    assert len(records(full)) == 30 and records(resumed) == records(full)
+    full_lines = (full / "log.txt").read_text().splitlines()
+    lines = (resumed / "log.txt").read_text().splitlines()
+    assert sum(line.startswith("resumed from") for line in lines) == 1
+    assert len(lines) == len(full_lines) + 1
+    steps = lambda ls: [x.rsplit(" ", 1)[0] for x in ls if x.startswith("step ")]  # noqa: E731 (seconds differ)
+    assert len(steps(full_lines)) == 30 and steps(lines) == steps(full_lines)
 
 
 def test_default_metric_fid_when_weights_exist_else_swd(monkeypatch, images):
@@ -246,3 +256,25 @@ def test_a_data_set_smaller_than_the_batch_trains(tmp_path, tiny, images):
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     assert last["step"] == 2 and last["images_seen"] == 16
     assert all(torch.isfinite(v).all() for v in last["G_ema"].values())
+
+
+def test_a_non_finite_loss_stops_the_run_and_the_last_checkpoint_resumes(tmp_path, tiny, images, monkeypatch, one_thread):
+    from fewgan.errors import FewganError
+
+    real_step = Trainer.train_step
+
+    def poisoned(self):
+        real_step(self)
+        if self.step == 3:
+            self.last["loss_D"] = torch.tensor(float("inf"))
+
+    opts = {**tiny, "kimg": 0.024, "checkpoint_every_steps": 2, "diffaugment": "none"}  # 6 steps
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    with pytest.raises(FewganError, match=r"non-finite loss at step 3 \(loss_D=inf\): the run stopped") as info:
+        train(images=images, results=tmp_path, quiet=True, **opts)
+    (run,) = tmp_path.iterdir()
+    assert f"fewgan stylegan2 train --resume {run}" in str(info.value)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    resumed = train(images=images, resume=run, quiet=True)
+    assert load_checkpoint(resumed / "checkpoints" / "last.pt")["step"] == 6

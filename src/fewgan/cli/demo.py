@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from fewgan.cli import DEVICE_HELP, positive_int
+
     p = sub.add_parser(
         "demo",
         help="the whole pipeline on synthetic data: train, sample, evaluate, write the report (a few minutes)",
@@ -21,9 +23,9 @@ def register(sub) -> None:
                    help="tiny sizes and step counts: the pipeline end to end in seconds (also FEWGAN_DEMO_TINY=1)")
     p.add_argument("--out", default="results", help="folder for the synthetic data and the run (default results)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the training and the samples")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no training progress bar or loss lines on the terminal")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for torch (default 1 with --device cpu: the demo's small convolutions "
                         "run faster on one thread than on two busy cores)")
     p.set_defaults(func=_run)
@@ -33,6 +35,9 @@ def _run(args) -> int:
     from fewgan import api
     from fewgan.report.demo import tiny_from_env
 
+    from fewgan.run import check_writable
+
+    check_writable(args.out, "--out")
     report = api.demo(args.kind, tiny=True if args.tiny else tiny_from_env(), out=args.out, seed=args.seed,
                       device=args.device, quiet=args.quiet, threads=args.threads)
     print(report, flush=True)

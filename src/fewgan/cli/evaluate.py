@@ -8,6 +8,8 @@ from fewgan.metrics.evaluate import METRICS, SIZE_MISMATCH
 
 
 def register(sub) -> None:
+    from fewgan.cli import DEVICE_HELP, finite_float, positive_int
+
     p = sub.add_parser(
         "eval",
         help="compare real and generated images (FID, KID, PRDC, SIFID, SWD, PSNR/SSIM, particles, memorisation)",
@@ -25,12 +27,12 @@ def register(sub) -> None:
                    help=f"metrics to compute, from: {', '.join(METRICS)} (default: fid kid prdc swd particles "
                         "memorisation for a real folder; sifid diversity swd particles for one real image)")
     p.add_argument("--json", dest="json_path", default=None, help="write every number to this JSON file")
-    p.add_argument("--n", type=int, default=None,
+    p.add_argument("--n", type=positive_int, default=None,
                    help="images to generate when FAKE is a run folder (default: as many as REAL, at least 50 "
                         "for one real image)")
     p.add_argument("--seed", type=int, default=0, help="seed of generation, the real split, crops, SWD and KID")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    p.add_argument("--resolution", type=int, default=None,
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--resolution", type=positive_int, default=None,
                    help="load folders at this square size (needed when a folder mixes sizes)")
     p.add_argument("--channels", default="auto", choices=("auto", "1", "3"),
                    help="load both sets as gray (1) or RGB (3) (default: auto)")
@@ -41,20 +43,21 @@ def register(sub) -> None:
                    help="skip the real-vs-real floors (faster)")
     p.add_argument("--resize", choices=("clean", "tf1"), default="clean",
                    help="resize to 299 px for Inception: clean (PIL bicubic) or tf1 (as published FIDs)")
-    p.add_argument("--batch-size", type=int, default=50, help="Inception batch size (default 50)")
+    p.add_argument("--batch-size", type=positive_int, default=50,
+                   help="images per Inception forward pass (default 50; lower it if memory runs out)")
     p.add_argument("--weights", default=None, help="Inception weights file (default: looked up, see 'fewgan weights where')")
     p.add_argument("--cache", action="store_true", help="cache Inception features of the sets by content hash")
     p.add_argument("--threshold", default=None,
                    help="particle threshold: 'otsu' (default, on the real set) or a number in [-1, 1] units")
     p.add_argument("--polarity", choices=("bright", "dark", "auto"), default=None,
                    help="particles brighter (default) or darker than the background, or auto")
-    p.add_argument("--smooth-sigma", type=float, default=None, help="particle pre-smoothing in px (default 1)")
-    p.add_argument("--min-area", type=int, default=None, help="smallest particle in px (default 4)")
-    p.add_argument("--min-distance", type=int, default=None,
+    p.add_argument("--smooth-sigma", type=finite_float, default=None, help="particle pre-smoothing in px (default 1)")
+    p.add_argument("--min-area", type=positive_int, default=None, help="smallest particle in px (default 4)")
+    p.add_argument("--min-distance", type=positive_int, default=None,
                    help="smallest distance between watershed markers in px (default 3)")
     p.add_argument("--no-watershed", dest="watershed", action="store_false", default=None,
                    help="do not split touching particles")
-    p.add_argument("--near-copy-threshold", type=float, default=None,
+    p.add_argument("--near-copy-threshold", type=finite_float, default=None,
                    help="memorisation: distance ratio below which a generated image is a near-copy (default 0.5)")
     p.add_argument("--quiet", action="store_true", help="print only the table")
     p.set_defaults(func=_run)
@@ -73,8 +76,13 @@ def _run(args) -> int:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
+    if args.json_path:  # before hours of compute, not after
+        from fewgan.run import check_writable
+
+        check_writable(args.json_path, "--json", kind="file")
+    # the JSON is written after the table is printed, so that a failing write loses nothing shown
     result = api.evaluate(
-        args.real, args.fake, metrics=args.metrics, json_path=args.json_path, device=args.device, n=args.n,
+        args.real, args.fake, metrics=args.metrics, json_path=None, device=args.device, n=args.n,
         seed=args.seed, resolution=args.resolution,
         channels=args.channels if args.channels == "auto" else int(args.channels),
         size_mismatch=args.size_mismatch, floors=args.floors, resize=args.resize, batch_size=args.batch_size,
@@ -96,5 +104,9 @@ def _run(args) -> int:
         print("particle statistics (real vs generated):")
         print(particle_table(particles))
     if args.json_path:
+        from fewgan.metrics.evaluate import json_safe
+        from fewgan.run import atomic_write_json
+
+        atomic_write_json(args.json_path, json_safe(result))
         print(f"wrote {args.json_path}")
     return 0

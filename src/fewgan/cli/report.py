@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -26,6 +28,12 @@ def _run(args) -> int:
 
     if args.max_images < 0:
         raise FewganError(f"--max-images {args.max_images}: must be 0 or more")
+    from fewgan.run import check_writable
+
+    if args.out is not None:
+        check_writable(args.out, "--out", kind="file")
+    elif Path(args.run).is_dir():  # report.html and plots/ go into the run folder
+        check_writable(args.run, "RUN")
     path = api.report(args.run, out=args.out, plots=not args.no_plots, max_images=args.max_images)
     print(path)
     return 0

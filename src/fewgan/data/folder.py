@@ -172,8 +172,7 @@ def load_folder(
     resized = 0
     for i, (array, meta) in enumerate(zip(arrays, metas)):
         array = convert_channels(array, channels, where=meta.path or "image")
-        if first.dtype not in ("uint8", "uint16"):
-            array = np.nan_to_num(array, nan=data_range[0])
+        # non-finite values were refused (or replaced, by choice) when the file was read
         x = to_unit_range(array, data_range)
         if x.shape[1:] != (resolution, resolution):
             resized += 1
@@ -181,7 +180,15 @@ def load_folder(
     if resized:
         notes.append(f"{resized} of {len(arrays)} images fitted to {resolution}x{resolution} by {fit} "
                      "(bicubic, antialiased)")
-    pixel_sizes = {(m.pixel_size, m.pixel_unit) for m in metas}
+    # the pixel size of each image at the training resolution: a crop keeps it, a resize of the
+    # square side s to R multiplies it by s / R (pad: the long side, resize: the mean of both)
+    for m in metas:
+        if m.pixel_size is not None and (m.height, m.width) != (resolution, resolution):
+            side = {"crop": min(m.height, m.width), "pad": max(m.height, m.width)}.get(fit, (m.height + m.width) / 2)
+            m.pixel_size = float(m.pixel_size) * side / resolution
+    for m in metas:
+        notes.extend(f"{Path(m.path).name}: {n}" for n in m.notes if "non-finite" in n)
+    pixel_sizes = {(None if m.pixel_size is None else round(m.pixel_size, 12), m.pixel_unit) for m in metas}
     pixel_size, pixel_unit = next(iter(pixel_sizes)) if len(pixel_sizes) == 1 else (None, None)
     if len(pixel_sizes) > 1:
         notes.append("images carry different pixel sizes; none recorded for the set")

@@ -32,6 +32,90 @@ from fewgan.run import atomic_write_bytes
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 _FORMAT_OF_SUFFIX = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
 _DTYPE_RANGE = {"uint8": (0.0, 255.0), "uint16": (0.0, 65535.0)}
+#: the largest image read, in pixels (width x height), checked from the file's header before
+#: anything is decoded: a 12000 x 12000 PNG of 820 KB would otherwise take GBs of memory.
+#: ``fewgan --max-pixels N`` or the environment variable ``FEWGAN_MAX_PIXELS`` raise it.
+DEFAULT_MAX_PIXELS = 64_000_000
+#: what a NaN or infinite value in a float image does: 'error' (the default: one line naming
+#: the file and the counts) or 'replace' (NaN and -inf -> the lowest finite value, +inf -> the
+#: highest; recorded in the image's notes). ``fewgan --nonfinite replace`` or ``FEWGAN_NONFINITE``.
+NONFINITE_POLICIES = ("error", "replace")
+_limits: dict[str, Any] = {}
+
+
+def set_read_options(max_pixels: int | None = None, nonfinite: str | None = None) -> None:
+    """Process-wide reading options (the CLI's ``--max-pixels`` / ``--nonfinite``); ``None`` keeps the current."""
+    if max_pixels is not None:
+        if not max_pixels >= 1:
+            raise FewganError(f"--max-pixels {max_pixels}: must be a positive number of pixels")
+        _limits["max_pixels"] = int(max_pixels)
+    if nonfinite is not None:
+        if nonfinite not in NONFINITE_POLICIES:
+            raise FewganError(f"--nonfinite {nonfinite!r}: use one of {', '.join(NONFINITE_POLICIES)}")
+        _limits["nonfinite"] = nonfinite
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: :func:`set_read_options`, else ``FEWGAN_MAX_PIXELS``, else the default."""
+    if "max_pixels" in _limits:
+        return _limits["max_pixels"]
+    env = os.environ.get("FEWGAN_MAX_PIXELS")
+    if env:
+        try:
+            value = int(float(env))
+        except ValueError:
+            raise FewganError(f"FEWGAN_MAX_PIXELS={env!r}: not a number of pixels") from None
+        if value >= 1:
+            return value
+    return DEFAULT_MAX_PIXELS
+
+
+def nonfinite_policy() -> str:
+    """The non-finite policy in force: :func:`set_read_options`, else ``FEWGAN_NONFINITE``, else 'error'."""
+    policy = _limits.get("nonfinite") or os.environ.get("FEWGAN_NONFINITE") or "error"
+    if policy not in NONFINITE_POLICIES:
+        raise FewganError(f"FEWGAN_NONFINITE={policy!r}: use one of {', '.join(NONFINITE_POLICIES)}")
+    return policy
+
+
+def check_pixel_count(path: str | os.PathLike, width: int, height: int) -> None:
+    """Raise :class:`FewganError` when a ``width x height`` image exceeds :func:`max_pixels`."""
+    limit = max_pixels()
+    if int(width) * int(height) > limit:
+        raise FewganError(
+            f"{path}: {int(width)} x {int(height)} px ({int(width) * int(height) / 1e6:.1f} megapixels) is above the "
+            f"limit of {limit / 1e6:g} megapixels (checked before decoding); if the file is genuine, raise it with "
+            f"fewgan --max-pixels {int(width) * int(height)} ... (or FEWGAN_MAX_PIXELS)")
+
+
+def handle_nonfinite(array: np.ndarray, path: Any, policy: str | None = None) -> tuple[np.ndarray, str | None]:
+    """Apply the non-finite policy to a float ``array``: ``(array, note or None)``.
+
+    'error': NaN or infinite values raise :class:`FewganError` naming the file and the counts
+    (a model trained on them would be NaN, or map the whole image to one value). 'replace':
+    NaN and -inf become the lowest finite value, +inf the highest, and the note says how many.
+    """
+    if array.dtype.kind != "f":
+        return array, None
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return array, None
+    n_nan = int(np.isnan(array).sum())
+    n_pos = int(np.isposinf(array).sum())
+    n_neg = int(np.isneginf(array).sum())
+    counts = f"{n_nan} NaN, {n_pos} +inf and {n_neg} -inf value(s) in {array.size} pixel values"
+    policy = policy or nonfinite_policy()
+    finite = array[~bad]
+    if policy == "error" or finite.size == 0:
+        fix = ("fix the file (e.g. mask the pixels in ImageJ/Fiji), or choose fewgan --nonfinite replace ... "
+               "(NaN and -inf become the lowest finite value, +inf the highest)") if finite.size else "fix the file"
+        raise FewganError(f"{path}: {counts}; {fix}")
+    lo, hi = float(finite.min()), float(finite.max())
+    out = np.where(np.isnan(array) | np.isneginf(array), lo, array)
+    out = np.where(np.isposinf(out), hi, out).astype(array.dtype)
+    return out, f"non-finite values replaced (--nonfinite replace): {counts}"
+
+
 _UNIT_TO_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "micron": 1e3, "mm": 1e6, "cm": 1e7, "m": 1e9,
                "angstrom": 0.1, "å": 0.1, "inch": 2.54e7}
 
@@ -89,6 +173,22 @@ class ImageMeta:
             return None
         factor = _UNIT_TO_NM.get(self.pixel_unit.lower())
         return None if factor is None else self.pixel_size * factor
+
+    def resampled(self, height: int, width: int) -> "ImageMeta":
+        """A copy for this image resampled to ``height x width``: the pixel size scales by the
+        downscale factor (a 64 px image at 0.25 um/px shown at 32 px has 0.5 um pixels).
+
+        The factor is the width ratio (the height ratio when they differ by more than 1 %,
+        which only an aspect change does, uses their mean and says so in the notes).
+        """
+        new = dataclasses.replace(self, height=int(height), width=int(width), notes=list(self.notes))
+        if self.pixel_size is not None and self.width and self.height and (height, width) != (self.height, self.width):
+            fx, fy = self.width / float(width), self.height / float(height)
+            factor = fx if abs(fx - fy) <= 0.01 * fx else (fx + fy) / 2
+            new.pixel_size = float(self.pixel_size) * factor
+            new.notes.append(f"resampled from {self.height} x {self.width} to {height} x {width} px: pixel size "
+                             f"{self.pixel_size:g} -> {new.pixel_size:g} {self.pixel_unit or ''}".rstrip())
+        return new
 
     def with_size(self, height: int, width: int) -> "ImageMeta":
         """A copy for an image of another size (generated samples), same mapping."""
@@ -175,8 +275,11 @@ def array_to_tensor(
                     f"{data_range[0]:g}-{data_range[1]:g}; give a wider --data-range"
                 )
     meta.data_range = data_range
-    if meta.dtype not in _DTYPE_RANGE:
-        array = np.nan_to_num(array.astype(np.float64), nan=data_range[0])
+    if meta.dtype not in _DTYPE_RANGE and not np.isfinite(array).all():
+        # read_array applied the policy already; an array given directly gets it here
+        array, note = handle_nonfinite(array, meta.path or "image")
+        if note:
+            meta.notes.append(note)
     return to_unit_range(array, data_range), meta
 
 
@@ -230,7 +333,10 @@ def read_array(path: str | os.PathLike, page: int | None = None) -> tuple[np.nda
     except FewganError:
         raise
     except Exception as exc:  # corrupt or truncated file: one line for the user
-        raise FewganError(f"{path}: cannot read image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        text = str(exc)
+        name = type(exc).__name__
+        why = text if text.startswith(name) else f"{name}: {text}"  # pypng's messages start with their type
+        raise FewganError(f"{path}: cannot read image ({why})".splitlines()[0]) from None
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
@@ -247,6 +353,9 @@ def read_array(path: str | os.PathLike, page: int | None = None) -> tuple[np.nda
         if array.dtype != np.float32:
             meta.notes.append(f"{array.dtype} data read as float32")
         array = array.astype(np.float32)
+        array, note = handle_nonfinite(array, path)
+        if note:
+            meta.notes.append(note)
     meta.dtype = str(array.dtype)
     meta.bit_depth = {"uint8": 8, "uint16": 16}.get(meta.dtype, 32)
     meta.height, meta.width = int(array.shape[0]), int(array.shape[1])
@@ -270,17 +379,19 @@ def _sniff_format(path: Path) -> str | None:
 def _read_png(path: Path) -> tuple[np.ndarray, ImageMeta]:
     import png  # pypng
 
-    reader = png.Reader(filename=str(path))
-    reader.preamble()
-    meta = ImageMeta(format="png")
-    if reader.bitdepth == 16 and (reader.color_type & 2):  # 16-bit colour: Pillow would lose 8 bits
-        width, height, rows, info = reader.asDirect()
-        planes = info["planes"]
-        array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
-        phys = info.get("physical")
-        if phys is not None and getattr(phys, "unit_is_meter", False) and phys.x:
-            meta.pixel_size, meta.pixel_unit = 1e6 / float(phys.x), "um"
-        return array, meta
+    with open(path, "rb") as fh:  # pypng given a file name would leave it open on a corrupt file
+        reader = png.Reader(file=fh)
+        reader.preamble()
+        check_pixel_count(path, reader.width, reader.height)  # from the IHDR chunk, before any decoding
+        meta = ImageMeta(format="png")
+        if reader.bitdepth == 16 and (reader.color_type & 2):  # 16-bit colour: Pillow would lose 8 bits
+            width, height, rows, info = reader.asDirect()
+            planes = info["planes"]
+            array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+            phys = info.get("physical")
+            if phys is not None and getattr(phys, "unit_is_meter", False) and phys.x:
+                meta.pixel_size, meta.pixel_unit = 1e6 / float(phys.x), "um"
+            return array, meta
     return _read_pillow(path, "png")
 
 
@@ -288,31 +399,39 @@ def _read_pillow(path: Path, fmt: str) -> tuple[np.ndarray, ImageMeta]:
     from PIL import Image
 
     meta = ImageMeta(format=fmt)
-    with Image.open(path) as im:
-        im.load()
-        mode = im.mode
-        if mode == "P" or mode == "PA":
-            meta.notes.append("palette image converted to RGB")
-            im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
-        elif mode == "1":
-            im = im.convert("L")
-        elif mode == "CMYK" or mode == "YCbCr":
-            im = im.convert("RGB")
-        elif mode == "LA" or mode == "La":
-            im = im.convert("LA")
-        elif mode == "RGBa":
-            im = im.convert("RGBA")
-        dpi = im.info.get("dpi")
-        if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-            array = np.asarray(im, dtype=np.uint16)
-        elif mode == "I":
-            array = np.asarray(im)
-            if array.min() >= 0 and array.max() <= 65535:
-                array = array.astype(np.uint16)
-        elif mode == "F":
-            array = np.asarray(im, dtype=np.float32)
-        else:
-            array = np.asarray(im)
+    # our limit (checked from the header, before load()) stands in for Pillow's bomb check,
+    # which would otherwise stop a file the user allowed with --max-pixels
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as im:
+            check_pixel_count(path, *im.size)
+            im.load()
+            mode = im.mode
+            if mode == "P" or mode == "PA":
+                meta.notes.append("palette image converted to RGB")
+                im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+            elif mode == "1":
+                im = im.convert("L")
+            elif mode == "CMYK" or mode == "YCbCr":
+                im = im.convert("RGB")
+            elif mode == "LA" or mode == "La":
+                im = im.convert("LA")
+            elif mode == "RGBa":
+                im = im.convert("RGBA")
+            dpi = im.info.get("dpi")
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+                array = np.asarray(im, dtype=np.uint16)
+            elif mode == "I":
+                array = np.asarray(im)
+                if array.min() >= 0 and array.max() <= 65535:
+                    array = array.astype(np.uint16)
+            elif mode == "F":
+                array = np.asarray(im, dtype=np.float32)
+            else:
+                array = np.asarray(im)
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
     if dpi and fmt == "png" and dpi[0] and abs(dpi[0] - 72) > 0.5:
         meta.pixel_size, meta.pixel_unit = 25.4e3 / float(dpi[0]), "um"
     return array, meta
@@ -338,6 +457,7 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, ImageMeta]:
                 raise FewganError(f"{path}: page {page} out of range (the file has {n} page(s): 0..{n - 1})")
             tiff_page = pages[page]
             meta.page = int(page)
+        check_pixel_count(path, tiff_page.imagewidth, tiff_page.imagelength)  # from the tags, before decoding
         array = tiff_page.asarray()
         axes = tiff_page.axes
         if array.ndim == 3 and axes.startswith("S") and array.shape[0] in (3, 4):  # planar RGB
@@ -428,15 +548,21 @@ def write_array(path: Path, array: np.ndarray, fmt: str, meta: ImageMeta | None 
     elif fmt == "png":
         if array.dtype == np.float32:
             raise FewganError(f"{path}: float images can only be written as TIFF (use a .tif name)")
+        # the pixel size travels as PNG pHYs (pixels per metre), as the reader expects it
+        nm = meta.pixel_size_nm
+        per_metre = int(round(1e9 / nm)) if nm else None
         if array.dtype == np.uint16 and array.shape[2] == 3:
             import png
 
-            writer = png.Writer(width=array.shape[1], height=array.shape[0], greyscale=False, bitdepth=16)
+            phys = {"x_pixels_per_unit": per_metre, "y_pixels_per_unit": per_metre, "unit_is_meter": True} \
+                if per_metre else {}
+            writer = png.Writer(width=array.shape[1], height=array.shape[0], greyscale=False, bitdepth=16, **phys)
             writer.write(buffer, array.reshape(array.shape[0], -1))
         else:
             from PIL import Image
 
-            Image.fromarray(squeezed).save(buffer, format="PNG")
+            extra = {"dpi": (per_metre * 0.0254, per_metre * 0.0254)} if per_metre else {}
+            Image.fromarray(squeezed).save(buffer, format="PNG", **extra)
     else:
         if array.dtype != np.uint8:
             raise FewganError(f"{path}: JPEG holds 8-bit data only; write {array.dtype} data as PNG or TIFF")

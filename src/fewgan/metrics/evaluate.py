@@ -341,6 +341,7 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
         warns.append(f"{text}: generated images resized to the real size (bicubic, antialiased)")
     say(f"real: {real_set.source} ({r_img.shape[0]} x {r_img.shape[1]}x{r_img.shape[2]}x{r_img.shape[3]}), "
         f"fake: {fake_set.source} ({f_img.shape[0]} x {f_img.shape[1]}x{f_img.shape[2]}x{f_img.shape[3]})")
+    say(f"device: {device}")
 
     # floor data: halves of the real set, or half of the one image against crops of the other half
     floor_pair = None

@@ -113,6 +113,10 @@ def run_demo(kind: str = "singan", *, tiny: bool | None = None, out: str | os.Pa
     """
     if kind not in KINDS:
         raise FewganError(f"unknown demo {kind!r}: choose {' or '.join(KINDS)}")
+    if device == "auto":  # resolved here so that the thread rule below sees the real device
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if threads is None and str(device) == "cpu":
         threads = 1
     if threads is not None:
@@ -155,7 +159,7 @@ def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, 
     from fewgan.report.plots import write_particle_values
 
     label = "tiny " if tiny else ""
-    say(f"fewgan demo: {label}SinGAN on a synthetic particle micrograph")
+    say(f"fewgan demo: {label}SinGAN on a synthetic particle micrograph, device {device}")
     # 1. data
     data_dir = out / "demo_data" / f"singan_{'tiny' if tiny else 'demo'}_seed{seed}"
     image = api.synth(data_dir, mode="micrograph", size=p.size, seed=seed, radius=p.radius, density=p.density)
@@ -205,7 +209,7 @@ def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool,
     from fewgan.report.plots import write_particle_values
 
     label = "tiny " if tiny else ""
-    say(f"fewgan demo: {label}StyleGAN2 on a folder of synthetic particle images")
+    say(f"fewgan demo: {label}StyleGAN2 on a folder of synthetic particle images, device {device}")
     data_dir = out / "demo_data" / f"stylegan2_{'tiny' if tiny else 'demo'}_seed{seed}"
     folder = api.synth(data_dir, mode="folder", n=p.images, size=p.resolution, seed=seed, radius=p.radius,
                        density=p.density)

@@ -449,6 +449,9 @@ def _summary(run_dir: Path, cfg: Mapping[str, Any], method: str, records: Sequen
             rows.append((key, image[key]))
     if image.get("pixel_size"):
         rows.append(("pixel size", f"{image['pixel_size']} {image.get('pixel_unit') or ''}".strip()))
+    # what was done to the data on reading (non-finite values replaced, a downscale, images fitted)
+    notes = list(image.get("notes") or []) + (list(data.get("notes") or []) if image is not data else [])
+    rows.extend(("data note", str(note)) for note in notes)
     device = (cfg.get("environment") or {}).get("device")
     if device:
         rows.append(("device", device))
@@ -616,16 +619,20 @@ def _stylegan2_timings(records) -> str:
     rows = []
     # Group the epochs into at most 12 ranges so that a 3000-epoch run stays one screen.
     groups = np.array_split(np.asarray(epochs), min(12, len(epochs))) if epochs else []
-    prev_seconds, prev_kimg = 0.0, 0.0
+    prev_seconds, prev_kimg, prev_epoch = 0.0, 0.0, 0.0
     for group in groups:
         if len(group) == 0:
             continue
         last = last_by_epoch[int(group[-1])]
         seconds = float(last["seconds"]) - prev_seconds
         kimg = float(last.get("kimg", 0.0)) - prev_kimg
+        # the epochs this time covers: from the previous row's last record to this one's (fractional;
+        # not the number of epochs that happen to hold a logged step, which undercounts sparse logs)
+        covered = float(last["epoch"]) - prev_epoch
         label = f"{group[0]}" if len(group) == 1 else f"{group[0]}–{group[-1]}"
-        rows.append((label, seconds, seconds / len(group), kimg * 1000 / seconds if seconds > 0 else None))
-        prev_seconds, prev_kimg = float(last["seconds"]), float(last.get("kimg", 0.0))
+        rows.append((label, seconds, seconds / covered if covered > 0 else None,
+                     kimg * 1000 / seconds if seconds > 0 else None))
+        prev_seconds, prev_kimg, prev_epoch = float(last["seconds"]), float(last.get("kimg", 0.0)), float(last["epoch"])
     last = steps[-1]
     out = _table(("epochs", "seconds", "s/epoch", "images/s"), rows)
     if _finite(last.get("seconds")) and _finite(last.get("kimg")) and last["seconds"] > 0:

@@ -463,9 +463,13 @@ def write_run_plots(run_dir: str | os.PathLike, records: Sequence[Mapping[str, A
             result = fn(records, path)
         except Exception as exc:  # a figure must never cost the report (odd records, a matplotlib quirk)
             warnings.warn(f"plot {name} failed: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
-            result = None
+            # keep the file of an earlier report: a plot that could not be drawn or written (a full
+            # disk) must not cost the one that exists
+            if path.exists():
+                written[name] = path
+            continue
         if result is not None:
             written[name] = result
         elif path.exists():
-            path.unlink()
+            path.unlink()  # no data for this plot any more: the old one would mislead
     return written

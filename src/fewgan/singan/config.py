@@ -106,8 +106,15 @@ class SinGANConfig(Config):
             bad("--batch-size and --critic-steps must be at least 1")
         if self.lr <= 0:
             bad(f"--lr must be positive, got {self.lr}")
-        if len(self.betas) != 2:
-            bad(f"--betas takes two numbers, got {list(self.betas)}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            bad(f"--betas takes two numbers in [0, 1), got {list(self.betas)}")
+        if not 0 < self.lr_gamma <= 1:
+            bad(f"--lr-gamma must be in (0, 1], got {self.lr_gamma}")
+        for name in ("noise_weight", "gp_weight", "recon_weight", "adv_weight"):
+            if getattr(self, name) < 0:
+                bad(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.stop_after is not None and self.stop_after < 1:
+            bad(f"--stop-after must be at least 1, got {self.stop_after}")
         if self.lr_step_size < 1:
             bad(f"--lr-step-size must be at least 1, got {self.lr_step_size}")
         if self.lr_decay_fraction is not None and not 0 < self.lr_decay_fraction <= 1:

@@ -94,6 +94,9 @@ def plan_pyramid(height: int, width: int, min_size: int = 16, max_size: int = 20
     if min_size > max_size:
         raise FewganError(f"--min-size {min_size} is larger than --max-size {max_size}; "
                           "choose a min size at most the max size")
+    if min(h, w) < receptive_field:
+        raise FewganError(f"image is {h}x{w} px; SinGAN needs at least {receptive_field} px on the short side "
+                          f"(the discriminator's receptive field); use a larger image")
     if min(h, w) < min_size:
         raise FewganError(f"image is {h}x{w} px, smaller than --min-size {min_size} on its short side; "
                           f"use a larger image or --min-size {min(h, w)} (at least {receptive_field})")

@@ -1,8 +1,11 @@
 """Sampling from a trained SinGAN run: any number of images, any size or aspect.
 
-Every image ``i`` draws its noises from its own generator seeded by ``(seed, i)``, and
-BatchNorm runs in eval mode, so the same seed gives the same images whatever the batch
-size. ``scale`` / ``size`` change the size of every scale in proportion (SinGAN's
+Every image ``i`` draws its noises from its own generator seeded by ``(seed, i)``,
+BatchNorm runs in eval mode, and every image goes through the networks on its own (a fixed
+internal micro-batch of one, ``MICRO_BATCH``), so the same seed gives bit-identical images
+whatever ``batch`` is: convolution kernels may change with the batch size (oneDNN picks
+other kernels for other batch sizes on AVX-512 CPUs), and a micro-batch that never changes
+means every image always meets the same kernels. ``scale`` / ``size`` change the size of every scale in proportion (SinGAN's
 fully-convolutional generators accept any size): a larger field of view, or another aspect.
 ``start_scale=K`` feeds the real image at scale K-1 instead of generated coarse scales, for
 variations close to the original (SinGAN's injection at a chosen scale).
@@ -28,6 +31,10 @@ from fewgan.run import load_checkpoint, read_run_config
 from fewgan.singan.nets import Generator, make_noise, upsample
 from fewgan.singan.pyramid import Pyramid
 from fewgan.singan.train import METHOD, MODEL_FILE, MODEL_FORMAT, resolve_device
+
+# images per forward pass, whatever --batch says: a constant batch shape means the same kernels
+# for every image, hence the same pixels on every CPU (see the module docstring)
+MICRO_BATCH = 1
 
 PathLike = str | os.PathLike
 
@@ -154,7 +161,8 @@ class SinGANModel:
                       start_scale: int | None = None, batch: int = 16) -> torch.Tensor:
         """``n`` random images as ``[n, C, H, W]`` float in [-1, 1] (clipped), on the CPU.
 
-        Image ``i`` depends only on ``(seed, i)``, not on ``batch``.
+        Image ``i`` depends only on ``(seed, i)``, not on ``batch``: images are computed one at a
+        time (``MICRO_BATCH``) and ``batch`` only sets how many are generated between checks.
         """
         if n < 0 or batch < 1:
             raise FewganError("--n must be >= 0 and --batch >= 1")
@@ -163,9 +171,11 @@ class SinGANModel:
         out = []
         for first in range(0, n, batch):
             idx = range(first, min(n, first + batch))
-            gens = [torch.Generator().manual_seed(image_seed(seed, i)) for i in idx]
             with winograd.mode(self.config.conv):
-                out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
+                for m in range(idx.start, idx.stop, MICRO_BATCH):
+                    gens = [torch.Generator().manual_seed(image_seed(seed, i))
+                            for i in range(m, min(idx.stop, m + MICRO_BATCH))]
+                    out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
         if not out:
             h, w = sizes[-1]
             return torch.zeros((0, self.channels, h, w))

@@ -46,8 +46,8 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.ops import winograd
 from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run_dir, get_rng_state,
-                        load_checkpoint, read_run_config, save_checkpoint, set_rng_state, truncate_metrics,
-                        write_run_config)
+                        discard_failed_start, load_checkpoint, log_offsets, nonfinite_loss_error, read_run_config, remove_stale_temps, save_checkpoint,
+                        set_rng_state, truncate_logs, truncate_metrics, write_run_config)
 from fewgan.singan import losses
 from fewgan.singan.config import SinGANConfig
 from fewgan.singan.nets import Discriminator, Generator, count_parameters, make_noise, upsample
@@ -351,6 +351,10 @@ class SinGANTrainer:
                 while st.step <= cfg.steps:
                     t0 = time.perf_counter()
                     values = self.train_step()
+                    error = nonfinite_loss_error(values, f"scale {k}, step {st.step}", self.run_dir, METHOD)
+                    if error is not None:
+                        self.log.info(f"error: {error}", console=False)
+                        raise error
                     st.elapsed += time.perf_counter() - t0
                     st.last.update(values)
                     t = st.step
@@ -513,7 +517,9 @@ class SinGANTrainer:
 
     def save_resume(self) -> None:
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir / CHECKPOINT_DIR / RESUME_FILE, self.state_dict())
+            # the log sizes at this checkpoint: a resume cuts log.txt / metrics.jsonl back to them
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / RESUME_FILE,
+                            {**self.state_dict(), "log_offsets": log_offsets(self.run_dir)})
 
     def model_dict(self) -> dict[str, Any]:
         """What sampling needs: the frozen pyramid of generators and its noise amplitudes."""
@@ -628,12 +634,17 @@ def prepare(image: str | os.PathLike, config: SinGANConfig):
     from fewgan.data.images import read_image
 
     path = Path(image)
+    if path.is_dir():
+        raise FewganError(f"{path}: is a folder; SinGAN trains on one image file (a folder of images is for "
+                          "fewgan stylegan2 train)")
     if not path.is_file():
         raise FewganError(f"{path}: image not found")
     tensor, meta = read_image(path, channels=_resolve_channels(config.channels), data_range=config.data_range,
                               page=config.page)
     _, h, w = tensor.shape
     pyramid = plan_pyramid(h, w, config.min_size, config.max_size, config.scale_factor_init, config.receptive_field)
+    if tuple(pyramid.sizes[-1]) != (h, w):  # trained (and sampled) at the finest scale: its pixels are larger
+        meta = meta.resampled(*pyramid.sizes[-1])
     return tensor, meta, pyramid
 
 
@@ -676,8 +687,12 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
                      extra={"pyramid": pyramid.to_dict()})
     logger = RunLogger(run_dir, quiet=quiet)
     try:
-        logger.info(f"fewgan singan: {meta.path or image} ({meta.height}x{meta.width}, {meta.channels} channel(s), "
-                    f"{meta.dtype}) -> {run_dir}")
+        h0, w0 = tensor.shape[-2:]
+        logger.info(f"fewgan singan: {meta.path or image} ({h0}x{w0}, {meta.channels} channel(s), "
+                    f"{meta.dtype}) -> {run_dir}, device {dev}")
+        if (h0, w0) != (meta.height, meta.width):
+            logger.info(f"note: the image is downscaled from {h0}x{w0} to {meta.height}x{meta.width} px (--max-size "
+                        f"{config.max_size}); to train at the native size use --max-size {max(h0, w0)}")
         for note in pyramid.repaired:
             logger.info(f"note: {note}")
         logger.info(f"pyramid: {len(pyramid.sizes)} scales, "
@@ -686,6 +701,10 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
         trainer = SinGANTrainer(config, pyramid, meta.to_dict(), run_dir, dev, logger)
         trainer.start(tensor)
         return _run_to_end(trainer, run_dir, logger)
+    except Exception:
+        logger.close()
+        discard_failed_start(run_dir)  # no checkpoint yet: nothing to resume, no folder left behind
+        raise
     finally:
         logger.close()
 
@@ -723,8 +742,12 @@ def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, An
         raise FewganError(f"{ckpt_path}: not a fewgan SinGAN checkpoint")
     pyramid = Pyramid.from_dict(d["pyramid"])
     k, t, begun = int(d["scale"]), int(d["step"]), bool(d["begun"])
-    # records logged after the checkpoint would appear twice (truncate before the logger opens the file)
-    truncate_metrics(run_dir, lambda r: r.get("scale", -1) < k or
+    # lines logged after the checkpoint would appear twice (cut before the logger opens the files)
+    remove_stale_temps(run_dir)
+    if "log_offsets" in d:
+        truncate_logs(run_dir, d["log_offsets"])
+    else:  # a checkpoint from before log offsets were stored
+        truncate_metrics(run_dir, lambda r: r.get("scale", -1) < k or
                      (begun and r.get("scale") == k and r.get("event") != "scale_end" and r.get("step", 0) < t))
     logger = RunLogger(run_dir, quiet=quiet)
     try:

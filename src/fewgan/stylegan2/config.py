@@ -102,6 +102,23 @@ class StyleGAN2Config(Config):
             raise FewganError(f"--cbase {self.cbase}: must be positive")
         if self.pl_batch_shrink < 1:
             raise FewganError("--pl-batch-shrink: must be at least 1")
+        for name in ("lr_g", "lr_d", "mapping_lr_mult", "ada_kimg"):
+            if not getattr(self, name) > 0:
+                raise FewganError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be positive")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise FewganError(f"--{name} {getattr(self, name)}: must be in [0, 1)")
+        for name in ("pl_decay", "style_mixing", "ada_target"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise FewganError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be in [0, 1]")
+        for name in ("r1_gamma", "pl_weight", "eval_every", "checkpoint_every", "checkpoint_every_steps",
+                     "sample_every"):
+            if getattr(self, name) < 0:
+                raise FewganError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        for name in ("z_dim", "w_dim", "mapping_layers", "cmax", "mbstd_group", "ada_interval", "eval_images",
+                     "eval_batch", "feature_batch", "log_every"):
+            if getattr(self, name) < 1:
+                raise FewganError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
 
     @property
     def channel_base(self) -> int:

@@ -7,11 +7,15 @@ generator (``best_G.pt``), else the EMA generator of the last periodic checkpoin
 2019: ``w' = w_avg + psi (w - w_avg)``.
 
 Every image depends only on its seed (its latent and, with ``noise_mode='random'``, its noise
-maps are drawn from ``torch.Generator().manual_seed(seed)``), not on the batch it is in.
+maps are drawn from ``torch.Generator().manual_seed(seed)``), not on the batch it is in: the
+networks see one image at a time (a fixed internal micro-batch, ``MICRO_BATCH``), because
+convolution kernels may change with the batch size (on AVX-512 CPUs they do), and the same
+batch shape for every image means the same kernels, hence bit-identical images.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,6 +28,9 @@ from fewgan.errors import FewganError
 from fewgan.run import atomic_write_json, load_checkpoint, read_run_config
 from fewgan.stylegan2.config import StyleGAN2Config
 from fewgan.stylegan2.nets import Generator
+
+# images per forward pass whatever --batch says (see the module docstring)
+MICRO_BATCH = 1
 
 FALLBACK = (("best_G_ema.pt", "G_ema", "best EMA generator"),
             ("best_G.pt", "G", "best generator (no best EMA file)"),
@@ -67,6 +74,20 @@ def parse_seeds(seeds: str | int | Iterable[int] | None, n: int | None = None) -
     return seeds
 
 
+def _matches_manifest(ck: Path, data: dict[str, Any]) -> bool:
+    """Whether a ``best_*.pt`` belongs to the set ``best_info.json`` (written last) describes."""
+    from fewgan.run import read_json
+
+    manifest = ck / "best_info.json"
+    if not manifest.is_file():
+        return True  # runs from before the manifest rule
+    try:
+        step = read_json(manifest).get("step")
+    except FewganError:
+        return False
+    return step is None or data.get("step") is None or int(data["step"]) == int(step)
+
+
 class StyleGAN2Model:
     """A trained generator with the data set's metadata; see :meth:`load`."""
 
@@ -92,6 +113,8 @@ class StyleGAN2Model:
             path = ck / name
             if path.is_file():
                 data = load_checkpoint(path, map_location="cpu")
+                if name.startswith("best_") and not _matches_manifest(ck, data):
+                    continue  # written after the manifest by a killed save: not part of the best set
                 state = data["state_dict"] if "state_dict" in data else data[key]
                 cfg = StyleGAN2Config.from_dict(data.get("config", payload["config"]))
                 channels = int(data.get("img_channels", payload.get("data", {}).get("image", {}).get("channels", 1)))
@@ -126,17 +149,23 @@ class StyleGAN2Model:
     @torch.no_grad()
     def sample_tensor(self, n: int | None = None, seed: int = 0, psi: float = 1.0, noise_mode: str = "const",
                       batch: int = 32, seeds: Sequence[int] | None = None) -> torch.Tensor:
-        """``[N, C, R, R]`` float32 in about [-1, 1] (unclamped), CPU; seeds ``seed .. seed+n-1`` or ``seeds``."""
+        """``[N, C, R, R]`` float32 in about [-1, 1] (unclamped), CPU; seeds ``seed .. seed+n-1`` or ``seeds``.
+
+        ``batch`` is checked but does not change a pixel: images go through the networks
+        ``MICRO_BATCH`` at a time.
+        """
         if noise_mode not in ("const", "random", "none"):
             raise FewganError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch < 1:
             raise FewganError(f"--batch {batch}: must be at least 1")
+        if not math.isfinite(float(psi)):
+            raise FewganError(f"--trunc {psi}: must be a finite number (1: no truncation)")
         seeds = list(seeds) if seeds is not None else list(range(int(seed), int(seed) + int(n or 0)))
         if not seeds:
             raise FewganError("nothing to generate: n must be at least 1")
         out = []
-        for start in range(0, len(seeds), batch):
-            chunk = seeds[start:start + batch]
+        for start in range(0, len(seeds), MICRO_BATCH):
+            chunk = seeds[start:start + MICRO_BATCH]
             z, noise = self._latents(chunk, noise_mode)
             ws = self.G.mapping(z, psi=psi)
             mode = "random" if noise is not None else noise_mode
@@ -190,7 +219,7 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
         raise FewganError(f"--format {fmt!r}: use png or tiff")
     suffix = ".tif" if fmt in ("tiff", "tif") else ".png"
     if not quiet:
-        print(f"using the {model.source}")
+        print(f"using the {model.source}, device {model.device}")
     written = 0
     for start in range(0, len(seed_list), batch):
         chunk = seed_list[start:start + batch]

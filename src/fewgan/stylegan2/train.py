@@ -50,11 +50,16 @@ from fewgan.run import (
     RunLogger,
     atomic_write_json,
     create_run_dir,
+    discard_failed_start,
     get_rng_state,
     load_checkpoint,
+    log_offsets,
+    nonfinite_loss_error,
     read_run_config,
+    remove_stale_temps,
     save_checkpoint,
     set_rng_state,
+    truncate_logs,
     truncate_metrics,
     write_run_config,
 )
@@ -553,6 +558,9 @@ def _net_file(kind: str, module: torch.nn.Module, trainer: Trainer, extra: dict 
 
 
 def _save_best(run_dir: Path, trainer: Trainer, info: dict[str, Any]) -> None:
+    # best_info.json is the group's manifest, renamed into place last: readers trust a best_*.pt
+    # only when its step is the manifest's (generate.StyleGAN2Model.load), so a kill between
+    # the files never mixes a generator of one evaluation with the record of another
     ck = run_dir / "checkpoints"
     save_checkpoint(ck / BEST_FILES["G_ema"], _net_file("G_ema", trainer.G_ema, trainer))
     save_checkpoint(ck / BEST_FILES["G"], _net_file("G", trainer.G, trainer))
@@ -561,7 +569,9 @@ def _save_best(run_dir: Path, trainer: Trainer, info: dict[str, Any]) -> None:
 
 
 def _save_last(run_dir: Path, trainer: Trainer) -> None:
-    save_checkpoint(run_dir / "checkpoints" / LAST_CHECKPOINT, trainer.state_dict())
+    # the log sizes at this checkpoint: a resume cuts log.txt / metrics.jsonl back to them
+    save_checkpoint(run_dir / "checkpoints" / LAST_CHECKPOINT,
+                    {**trainer.state_dict(), "log_offsets": log_offsets(run_dir)})
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -643,7 +653,10 @@ def train(
     if dry_run:
         import json
 
-        print(json.dumps({"method": METHOD, "seed": seed, "config": cfg.to_dict()}, indent=2))
+        plan: dict[str, Any] = {"method": METHOD, "seed": seed, "config": cfg.to_dict()}
+        if folder is not None or images is not None:
+            plan["plan"] = dry_run_plan(cfg, folder, images)
+        print(json.dumps(plan, indent=2))
         return Path(resume) if resume else Path(results)
     # ---- data
     if images is None:
@@ -675,13 +688,43 @@ def train(
             box = [str(run_dir) if rank0 else None]
             tdist.broadcast_object_list(box, src=0)
             run_dir = Path(box[0])
-    trainer = Trainer(cfg, images, seed=seed, device=device, dist=dist, augment=augment)
-    logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
+    logger = None
     try:
+        trainer = Trainer(cfg, images, seed=seed, device=device, dist=dist, augment=augment)
+        logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
         return _train_loop(trainer, run_dir, logger, cfg, data_meta, state, seed, device, metric_fn, metric_name,
                            resume is not None, max_steps)
+    except Exception:
+        if logger is not None:
+            logger.close()
+        if rank0 and resume is None:
+            discard_failed_start(run_dir)  # no checkpoint yet: nothing to resume, no folder left behind
+        raise
     finally:
-        logger.close()
+        if logger is not None:
+            logger.close()
+
+
+def dry_run_plan(cfg: StyleGAN2Config, folder, images) -> dict[str, Any]:
+    """What ``--dry-run`` promises about a run: image count, budget, steps, a rough CPU time."""
+    if images is not None:
+        n = int(images.shape[0])
+    else:
+        from fewgan.data.folder import list_images
+
+        try:
+            n = len(list_images(folder, recursive=cfg.recursive))
+        except FewganError as exc:  # the dry run reports it; a real start stops with it
+            return {"images": 0, "problem": str(exc)}
+    total = int(round(cfg.kimg * 1000)) if cfg.kimg is not None else cfg.epochs * n
+    # bench/README.md: about 130 CPU-seconds per 1000 images at 64 px on one thread of a 2-core EPYC;
+    # the cost grows with the image area
+    seconds = total / 1000 * 130 * (cfg.resolution / 64) ** 2
+    took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{max(seconds / 60, 1):.0f} min"
+    return {"images": n, "total_images": total, "epochs": round(total / max(n, 1), 2),
+            "steps": max(1, math.ceil(total / cfg.batch)), "batch": cfg.batch,
+            "estimate": f"about {took} on one CPU thread (measured 130 CPU-s per 1000 images at 64 px, "
+                        "scaled by area; a GPU is much faster); set the length with --kimg or --epochs"}
 
 
 def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGAN2Config, data_meta: dict,
@@ -700,7 +743,7 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     metric_name = metric_name or ("metric" if metric_fn is not None else None)
     # ---- start-up lines
     G_groups = trainer.G.parameter_groups()
-    logger.info(f"fewgan StyleGAN2: run folder {run_dir}")
+    logger.info(f"fewgan StyleGAN2: run folder {run_dir}, device {device}")
     logger.info(f"data: {trainer.n_images} images, {trainer.channels} channel(s), {cfg.resolution}x{cfg.resolution}, "
                 f"{data_meta.get('image', {}).get('dtype', '?')} from {data_meta.get('root')}")
     logger.info(f"G parameters: {count_parameters(trainer.G):,} (mapping {G_groups['mapping']:,}, const "
@@ -710,6 +753,8 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     logger.info(f"EMA: on (decay {cfg.ema_decay}, updated after every G step and after the path-length step)")
     logger.info(f"ADA: {'on (target ' + str(cfg.ada_target) + ')' if trainer.ada is not None else 'off'}")
     logger.info(f"classical augmentation of the reals: {cfg.classical}")
+    for note in data_meta.get("notes", []) if not resumed else []:
+        logger.warning(note)  # e.g. images of other sizes cropped or resized to the resolution
     if cfg.amp and not trainer.autocast:
         logger.warning("--amp is for GPUs (bfloat16 autocast); ignored on the CPU, training runs in float32")
     leak = _leak_warning(trainer.classical)
@@ -726,7 +771,12 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     if state is not None:
         trainer.load_state_dict(state)
         done_step, done_kimg = trainer.step, trainer.images_seen / 1000
-        if rank0:
+        if rank0 and "log_offsets" in state:
+            # in place: this process's logger already has the files open (and wrote the start-up
+            # lines above, which the cut removes: they are in the log once, from the first start)
+            remove_stale_temps(run_dir)
+            truncate_logs(run_dir, state["log_offsets"])
+        elif rank0:  # a checkpoint from before log offsets were stored
             truncate_metrics(run_dir, lambda r: (r.get("step", -1) <= done_step if "step" in r
                                                  else r.get("kimg", 0) <= done_kimg + 1e-9))
         logger.info(f"resumed from step {trainer.step} ({trainer.images_seen:,} images, epoch {trainer.epoch:.2f})")
@@ -742,6 +792,10 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
             epoch_before = trainer.images_seen // trainer.n_images
             images_before = trainer.images_seen
             trainer.train_step()
+            error = nonfinite_loss_error(trainer.last, f"step {trainer.step}", run_dir if rank0 else None, METHOD)
+            if error is not None:
+                logger.info(f"error: {error}", console=False)
+                raise error
             steps_here += 1
             trainer.seconds = time.perf_counter() - t0
             epoch_after = trainer.images_seen // trainer.n_images
