@@ -22,7 +22,7 @@ def __getattr__(name):
         from fewgan import api
 
         return getattr(api, name)
-    if name in ("singan", "stylegan2", "metrics", "data", "augment", "report_pkg"):
+    if name in ("singan", "stylegan2", "metrics", "data", "augment"):
         import importlib
 
         return importlib.import_module(f"fewgan.{name}")

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from fewgan.report.plots import SINGAN_SCALE_END_KEYS, SINGAN_STEP_KEYS
+from fewgan.run import SINGAN_SCALE_END_KEYS, SINGAN_STEP_KEYS
 from fewgan.run import read_metrics
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

@@ -281,10 +281,9 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     say = log or (lambda line: None)
     if size_mismatch not in SIZE_MISMATCH:
         raise FewganError(f"size_mismatch must be one of {', '.join(SIZE_MISMATCH)}, not {size_mismatch!r}")
-    if device == "auto":
-        import torch
+    from fewgan.run import resolve_device
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device(device))
     requested = None
     if isinstance(metrics, str):
         metrics = [metrics]

@@ -151,7 +151,8 @@ def _inception_available() -> tuple[bool, str]:
 def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, tiny: bool) -> Path:
     from fewgan import api
     from fewgan.data.images import read_image
-    from fewgan.report.html import EVAL_FILE, write_report
+    from fewgan.report.html import write_report
+    from fewgan.run import EVAL_FILE
     from fewgan.report.plots import write_particle_values
 
     label = "tiny " if tiny else ""
@@ -201,7 +202,8 @@ def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, 
 
 def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool, say, tiny: bool) -> Path:
     from fewgan import api
-    from fewgan.report.html import EVAL_FILE, write_report
+    from fewgan.report.html import write_report
+    from fewgan.run import EVAL_FILE
     from fewgan.report.plots import write_particle_values
 
     label = "tiny " if tiny else ""

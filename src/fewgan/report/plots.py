@@ -26,18 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from fewgan.run import atomic_write_bytes
-
-PLOTS_DIR = "plots"
-
-#: metrics.jsonl keys of one SinGAN logged step (the report and its tests rely on them).
-SINGAN_STEP_KEYS = ("scale", "step", "D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv", "amp", "lr", "seconds")
-#: metrics.jsonl keys of a SinGAN scale end.
-SINGAN_SCALE_END_KEYS = ("event", "scale", "size", "amp", "psnr", "ssim", "seconds_scale", "features")
-#: metrics.jsonl keys of one StyleGAN2 logged step.
-STYLEGAN2_STEP_KEYS = ("kimg", "epoch", "step", "loss_G", "loss_D", "r1", "pl", "ada_p", "lr", "seconds")
-#: metrics.jsonl keys of one StyleGAN2 evaluation.
-STYLEGAN2_EVAL_KEYS = ("event", "epoch", "kimg", "metric", "value", "best")
+from fewgan.run import PLOTS_DIR, atomic_write_bytes
 
 _DPI = 100
 _COLORS = {"D": "#1f77b4", "D_r": "#6baed6", "D_f": "#9ecae1", "D_gp": "#17becf",

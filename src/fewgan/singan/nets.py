@@ -22,6 +22,9 @@ from torch import nn
 
 from fewgan.ops.winograd import Conv2d
 
+METHOD = "singan"                 # the ``method`` of a run folder's config.json
+MODEL_FORMAT = "fewgan-singan-1"  # the ``format`` of its model and resume files
+
 
 class ConvBlock(nn.Sequential):
     """3x3 conv (no padding) -> BatchNorm -> LeakyReLU(0.2)."""
@@ -96,11 +99,6 @@ class Discriminator(_Body):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last(self.features(x))
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (not buffers), as the public code prints it."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def upsample(y: torch.Tensor, size: tuple[int, int], scale_factor: float) -> torch.Tensor:

@@ -24,10 +24,9 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.ops import winograd
 from fewgan.ops.imresize import imresize
-from fewgan.run import load_checkpoint, read_run_config
-from fewgan.singan.nets import Generator, make_noise, upsample
+from fewgan.run import SINGAN_MODEL_FILE, load_checkpoint, read_run_config, resolve_device
+from fewgan.singan.nets import METHOD, MODEL_FORMAT, Generator, make_noise, upsample
 from fewgan.singan.pyramid import Pyramid
-from fewgan.singan.train import METHOD, MODEL_FILE, MODEL_FORMAT, resolve_device
 
 PathLike = str | os.PathLike
 
@@ -82,7 +81,7 @@ class SinGANModel:
 
     def __init__(self, data: dict[str, Any], device: torch.device, run: Path | None = None):
         if data.get("format") != MODEL_FORMAT:
-            raise FewganError(f"{run}: {MODEL_FILE} is not a fewgan SinGAN model file")
+            raise FewganError(f"{run}: {SINGAN_MODEL_FILE} is not a fewgan SinGAN model file")
         from fewgan.data.images import ImageMeta
         from fewgan.singan.config import SinGANConfig
 
@@ -109,9 +108,9 @@ class SinGANModel:
         """Load ``RUN/generator.pt`` (a finished ``fewgan singan train`` run)."""
         run = Path(run)
         read_run_config(run, method=METHOD)
-        path = run / MODEL_FILE
+        path = run / SINGAN_MODEL_FILE
         if not path.is_file():
-            raise FewganError(f"{run}: no {MODEL_FILE} (training did not finish); "
+            raise FewganError(f"{run}: no {SINGAN_MODEL_FILE} (training did not finish); "
                               f"finish it with: fewgan singan train --resume {run}")
         return cls(load_checkpoint(path), resolve_device(device), run)
 

@@ -45,34 +45,17 @@ import torch
 
 from fewgan.errors import FewganError
 from fewgan.ops import winograd
-from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run_dir, get_rng_state,
-                        load_checkpoint, read_run_config, save_checkpoint, set_rng_state, truncate_metrics,
+from fewgan.run import (CHECKPOINT_DIR, SAMPLES_DIR, SINGAN_AMPS_FILE, SINGAN_FIGURE_FILE, SINGAN_LOSS_KEYS,
+                        SINGAN_MODEL_FILE, SINGAN_RESUME_FILE, RunLogger, atomic_write_json, create_run_dir,
+                        get_rng_state, load_checkpoint, read_run_config, resolve_device, save_checkpoint,
+                        set_rng_state, singan_scale_checkpoint, singan_scale_images, truncate_metrics,
                         write_run_config)
 from fewgan.singan import losses
 from fewgan.singan.config import SinGANConfig
-from fewgan.singan.nets import Discriminator, Generator, count_parameters, make_noise, upsample
+from fewgan.model import count_parameters
+from fewgan.singan.nets import METHOD, MODEL_FORMAT, Discriminator, Generator, make_noise, upsample
 from fewgan.singan.pyramid import Pyramid, build_reals, plan_pyramid
 
-METHOD = "singan"
-RESUME_FILE = "resume.pt"
-MODEL_FILE = "generator.pt"
-MODEL_FORMAT = "fewgan-singan-1"
-SAMPLES_DIR = "samples"
-FIGURE_FILE = "scales.png"
-LOSS_KEYS = ("D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available) -> ``torch.device``."""
-    name = str(device or "cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FewganError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise FewganError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or auto)") from None
 
 
 class _Stopped(Exception):
@@ -379,16 +362,16 @@ class SinGANTrainer:
 
     def _log_step(self, k: int, t: int) -> None:
         last = {key: float(v) for key, v in self.state.last.items()}
-        for key in LOSS_KEYS:
+        for key in SINGAN_LOSS_KEYS:
             last.setdefault(key, float("nan"))
         self.log.info(
             f"Iteration {t}, D: {last['D']:.6f}, D_r: {last['D_r']:.6f}, D_f: {last['D_f']:.6f}, "
             f"D_gp: {last['D_gp']:.6f}, G: {last['G']:.5f}, G_recon: {last['G_recon']:.5f}, G_adv: {last['G_adv']:.5f}"
         )
-        record = {"scale": k, "step": t, **{key: last[key] for key in LOSS_KEYS}, "amp": self.state.amps[k],
+        record = {"scale": k, "step": t, **{key: last[key] for key in SINGAN_LOSS_KEYS}, "amp": self.state.amps[k],
                   "lr": self.cfg.lr_at(t), "seconds": round(self.state.elapsed, 4)}
         self.log.metrics(record)
-        self.log.scalars(k * (self.cfg.steps + 1) + t, {f"s{k}/{key}": last[key] for key in LOSS_KEYS})
+        self.log.scalars(k * (self.cfg.steps + 1) + t, {f"s{k}/{key}": last[key] for key in SINGAN_LOSS_KEYS})
 
     # ------------------------------------------------------------------ scale end, evaluation
     @torch.no_grad()
@@ -449,9 +432,10 @@ class SinGANTrainer:
         if self.run_dir is not None:
             out = self.run_dir / SAMPLES_DIR
             suffix = ".tif" if meta.format == "tiff" else ".png"
-            write_image(out / f"s{k}_recon{suffix}", recon[0].cpu(), meta.with_size(h, w))
-            save_grid(out / f"s{k}_samples.png", samples.cpu(), nrow=min(cfg.sample_count, 4))
-            save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"s{k}.pt", {
+            recon_name, grid_name = singan_scale_images(k, suffix)
+            write_image(out / recon_name, recon[0].cpu(), meta.with_size(h, w))
+            save_grid(out / grid_name, samples.cpu(), nrow=min(cfg.sample_count, 4))
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / singan_scale_checkpoint(k), {
                 "scale": k, "size": [h, w], "amp": st.amps[k], "features": cfg.features_at(k),
                 "generator": st.generators[k].state_dict(), "discriminator": st.discriminator.state_dict()})
             self.log.image(f"s{k}/recon", recon[0], k)
@@ -513,7 +497,7 @@ class SinGANTrainer:
 
     def save_resume(self) -> None:
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir / CHECKPOINT_DIR / RESUME_FILE, self.state_dict())
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / SINGAN_RESUME_FILE, self.state_dict())
 
     def model_dict(self) -> dict[str, Any]:
         """What sampling needs: the frozen pyramid of generators and its noise amplitudes."""
@@ -539,12 +523,12 @@ class SinGANTrainer:
             self.log.info(f"s{k}, size: {h}x{w}, amp: {st.amps[k]:.3f}{extra}")
         if self.run_dir is None:
             return
-        save_checkpoint(self.run_dir / MODEL_FILE, self.model_dict())
-        atomic_write_json(self.run_dir / "amps.json", {f"s{k}": a for k, a in enumerate(st.amps)})
+        save_checkpoint(self.run_dir / SINGAN_MODEL_FILE, self.model_dict())
+        atomic_write_json(self.run_dir / SINGAN_AMPS_FILE, {f"s{k}": a for k, a in enumerate(st.amps)})
         try:
             self._figure()
         except Exception as exc:  # a figure must never cost the run
-            self.log.warning(f"could not draw {FIGURE_FILE}: {type(exc).__name__}: {exc}")
+            self.log.warning(f"could not draw {SINGAN_FIGURE_FILE}: {type(exc).__name__}: {exc}")
         try:
             from fewgan.report.html import write_report
         except ImportError:
@@ -597,7 +581,7 @@ class SinGANTrainer:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
         plt.close(fig)
-        atomic_write_bytes(self.run_dir / FIGURE_FILE, buf.getvalue())
+        atomic_write_bytes(self.run_dir / SINGAN_FIGURE_FILE, buf.getvalue())
 
 
 def _set_grads(params, first, second) -> None:
@@ -707,9 +691,9 @@ def _run_to_end(trainer: SinGANTrainer, run_dir: Path, logger: RunLogger) -> Pat
 
 def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, Any]) -> Path:
     payload = read_run_config(run_dir, method=METHOD)
-    ckpt_path = run_dir / CHECKPOINT_DIR / RESUME_FILE
+    ckpt_path = run_dir / CHECKPOINT_DIR / SINGAN_RESUME_FILE
     if not ckpt_path.is_file():
-        raise FewganError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_DIR}/{RESUME_FILE} missing); "
+        raise FewganError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_DIR}/{SINGAN_RESUME_FILE} missing); "
                           "start a new run instead")
     saved = SinGANConfig.from_dict(payload["config"])
     allowed = {"stop_after", "log_every", "checkpoint_every"}

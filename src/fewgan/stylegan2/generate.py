@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from fewgan.errors import FewganError
-from fewgan.run import atomic_write_json, load_checkpoint, read_run_config
+from fewgan.run import (CHECKPOINT_DIR, STYLEGAN2_BEST_FILES, STYLEGAN2_LAST_CHECKPOINT, atomic_write_json,
+                        load_checkpoint, read_run_config, resolve_device)
 from fewgan.stylegan2.config import StyleGAN2Config
-from fewgan.stylegan2.nets import Generator
+from fewgan.stylegan2.nets import METHOD, Generator, build_networks
 
-FALLBACK = (("best_G_ema.pt", "G_ema", "best EMA generator"),
-            ("best_G.pt", "G", "best generator (no best EMA file)"),
-            ("last.pt", "G_ema", "EMA generator of the last checkpoint (no best-metric files)"))
+FALLBACK = ((STYLEGAN2_BEST_FILES["G_ema"], "G_ema", "best EMA generator"),
+            (STYLEGAN2_BEST_FILES["G"], "G", "best generator (no best EMA file)"),
+            (STYLEGAN2_LAST_CHECKPOINT, "G_ema", "EMA generator of the last checkpoint (no best-metric files)"))
 
 
 def parse_seeds(seeds: str | int | Iterable[int] | None, n: int | None = None) -> list[int]:
@@ -86,8 +87,8 @@ class StyleGAN2Model:
         Raises :class:`FewganError` when the run has none of them.
         """
         run = Path(run)
-        payload = read_run_config(run, method="stylegan2")
-        ck = run / "checkpoints"
+        payload = read_run_config(run, method=METHOD)
+        ck = run / CHECKPOINT_DIR
         for name, key, what in FALLBACK:
             path = ck / name
             if path.is_file():
@@ -95,8 +96,6 @@ class StyleGAN2Model:
                 state = data["state_dict"] if "state_dict" in data else data[key]
                 cfg = StyleGAN2Config.from_dict(data.get("config", payload["config"]))
                 channels = int(data.get("img_channels", payload.get("data", {}).get("image", {}).get("channels", 1)))
-                from fewgan.stylegan2.train import build_networks
-
                 G, _ = build_networks(cfg, channels)
                 G.load_state_dict(state)
                 G.to(device)
@@ -177,8 +176,6 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
     ``generation.json`` (which checkpoint, seeds, psi, noise mode). Returns ``out``.
     """
     from fewgan.data.images import save_grid, write_image
-
-    from fewgan.stylegan2.train import resolve_device
 
     model = StyleGAN2Model.load(run, device=resolve_device(device), quiet=True)
     seed_list = parse_seeds(seeds, n)

@@ -47,41 +47,34 @@ import torch
 
 from fewgan.errors import FewganError
 from fewgan.run import (
+    CHECKPOINT_DIR,
+    SAMPLES_DIR,
+    STYLEGAN2_BEST_FILES,
+    STYLEGAN2_BEST_INFO,
+    STYLEGAN2_LAST_CHECKPOINT,
     RunLogger,
     atomic_write_json,
     create_run_dir,
     get_rng_state,
     load_checkpoint,
     read_run_config,
+    resolve_device,
     save_checkpoint,
     set_rng_state,
+    stylegan2_sample_grid,
     truncate_metrics,
     write_run_config,
 )
 from fewgan.stylegan2.config import StyleGAN2Config, preset_overrides
 from fewgan.stylegan2.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, path_lengths, r1_penalty
-from fewgan.stylegan2.nets import Discriminator, Generator, count_parameters
+from fewgan.model import count_parameters
+from fewgan.stylegan2.nets import CHECKPOINT_FORMAT, METHOD, WEIGHTS_FORMAT, Generator, build_networks
 
-METHOD = "stylegan2"
-LAST_CHECKPOINT = "last.pt"
-BEST_FILES = {"G_ema": "best_G_ema.pt", "G": "best_G.pt", "D": "best_D.pt"}
-BEST_INFO = "best_info.json"
 # options of the run itself, not of the model: they may change on --resume
 RESUME_MUTABLE = ("epochs", "kimg", "eval_every", "checkpoint_every", "checkpoint_every_steps", "sample_every",
                   "log_every")
 
 MetricFn = Callable[[torch.Tensor], float]
-
-
-# --------------------------------------------------------------------------- networks
-def build_networks(cfg: StyleGAN2Config, img_channels: int) -> tuple[Generator, Discriminator]:
-    """G and D for a config and an image channel count (CPU, fp32, default init)."""
-    cbase = cfg.channel_base
-    G = Generator(z_dim=cfg.z_dim, w_dim=cfg.w_dim, resolution=cfg.resolution, img_channels=img_channels,
-                  mapping_layers=cfg.mapping_layers, mapping_lr_mult=cfg.mapping_lr_mult, cbase=cbase, cmax=cfg.cmax)
-    D = Discriminator(resolution=cfg.resolution, img_channels=img_channels, cbase=cbase, cmax=cfg.cmax,
-                      mbstd_group=cfg.mbstd_group)
-    return G, D
 
 
 def lazy_adam(params, lr: float, betas: tuple[float, float], reg_every: int) -> torch.optim.Adam:
@@ -204,17 +197,6 @@ def dist_from_env(device: str) -> tuple[DistInfo, str]:
     return DistInfo(rank=rank, world=world), device
 
 
-def resolve_device(device: str | torch.device | None) -> str:
-    device = str(device or "cpu")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FewganError(f"--device {device}: CUDA is not available here; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise FewganError(f"--device {device!r}: use cpu, cuda, cuda:N or auto")
-    return device
-
-
 # --------------------------------------------------------------------------- augmentation
 def build_augmentation(cfg: StyleGAN2Config, channels: int):
     """``(diffaugment or None, ada or None, classical or None)`` from the config (see :mod:`fewgan.augment`)."""
@@ -223,16 +205,6 @@ def build_augmentation(cfg: StyleGAN2Config, channels: int):
     aug = build(diffaugment=cfg.diffaugment if cfg.diffaugment_on else None, ada=cfg.ada, classical=cfg.classical,
                 channels=channels, ada_target=cfg.ada_target, ada_kimg=cfg.ada_kimg, ada_interval=cfg.ada_interval)
     return aug.diffaugment, aug.ada, aug.classical
-
-
-def _leak_warning(classical) -> str | None:
-    if classical is None:
-        return None
-    warn = getattr(classical, "leak_warning", None)
-    if callable(warn):
-        return warn()
-    leaks = getattr(classical, "leaks", ())
-    return f"classical augmentation {', '.join(leaks)} leaks into the generator (Karras et al. 2020)" if leaks else None
 
 
 # --------------------------------------------------------------------------- selection metric
@@ -489,7 +461,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs, as plain data (``torch.load(weights_only=True)`` loads it)."""
         return {
-            "format": "fewgan-stylegan2-checkpoint-1",
+            "format": CHECKPOINT_FORMAT,
             "G": self.G.state_dict(),
             "G_ema": self.G_ema.state_dict(),
             "D": self.D.state_dict(),
@@ -547,21 +519,21 @@ class Trainer:
 
 # --------------------------------------------------------------------------- files of a run
 def _net_file(kind: str, module: torch.nn.Module, trainer: Trainer, extra: dict | None = None) -> dict[str, Any]:
-    return {"format": "fewgan-stylegan2-weights-1", "kind": kind, "state_dict": module.state_dict(),
+    return {"format": WEIGHTS_FORMAT, "kind": kind, "state_dict": module.state_dict(),
             "config": trainer.cfg.to_dict(), "img_channels": trainer.channels, "step": trainer.step,
             "images_seen": trainer.images_seen, **(extra or {})}
 
 
 def _save_best(run_dir: Path, trainer: Trainer, info: dict[str, Any]) -> None:
-    ck = run_dir / "checkpoints"
-    save_checkpoint(ck / BEST_FILES["G_ema"], _net_file("G_ema", trainer.G_ema, trainer))
-    save_checkpoint(ck / BEST_FILES["G"], _net_file("G", trainer.G, trainer))
-    save_checkpoint(ck / BEST_FILES["D"], _net_file("D", trainer.D, trainer))
-    atomic_write_json(ck / BEST_INFO, info)
+    ck = run_dir / CHECKPOINT_DIR
+    save_checkpoint(ck / STYLEGAN2_BEST_FILES["G_ema"], _net_file("G_ema", trainer.G_ema, trainer))
+    save_checkpoint(ck / STYLEGAN2_BEST_FILES["G"], _net_file("G", trainer.G, trainer))
+    save_checkpoint(ck / STYLEGAN2_BEST_FILES["D"], _net_file("D", trainer.D, trainer))
+    atomic_write_json(ck / STYLEGAN2_BEST_INFO, info)
 
 
 def _save_last(run_dir: Path, trainer: Trainer) -> None:
-    save_checkpoint(run_dir / "checkpoints" / LAST_CHECKPOINT, trainer.state_dict())
+    save_checkpoint(run_dir / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, trainer.state_dict())
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -608,7 +580,7 @@ def train(
         later ``resume`` continues; used by tests to simulate an interruption).
     **options : any :class:`StyleGAN2Config` field.
     """
-    device = resolve_device(device)
+    device = str(resolve_device(device))
     dist, device = dist_from_env(device)
     rank0 = dist.rank == 0
     # ---- config (fresh or resumed)
@@ -617,7 +589,7 @@ def train(
     if resume is not None:
         run_dir = Path(resume)
         payload = read_run_config(run_dir, method=METHOD)
-        ckpt = run_dir / "checkpoints" / LAST_CHECKPOINT
+        ckpt = run_dir / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT
         if not ckpt.is_file():
             raise FewganError(f"{run_dir}: no checkpoint to resume from ({ckpt} missing); start a new run")
         stored = payload["config"]
@@ -712,7 +684,7 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     logger.info(f"classical augmentation of the reals: {cfg.classical}")
     if cfg.amp and not trainer.autocast:
         logger.warning("--amp is for GPUs (bfloat16 autocast); ignored on the CPU, training runs in float32")
-    leak = _leak_warning(trainer.classical)
+    leak = trainer.classical.leak_warning() if trainer.classical is not None else None
     if leak:
         logger.warning(leak)
     if metric_fn is not None:
@@ -820,5 +792,5 @@ def _sample_grid(trainer: Trainer, run_dir: Path, logger: RunLogger, seed: int) 
     from fewgan.data.images import save_grid, make_grid
 
     fake = trainer.generate_eval(16, 16, seed=seed)
-    save_grid(run_dir / "samples" / f"fakes_step{trainer.step:07d}.png", fake, nrow=4)
+    save_grid(run_dir / SAMPLES_DIR / stylegan2_sample_grid(trainer.step), fake, nrow=4)
     logger.image("samples", make_grid(fake.clamp(-1, 1), nrow=4, pad_value=1.0), trainer.step)
