@@ -77,15 +77,24 @@ def image_seed(seed: int, index: int) -> int:
 
 
 class SinGANModel:
-    """A trained SinGAN pyramid loaded from a run folder (``SinGANModel.load(run)``)."""
+    """A trained SinGAN pyramid loaded from a run folder (``SinGANModel.load(run)``).
 
-    def __init__(self, data: dict[str, Any], device: torch.device, run: Path | None = None):
+    Implements :class:`fewgan.model.TrainedModel`; ``meta`` is the training image's
+    :class:`fewgan.data.images.ImageMeta` (format, dtype, data range, channels).
+    """
+
+    method = METHOD
+    outputs: tuple[str, ...] = ()
+
+    def __init__(self, data: dict[str, Any], device: torch.device, run: Path | None = None,
+                 data_path: Path | None = None):
         if data.get("format") != MODEL_FORMAT:
             raise FewganError(f"{run}: {SINGAN_MODEL_FILE} is not a fewgan SinGAN model file")
         from fewgan.data.images import ImageMeta
         from fewgan.singan.config import SinGANConfig
 
         self.run = run
+        self._data_path = data_path
         self.device = device
         self.config = SinGANConfig.from_dict(data["config"])
         self.pyramid = Pyramid.from_dict(data["pyramid"])
@@ -106,13 +115,25 @@ class SinGANModel:
     @classmethod
     def load(cls, run: PathLike, device: str = "cpu") -> "SinGANModel":
         """Load ``RUN/generator.pt`` (a finished ``fewgan singan train`` run)."""
+        from fewgan.model import recorded_data_path
+
         run = Path(run)
-        read_run_config(run, method=METHOD)
+        payload = read_run_config(run, method=METHOD)
         path = run / SINGAN_MODEL_FILE
         if not path.is_file():
             raise FewganError(f"{run}: no {SINGAN_MODEL_FILE} (training did not finish); "
                               f"finish it with: fewgan singan train --resume {run}")
-        return cls(load_checkpoint(path), resolve_device(device), run)
+        return cls(load_checkpoint(path), resolve_device(device), run, recorded_data_path(payload, METHOD))
+
+    def training_data(self) -> Path | None:
+        """The image this model was trained on (the path its ``config.json`` records)."""
+        return self._data_path
+
+    def reconstruction(self):
+        """The fixed-noise reconstruction and the training image at the finest scale (:class:`fewgan.model.Reconstruction`)."""
+        from fewgan.model import Reconstruction
+
+        return Reconstruction(image=self.reconstruct_tensor(), target=self.reals[-1].detach().float().cpu())
 
     @property
     def num_scales(self) -> int:

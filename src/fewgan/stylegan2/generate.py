@@ -69,16 +69,23 @@ def parse_seeds(seeds: str | int | Iterable[int] | None, n: int | None = None) -
 
 
 class StyleGAN2Model:
-    """A trained generator with the data set's metadata; see :meth:`load`."""
+    """A trained generator with the data set's metadata; see :meth:`load`.
+
+    Implements :class:`fewgan.model.TrainedModel` (no reconstruction: a StyleGAN2 model has none).
+    """
+
+    method = METHOD
+    outputs: tuple[str, ...] = ()
 
     def __init__(self, G: Generator, image_meta: dict[str, Any], source: str, path: Path, device: str = "cpu",
-                 run: Path | None = None):
+                 run: Path | None = None, data_path: Path | None = None):
         self.G = G.eval().requires_grad_(False)
         self.image_meta = image_meta
         self.source = source
         self.path = path
         self.device = torch.device(device)
         self.run = run
+        self._data_path = data_path
 
     @classmethod
     def load(cls, run: str | os.PathLike, device: str = "cpu", quiet: bool = True) -> "StyleGAN2Model":
@@ -86,6 +93,8 @@ class StyleGAN2Model:
 
         Raises :class:`FewganError` when the run has none of them.
         """
+        from fewgan.model import recorded_data_path
+
         run = Path(run)
         payload = read_run_config(run, method=METHOD)
         ck = run / CHECKPOINT_DIR
@@ -103,7 +112,8 @@ class StyleGAN2Model:
                 source = f"{what}: {path.name}" + (f" (step {step})" if step is not None else "")
                 if not quiet:
                     print(f"using the {source}", file=sys.stderr)
-                return cls(G, payload.get("data", {}).get("image", {}), source, path, device, run)
+                return cls(G, payload.get("data", {}).get("image", {}), source, path, device, run,
+                           recorded_data_path(payload, METHOD))
         raise FewganError(f"{run}: no generator checkpoint (none of {', '.join(f[0] for f in FALLBACK)} in "
                           f"{ck}); train longer or resume the run")
 
@@ -148,8 +158,17 @@ class StyleGAN2Model:
         from fewgan.data.images import ImageMeta, to_numpy
 
         x = self.sample_tensor(n, seed=seed, psi=psi, noise_mode=noise_mode, batch=batch, seeds=seeds)
-        return to_numpy(x, self.meta())
+        return to_numpy(x, self.meta)
 
+    def training_data(self) -> Path | None:
+        """The folder this model was trained on (the path its ``config.json`` records; None for in-memory images)."""
+        return self._data_path
+
+    def reconstruction(self) -> None:
+        """None: a StyleGAN2 generator reconstructs no training image."""
+        return None
+
+    @property
     def meta(self):
         """The data set's :class:`fewgan.data.images.ImageMeta` at the generator's size."""
         from fewgan.data.images import ImageMeta
@@ -181,7 +200,7 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
     seed_list = parse_seeds(seeds, n)
     out = Path(out) if out is not None else Path(run) / "generated"
     out.mkdir(parents=True, exist_ok=True)
-    meta = model.meta()
+    meta = model.meta
     fmt = format or ("tiff" if meta.format == "tiff" else "png")
     if fmt not in ("png", "tiff", "tif"):
         raise FewganError(f"--format {fmt!r}: use png or tiff")
