@@ -18,6 +18,10 @@ from fewgan.errors import FewganError  # noqa: E402
 
 
 def __getattr__(name):
+    if name == "demo":  # the demo pipeline lives above the API (fewgan.pipeline)
+        from fewgan.pipeline import run_demo
+
+        return run_demo
     if name in _API:
         from fewgan import api
 

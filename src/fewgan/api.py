@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fewgan.errors import FewganError
 
 PathLike = str | os.PathLike
 
@@ -69,22 +68,13 @@ def train_stylegan2(folder: PathLike, **options: Any) -> Path:
 
 # --------------------------------------------------------------------------- trained runs
 def load(run: PathLike, **options: Any):
-    """Load a trained run as a model object with ``.sample(n, seed=...)``.
+    """Load a trained run as a :class:`fewgan.model.TrainedModel` (``.sample(n, seed=...)``).
 
     Dispatches on the ``method`` recorded in the run folder's ``config.json``.
     """
-    from fewgan.run import read_run_config
+    from fewgan import trained
 
-    method = read_run_config(run).get("method")
-    if method == "singan":
-        from fewgan.singan.sample import SinGANModel
-
-        return SinGANModel.load(run, **options)
-    if method == "stylegan2":
-        from fewgan.stylegan2.generate import StyleGAN2Model
-
-        return StyleGAN2Model.load(run, **options)
-    raise FewganError(f"{run}: unknown method {method!r} in config.json (expected singan or stylegan2)")
+    return trained.load(run, **options)
 
 
 def sample(run: PathLike, out: PathLike, **options: Any) -> Path:
@@ -104,9 +94,10 @@ def generate(run: PathLike, out: PathLike, **options: Any) -> Path:
 # --------------------------------------------------------------------------- evaluation and reports
 def evaluate(real: PathLike, fake: PathLike, **options: Any) -> dict[str, Any]:
     """Compare real and generated images; see :func:`fewgan.metrics.evaluate.evaluate`."""
+    from fewgan import trained
     from fewgan.metrics.evaluate import evaluate as _evaluate
 
-    return _evaluate(real, fake, **options)
+    return _evaluate(real, fake, run_loader=trained.run_image_set, **options)
 
 
 def weights_status(path: PathLike | None = None) -> dict[str, Any]:
@@ -136,9 +127,3 @@ def report(run: PathLike, **options: Any) -> Path:
 
     return write_report(run, **options)
 
-
-def demo(kind: str = "singan", **options: Any) -> Path:
-    """Synthetic data -> training -> samples -> evaluation -> report; returns the report path."""
-    from fewgan.report.demo import run_demo
-
-    return run_demo(kind, **options)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import math
 import os
 import random
 import time

@@ -155,7 +155,7 @@ class StyleGAN2Model:
     def sample(self, n: int | None = None, seed: int = 0, psi: float = 1.0, noise_mode: str = "const",
                batch: int = 32, seeds: Sequence[int] | None = None) -> np.ndarray:
         """``[N, H, W, C]`` array in the data set's dtype and data range (uint8 / uint16 / float32)."""
-        from fewgan.data.images import ImageMeta, to_numpy
+        from fewgan.data.images import to_numpy
 
         x = self.sample_tensor(n, seed=seed, psi=psi, noise_mode=noise_mode, batch=batch, seeds=seeds)
         return to_numpy(x, self.meta)

@@ -42,7 +42,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from fewgan.errors import FewganError
