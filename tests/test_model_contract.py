@@ -15,14 +15,6 @@ from fewgan.data.images import ImageMeta
 from fewgan.model import Reconstruction, TrainedModel
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _singan_run(root: Path) -> tuple[Path, Path]:
     from PIL import Image
 
@@ -107,14 +99,24 @@ class ModelContract:
         assert err < float((rec.target.flip(-1) - rec.target).pow(2).mean())
 
 
+def _on_one_thread(make, root):
+    """Tiny runs train fastest on one thread (and the other tests keep theirs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return make(root)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def singan_trained(tmp_path_factory):
-    return _singan_run(tmp_path_factory.mktemp("singan"))
+    return _on_one_thread(_singan_run, tmp_path_factory.mktemp("singan"))
 
 
 @pytest.fixture(scope="module")
 def stylegan2_trained(tmp_path_factory):
-    return _stylegan2_run(tmp_path_factory.mktemp("stylegan2"))
+    return _on_one_thread(_stylegan2_run, tmp_path_factory.mktemp("stylegan2"))
 
 
 class TestSinGANModel(ModelContract):

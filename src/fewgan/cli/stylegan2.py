@@ -7,6 +7,7 @@ one option); handlers only parse and call :mod:`fewgan.api`.
 from __future__ import annotations
 
 _HELP = {
+    "seed": "seed of every random draw of the run (latents, batches, augmentation)",
     "resolution": "square training resolution, a power of two (8-1024)",
     "channels": "image channels: auto, 1 or 3",
     "fit": "how images of another size or aspect become square: crop, resize or pad",
@@ -42,7 +43,6 @@ def register(sub) -> None:
                    help="seed: the seed document exactly (its classical augmentation included, which leaks); "
                         "default: the seed's networks and losses, DiffAugment, flips only")
     t.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--quiet", action="store_true",
                    help="no progress bar or log lines, only warnings and a one-line status on stderr every 30 s")
     t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
@@ -82,7 +82,7 @@ def _train(args) -> int:
     if isinstance(options.get("channels"), int):
         options["channels"] = str(options["channels"])
     run = api.train_stylegan2(args.folder, results=args.results, resume=args.resume, device=args.device,
-                              quiet=args.quiet, seed=args.seed, preset=args.preset, dry_run=args.dry_run, **options)
+                              quiet=args.quiet, preset=args.preset, dry_run=args.dry_run, **options)
     if not args.dry_run and not args.quiet and os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run}")
     return 0

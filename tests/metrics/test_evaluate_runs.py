@@ -1,11 +1,10 @@
-"""Run folders as image sets (fewgan.trained): a run as FAKE generates its images through the model
-contract, a run as REAL stands for its training data; evaluate() reaches runs only through the loader
-the API passes in."""
+"""Evaluating run folders (fewgan.trained, through fewgan.api.evaluate): a run as FAKE generates its images
+through the model contract, a run as REAL stands for its training data; metrics.evaluate reaches runs only
+through the loader the API passes in."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,28 +16,7 @@ from fewgan.data.synthetic import make_micrograph
 from fewgan.errors import FewganError
 from fewgan.model import Reconstruction
 
-
-def _write_set(folder: Path, n: int, seed: int, size: int = 48, **params) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        image, _ = make_micrograph(seed=seed * 1000 + i, size=size, density=8.0, radius=4.0, min_spacing=2.0,
-                                   bit_depth=8, **params)
-        write_array(folder / f"img_{i:03d}.png", image[:, :, None], "png")
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def no_weights(monkeypatch, tmp_path):
-    """No Inception weights anywhere unless a test provides them."""
-    monkeypatch.delenv("FEWGAN_INCEPTION_WEIGHTS", raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    return {"real": _write_set(root / "real", 16, seed=1), "fake": _write_set(root / "fake", 12, seed=2),
-            "root": root}
+from .test_evaluate import folders, no_weights  # noqa: F401  (the same fixtures: data sets, no Inception weights)
 
 
 class _StubModel:
