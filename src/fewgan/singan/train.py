@@ -215,14 +215,17 @@ class SinGANTrainer:
             params = list(dis.parameters())
             dis.requires_grad_(True)
 
+            # each half is the serial loss function with the other half's terms at zero, so the two
+            # gradients add up to the serial one
             def penalty():
                 gp = losses.gradient_penalty(dis, real, fake, alpha)
-                return gp.detach(), torch.autograd.grad(cfg.gp_weight * gp, params, allow_unused=True)
+                half = losses.critic_loss(0.0, 0.0, gp, cfg.gp_weight)
+                return gp.detach(), torch.autograd.grad(half, params, allow_unused=True)
 
             with self._single_thread():
                 job = self._pool.submit(penalty)
                 d_r, d_f = losses.critic_terms(dis(real), dis(fake.detach()))
-                grads = torch.autograd.grad(d_r + d_f, params)
+                grads = torch.autograd.grad(losses.critic_loss(d_r, d_f, 0.0, cfg.gp_weight), params)
                 d_gp, grads_gp = job.result()
             _set_grads(params, grads, grads_gp)
             d_total = losses.critic_loss(d_r.detach(), d_f.detach(), d_gp, cfg.gp_weight)
@@ -246,19 +249,23 @@ class SinGANTrainer:
             else:
                 params = list(gen.parameters())
 
+                no_scores = torch.zeros((), device=self.device)  # the adversarial half's term at zero
+
                 def adversarial():
-                    g_adv = -dis(fake).mean()
-                    return g_adv.detach(), torch.autograd.grad(cfg.adv_weight * g_adv, params, allow_unused=True)
+                    scores = dis(fake)
+                    half, _ = losses.generator_loss(0.0, scores, cfg.recon_weight, cfg.adv_weight)
+                    return scores.detach(), torch.autograd.grad(half, params, allow_unused=True)
 
                 with self._single_thread():
                     job = self._pool.submit(adversarial)
                     recon = reconstruction()
                     g_recon = losses.reconstruction_loss(recon, real)
-                    grads = torch.autograd.grad(cfg.recon_weight * g_recon, params, allow_unused=True)
-                    g_adv, grads_adv = job.result()
+                    half, _ = losses.generator_loss(g_recon, no_scores, cfg.recon_weight, cfg.adv_weight)
+                    grads = torch.autograd.grad(half, params, allow_unused=True)
+                    scores, grads_adv = job.result()
                 _set_grads(params, grads, grads_adv)
                 g_recon = g_recon.detach()
-                g_total = cfg.recon_weight * g_recon + cfg.adv_weight * g_adv
+                g_total, g_adv = losses.generator_loss(g_recon, scores, cfg.recon_weight, cfg.adv_weight)
             st.g_opt.step()
             out.update({"G": g_total.detach(), "G_recon": g_recon.detach(), "G_adv": g_adv.detach()})
         return out
