@@ -141,15 +141,16 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from fewgan.run import RunLogger, atomic_write_json
+    from fewgan.run import RunLogger, atomic_write_json, resolve_device
+    from fewgan.singan import outputs
     from fewgan.singan.config import SinGANConfig
-    from fewgan.singan.train import SinGANTrainer, prepare, resolve_device
+    from fewgan.singan.train import SinGANTrainer, prepare
     from fewgan.singan.pyramid import plan_pyramid
 
     t_start = time.perf_counter()
     cfg = SinGANConfig(min_size=args.min_size, max_size=args.max_size, lr=args.lr, steps=args.steps,
                        batch_size=args.batch_size, seed=args.seed, log_every=10**9, checkpoint_every=10**9,
-                       concurrent=args.concurrent, conv=args.conv).validate()
+                       concurrent=args.concurrent, conv=args.conv)
     if args.image:
         tensor, meta, pyramid = prepare(args.image, cfg)
     else:
@@ -192,11 +193,9 @@ def main(argv=None) -> int:
                 peer_cpu.append(time.process_time() - c)
         st.last.update(values)
         t1 = time.perf_counter()
-        trainer._end_scale(k)
+        rec = outputs.end_of_scale(trainer, k)
         end_s = time.perf_counter() - t1
         steady = sum(times[skip:]) / max(1, len(times[skip:]))
-        from fewgan.run import read_metrics  # noqa: F401  (metrics are in the trainer's last record)
-        rec = trainer.last_scale_record
         row = {"scale": f"s{k}", "size_hw": f"{h}x{w}", "features": cfg.features_at(k), "amp": st.amps[k],
                "sec_per_step_steady": round(steady, 5), "sec_per_step_all": round(sum(times) / len(times), 5),
                "steady_window_steps": len(times[skip:]), "setup_s": round(setup_s, 4), "end_s": round(end_s, 4),

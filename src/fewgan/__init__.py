@@ -18,11 +18,15 @@ from fewgan.errors import FewganError  # noqa: E402
 
 
 def __getattr__(name):
+    if name == "demo":  # the demo pipeline lives above the API (fewgan.pipeline)
+        from fewgan.pipeline import run_demo
+
+        return run_demo
     if name in _API:
         from fewgan import api
 
         return getattr(api, name)
-    if name in ("singan", "stylegan2", "metrics", "data", "augment", "report_pkg"):
+    if name in ("singan", "stylegan2", "metrics", "data", "augment"):
         import importlib
 
         return importlib.import_module(f"fewgan.{name}")

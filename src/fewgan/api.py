@@ -1,8 +1,15 @@
 """The Python API: one function per thing a user does; the CLI calls exactly these.
 
-Each function delegates to the package that owns the method (``fewgan.singan``,
-``fewgan.stylegan2``, ``fewgan.metrics``, ``fewgan.report``, ``fewgan.data``); imports are
-local so that ``import fewgan`` stays fast.
+Each function delegates to the package that owns the work (``fewgan.singan``,
+``fewgan.stylegan2``, ``fewgan.metrics``, ``fewgan.report``, ``fewgan.data``); imports of
+those are local so that ``import fewgan`` stays fast. The training functions run a whole job:
+they pass StyleGAN2 its selection metric and write the report after training.
+
+Every option is an explicit keyword argument. The options of a training run are the fields
+of its config (:class:`fewgan.singan.config.SinGANConfig`,
+:class:`fewgan.stylegan2.config.StyleGAN2Config`), with their types and defaults taken from
+the dataclass (one source of truth, as the CLI's options are); an option left at its
+default is "not given", so that a resume keeps the run's own value and a preset applies.
 
 Examples
 --------
@@ -14,131 +21,521 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from fewgan.errors import FewganError
+from fewgan.singan.config import SinGANConfig as _SG
+from fewgan.stylegan2.config import StyleGAN2Config as _S2
 
 PathLike = str | os.PathLike
 
 
+class _Default:
+    """The default of a keyword argument taken from a config field: it shows as the value (in
+    ``help()`` and signatures) and tells the API that the option was not given."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _default(cls, name: str) -> _Default:
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return _Default(field.default)
+
+
+def _given(values: dict[str, Any], cls) -> dict[str, Any]:
+    """The config options a caller gave (those not left at their :class:`_Default`)."""
+    return {f.name: values[f.name] for f in dataclasses.fields(cls) if not isinstance(values[f.name], _Default)}
+
+
+def _options_doc(cls) -> str:
+    """One numpydoc entry per config field: name, type and default (their meaning: the config's docstring)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        t = t.replace("Optional[int]", "int | None").replace("Optional[float]", "float | None")
+        lines.append(f"    {f.name} : {t}, default {f.default!r}")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- data
-def read_image(path: PathLike, **options: Any):
-    """Read one image to ``([C, H, W] float tensor in [-1, 1], ImageMeta)``; see :func:`fewgan.data.images.read_image`."""
+def read_image(path: PathLike, *, channels: str | int = "auto", data_range: tuple[float, float] | None = None,
+               page: int | None = None):
+    """Read one image.
+
+    Parameters
+    ----------
+    path : PNG, TIFF or JPEG file (8/16-bit, float TIFF; gray or RGB).
+    channels : 'auto' (gray stays 1 channel), 1 or 3.
+    data_range : (lo, hi) data values mapped to [-1, 1] (default: the dtype's range, or the value
+        range of a float image).
+    page : page of a multi-page TIFF.
+
+    Returns
+    -------
+    (image, meta) : ``[C, H, W]`` float tensor in [-1, 1] and its :class:`fewgan.data.images.ImageMeta`.
+    """
     from fewgan.data.images import read_image as _read
 
-    return _read(path, **options)
+    return _read(path, channels=channels, data_range=data_range, page=page)
 
 
-def write_image(path: PathLike, image, meta, **options: Any) -> Path:
-    """Write a ``[C, H, W]`` image in [-1, 1] back in ``meta``'s format and bit depth."""
+def write_image(path: PathLike, image, meta, *, format: str | None = None) -> Path:
+    """Write a ``[C, H, W]`` image in [-1, 1] back in ``meta``'s format, bit depth and data range.
+
+    Parameters
+    ----------
+    path : the file to write (atomically).
+    image : ``[C, H, W]`` tensor or array in [-1, 1].
+    meta : :class:`fewgan.data.images.ImageMeta` of the data (dtype, data range, pixel size).
+    format : 'png' or 'tiff' (default: ``meta.format``).
+
+    Returns
+    -------
+    Path : ``path``.
+    """
     from fewgan.data.images import write_image as _write
 
-    return _write(path, image, meta, **options)
+    return _write(path, image, meta, format=format)
 
 
-def load_folder(path: PathLike, **options: Any):
-    """Load a folder of images as one ``[N, C, R, R]`` tensor; see :func:`fewgan.data.folder.load_folder`."""
+def load_folder(path: PathLike, *, resolution: int | None = None, channels: str | int = "auto", fit: str = "crop",
+                recursive: bool = False, data_range: tuple[float, float] | None = None):
+    """Load a folder of images as one tensor.
+
+    Parameters
+    ----------
+    path : folder of PNG / TIFF / JPEG images.
+    resolution : square side to bring every image to (default: the images' common size).
+    channels : 'auto', 1 or 3.
+    fit : 'crop', 'resize' or 'pad' to the square resolution.
+    recursive : look in sub-folders too.
+    data_range : (lo, hi) data values mapped to [-1, 1] (default: the dtype's range).
+
+    Returns
+    -------
+    (images, meta) : ``[N, C, R, R]`` float tensor in [-1, 1] and :class:`fewgan.data.folder.FolderMeta`.
+    """
     from fewgan.data.folder import load_folder as _load
 
-    return _load(path, **options)
+    return _load(path, resolution=resolution, channels=channels, fit=fit, recursive=recursive, data_range=data_range)
 
 
-def synth(out: PathLike, **options: Any) -> Path:
-    """Make synthetic particle micrographs with ground truth; see :func:`fewgan.data.synthetic.synth`."""
+def synth(out: PathLike, *, mode: str = "micrograph", n: int | None = None, size: int | None = None, seed: int = 0,
+          format: str | None = None, **particles: Any) -> Path:
+    """Make synthetic particle micrographs with exact ground truth.
+
+    Parameters
+    ----------
+    out : folder to write into.
+    mode : 'micrograph' (one image, default 512 x 512) or 'folder' (``n`` images, default 200 of 64 x 64).
+    n : images in folder mode.
+    size : image side, px.
+    seed : seed of every random draw.
+    format : 'png' (default) or 'tiff'.
+    **particles : parameters of the rendering (radius, density, bit_depth, ...), see
+        :func:`fewgan.data.synthetic.make_micrograph`.
+
+    Returns
+    -------
+    Path : the image (micrograph mode) or the folder.
+    """
     from fewgan.data.synthetic import synth as _synth
 
-    return _synth(out, **options)
+    return _synth(out, mode=mode, n=n, size=size, seed=seed, format=format, **particles)
 
 
 # --------------------------------------------------------------------------- training
-def train_singan(image: PathLike, **options: Any) -> Path:
-    """Train SinGAN on one image; returns the run folder. See :func:`fewgan.singan.train.train`."""
+def _report_when_done(run_dir: Path, logger) -> None:
+    """Write the report of a run whose training just finished, and say where (a failure is a warning:
+    the report is a view of the run, not part of it)."""
+    from fewgan.report.html import write_report
+
+    try:
+        logger.info(f"report: {write_report(run_dir)}")
+    except Exception as exc:
+        logger.warning(f"could not write the report: {type(exc).__name__}: {exc}")
+
+
+def _singan_done(run_dir: Path, logger) -> None:
+    """After a SinGAN run: the figure of its scales (``scales.png``), then the report."""
+    from fewgan.report.plots import plot_singan_scales
+    from fewgan.run import SINGAN_FIGURE_FILE
+    from fewgan.singan.sample import SinGANModel
+
+    try:
+        plot_singan_scales(SinGANModel.load(run_dir), run_dir / SINGAN_FIGURE_FILE)
+    except Exception as exc:  # a figure must never cost the run
+        logger.warning(f"could not draw {SINGAN_FIGURE_FILE}: {type(exc).__name__}: {exc}")
+    _report_when_done(run_dir, logger)
+
+
+def train_singan(
+    image: PathLike | None = None,
+    *,
+    results: PathLike = "results",
+    resume: PathLike | None = None,
+    device: str = "cpu",
+    quiet: bool = False,
+    dry_run: bool = False,
+    min_size: int = _default(_SG, "min_size"),
+    max_size: int = _default(_SG, "max_size"),
+    scale_factor_init: float = _default(_SG, "scale_factor_init"),
+    noise_weight: float = _default(_SG, "noise_weight"),
+    steps: int = _default(_SG, "steps"),
+    lr: float = _default(_SG, "lr"),
+    betas: tuple[float, float] = _default(_SG, "betas"),
+    lr_step_size: int = _default(_SG, "lr_step_size"),
+    lr_gamma: float = _default(_SG, "lr_gamma"),
+    lr_decay_fraction: float | None = _default(_SG, "lr_decay_fraction"),
+    batch_size: int = _default(_SG, "batch_size"),
+    critic_steps: int = _default(_SG, "critic_steps"),
+    gp_weight: float = _default(_SG, "gp_weight"),
+    recon_weight: float = _default(_SG, "recon_weight"),
+    adv_weight: float = _default(_SG, "adv_weight"),
+    features: int = _default(_SG, "features"),
+    max_features: int = _default(_SG, "max_features"),
+    features_every: int = _default(_SG, "features_every"),
+    num_blocks: int = _default(_SG, "num_blocks"),
+    kernel_size: int = _default(_SG, "kernel_size"),
+    channels: str = _default(_SG, "channels"),
+    data_range: tuple[float, float] | None = _default(_SG, "data_range"),
+    page: int | None = _default(_SG, "page"),
+    seed: int = _default(_SG, "seed"),
+    log_every: int = _default(_SG, "log_every"),
+    checkpoint_every: int = _default(_SG, "checkpoint_every"),
+    sample_count: int = _default(_SG, "sample_count"),
+    stop_after: int | None = _default(_SG, "stop_after"),
+    concurrent: bool = _default(_SG, "concurrent"),
+    conv: str = _default(_SG, "conv"),
+) -> Path:
+    """Train SinGAN on one image; then draw its scales and write its report. Returns the run folder.
+
+    Parameters
+    ----------
+    image : PNG, TIFF or JPEG (8/16-bit, float TIFF; gray trains a 1-channel model); omit with ``resume``.
+    results : parent of the timestamped run folder.
+    resume : a run folder to continue exactly from its last checkpoint; only the run-time
+        settings (:attr:`SinGANConfig.RUNTIME_FIELDS`) may be given, any other changed option is refused.
+    device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
+    quiet : no progress bar or log lines on the terminal (files are still written).
+    dry_run : print the resolved configuration and pyramid, train nothing.
+
+    The remaining options are the fields of :class:`fewgan.singan.config.SinGANConfig` (their
+    meaning: its docstring; left at the default: not given).
+
+@@SINGAN_DOC@@
+
+    Returns
+    -------
+    Path : the run folder (``config.json``, ``log.txt``, ``metrics.jsonl``, ``checkpoints/``,
+    ``samples/``, ``generator.pt``, ``amps.json``, ``scales.png``, ``report.html``); ``results``
+    with ``dry_run``.
+
+    References
+    ----------
+    Shaham, Dekel, Michaeli, "SinGAN: Learning a Generative Model from a Single Natural Image", ICCV 2019.
+    """
     from fewgan.singan.train import train
 
-    return train(image, **options)
+    return train(image, results=results, resume=resume, device=device, quiet=quiet, dry_run=dry_run,
+                 on_finish=_singan_done, **_given(locals(), _SG))
 
 
-def train_stylegan2(folder: PathLike, **options: Any) -> Path:
-    """Train StyleGAN2 on a folder of images; returns the run folder. See :func:`fewgan.stylegan2.train.train`."""
+def train_stylegan2(
+    folder: PathLike | None = None,
+    *,
+    results: PathLike = "results",
+    resume: PathLike | None = None,
+    device: str = "cpu",
+    quiet: bool = False,
+    dry_run: bool = False,
+    preset: str | None = None,
+    resolution: int = _default(_S2, "resolution"),
+    channels: str = _default(_S2, "channels"),
+    fit: str = _default(_S2, "fit"),
+    recursive: bool = _default(_S2, "recursive"),
+    z_dim: int = _default(_S2, "z_dim"),
+    w_dim: int = _default(_S2, "w_dim"),
+    mapping_layers: int = _default(_S2, "mapping_layers"),
+    mapping_lr_mult: float = _default(_S2, "mapping_lr_mult"),
+    cbase: int | None = _default(_S2, "cbase"),
+    cmax: int = _default(_S2, "cmax"),
+    mbstd_group: int = _default(_S2, "mbstd_group"),
+    batch: int = _default(_S2, "batch"),
+    lr_g: float = _default(_S2, "lr_g"),
+    lr_d: float = _default(_S2, "lr_d"),
+    beta1: float = _default(_S2, "beta1"),
+    beta2: float = _default(_S2, "beta2"),
+    r1_gamma: float = _default(_S2, "r1_gamma"),
+    pl_weight: float = _default(_S2, "pl_weight"),
+    pl_decay: float = _default(_S2, "pl_decay"),
+    pl_batch_shrink: int = _default(_S2, "pl_batch_shrink"),
+    g_reg_every: int = _default(_S2, "g_reg_every"),
+    d_reg_every: int = _default(_S2, "d_reg_every"),
+    style_mixing: float = _default(_S2, "style_mixing"),
+    ema_decay: float = _default(_S2, "ema_decay"),
+    epochs: int = _default(_S2, "epochs"),
+    kimg: float | None = _default(_S2, "kimg"),
+    diffaugment: str = _default(_S2, "diffaugment"),
+    ada: bool = _default(_S2, "ada"),
+    ada_target: float = _default(_S2, "ada_target"),
+    ada_kimg: float = _default(_S2, "ada_kimg"),
+    ada_interval: int = _default(_S2, "ada_interval"),
+    classical: str = _default(_S2, "classical"),
+    metric: str = _default(_S2, "metric"),
+    eval_every: int = _default(_S2, "eval_every"),
+    eval_images: int = _default(_S2, "eval_images"),
+    eval_batch: int = _default(_S2, "eval_batch"),
+    feature_batch: int = _default(_S2, "feature_batch"),
+    checkpoint_every: int = _default(_S2, "checkpoint_every"),
+    checkpoint_every_steps: int = _default(_S2, "checkpoint_every_steps"),
+    sample_every: int = _default(_S2, "sample_every"),
+    log_every: int = _default(_S2, "log_every"),
+    channels_last: bool = _default(_S2, "channels_last"),
+    amp: bool = _default(_S2, "amp"),
+    seed: int = _default(_S2, "seed"),
+) -> Path:
+    """Train data-efficient StyleGAN2 on a folder of images; then write its report. Returns the run folder.
+
+    The selection metric that picks the best checkpoint is
+    :func:`fewgan.metrics.selection.selection_metric` of the training images (``metric``).
+
+    Parameters
+    ----------
+    folder : folder of PNG / TIFF / JPEG images (any size, fitted to ``resolution`` by ``fit``);
+        omit with ``resume``.
+    results : parent of the timestamped run folder.
+    resume : a run folder to continue exactly from ``checkpoints/last.pt``; only the run-time
+        settings (:attr:`StyleGAN2Config.RUNTIME_FIELDS`) may be given, any other changed option is refused.
+    device : 'cpu', 'cuda', 'cuda:N' or 'auto' (under ``torchrun``: one process per device).
+    quiet : no progress bar or log lines on the terminal (files are still written).
+    dry_run : print the resolved configuration, train nothing.
+    preset : 'default' or 'seed' (the seed document exactly, its leaking classical augmentation included).
+
+    The remaining options are the fields of :class:`fewgan.stylegan2.config.StyleGAN2Config`
+    (left at the default: not given).
+
+@@STYLEGAN2_DOC@@
+
+    Returns
+    -------
+    Path : the run folder (``config.json``, ``log.txt``, ``metrics.jsonl``, ``checkpoints/``
+    with ``last.pt`` and the ``best_*`` files, ``samples/``, ``report.html``).
+
+    References
+    ----------
+    Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020; Zhao et al.,
+    "Differentiable Augmentation for Data-Efficient GAN Training", NeurIPS 2020.
+    """
+    from fewgan.metrics.selection import selection_metric
     from fewgan.stylegan2.train import train
 
-    return train(folder, **options)
+    return train(folder, results=results, resume=resume, device=device, quiet=quiet, dry_run=dry_run, preset=preset,
+                 metric_factory=selection_metric, on_finish=_report_when_done, **_given(locals(), _S2))
 
 
 # --------------------------------------------------------------------------- trained runs
-def load(run: PathLike, **options: Any):
-    """Load a trained run as a model object with ``.sample(n, seed=...)``.
+def load(run: PathLike, *, device: str = "cpu"):
+    """Load the trained model of a run folder, whichever method trained it.
 
-    Dispatches on the ``method`` recorded in the run folder's ``config.json``.
+    Parameters
+    ----------
+    run : a finished run folder (its ``config.json`` says the method).
+    device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
+
+    Returns
+    -------
+    fewgan.model.TrainedModel : ``SinGANModel`` or ``StyleGAN2Model`` (``sample(n, seed=...)``,
+    ``sample_tensor``, ``meta``, ``reconstruction()``, ``training_data()``).
     """
-    from fewgan.run import read_run_config
+    from fewgan import trained
 
-    method = read_run_config(run).get("method")
-    if method == "singan":
-        from fewgan.singan.sample import SinGANModel
-
-        return SinGANModel.load(run, **options)
-    if method == "stylegan2":
-        from fewgan.stylegan2.generate import StyleGAN2Model
-
-        return StyleGAN2Model.load(run, **options)
-    raise FewganError(f"{run}: unknown method {method!r} in config.json (expected singan or stylegan2)")
+    return trained.load(run, device=device)
 
 
-def sample(run: PathLike, out: PathLike, **options: Any) -> Path:
-    """Write samples of a SinGAN run into ``out``; see :func:`fewgan.singan.sample.sample_to_folder`."""
+def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: int = 16, seed: int = 0,
+           size: Any = None, scale: Any = None, start_scale: int | None = None, reconstruct: bool = False,
+           format: str | None = None, device: str = "cpu") -> Path:
+    """Write ``n`` samples of a SinGAN run, in the input's format, bit depth and data range.
+
+    Parameters
+    ----------
+    run : a finished SinGAN run folder.
+    out : output folder (default ``RUN/samples_seed<seed>``).
+    n : number of images.
+    batch : images per forward pass (no effect on the images).
+    seed : image ``i`` depends only on ``(seed, i)``.
+    size : output size ``'HxW'`` or ``(h, w)``.
+    scale : output size factor, ``1.5`` or ``'1x2'`` (height x width).
+    start_scale : inject the real image at this scale (variations close to the original).
+    reconstruct : also write the fixed-noise reconstruction.
+    format : 'png' or 'tiff' (default: the input's).
+    device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
+
+    Returns
+    -------
+    Path : the output folder.
+    """
     from fewgan.singan.sample import sample_to_folder
 
-    return sample_to_folder(run, out, **options)
+    return sample_to_folder(run, out, n=n, batch=batch, seed=seed, size=size, scale=scale, start_scale=start_scale,
+                            reconstruct=reconstruct, format=format, device=device)
 
 
-def generate(run: PathLike, out: PathLike, **options: Any) -> Path:
-    """Write images of a StyleGAN2 run into ``out``; see :func:`fewgan.stylegan2.generate.generate_to_folder`."""
+def generate(run: PathLike, out: PathLike | None = None, *, n: int | None = None, seeds: Any = None,
+             psi: float = 1.0, noise_mode: str = "const", batch: int = 32, grid: bool = False,
+             interpolate: bool = False, format: str | None = None, device: str = "cpu", quiet: bool = False) -> Path:
+    """Write one image per seed of a StyleGAN2 run, in the data set's bit depth.
+
+    Parameters
+    ----------
+    run : a StyleGAN2 run folder (best EMA generator, else best G, else the last checkpoint).
+    out : output folder (default ``RUN/generated``).
+    n : number of images (seeds ``0..n-1`` unless ``seeds``).
+    seeds : ``'0-999'``, ``'1,5,9'``, an int or a list.
+    psi : truncation, ``w' = w_avg + psi (w - w_avg)``.
+    noise_mode : 'const', 'random' or 'none'.
+    batch : images per forward pass (no effect on the images).
+    grid : also ``grid.png`` (up to 64 seeds).
+    interpolate : also ``interpolation.png`` between the first two seeds.
+    format : 'png' or 'tiff' (default: the data set's).
+    device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
+    quiet : print nothing.
+
+    Returns
+    -------
+    Path : the output folder (with ``generation.json``).
+
+    References
+    ----------
+    Karras, Laine, Aila, "A Style-Based Generator Architecture for GANs", CVPR 2019 (truncation).
+    """
     from fewgan.stylegan2.generate import generate_to_folder
 
-    return generate_to_folder(run, out, **options)
+    return generate_to_folder(run, out, n=n, seeds=seeds, psi=psi, noise_mode=noise_mode, batch=batch, grid=grid,
+                              interpolate=interpolate, format=format, device=device, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- evaluation and reports
-def evaluate(real: PathLike, fake: PathLike, **options: Any) -> dict[str, Any]:
-    """Compare real and generated images; see :func:`fewgan.metrics.evaluate.evaluate`."""
+def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | None = None, json_path: Any = None,
+             device: str = "cpu", n: int | None = None, seed: int = 0, resolution: int | None = None,
+             channels: str | int = "auto", size_mismatch: str = "resize", floors: bool = True, resize: str = "clean",
+             batch_size: int = 50, weights: Any = None, cache: bool | str | None = None,
+             particle_options: dict[str, Any] | None = None, near_copy_threshold: float | None = None,
+             log: Callable[[str], None] | None = None, progress: bool = False) -> dict[str, Any]:
+    """Compare real and generated images with every requested metric beside its real-vs-real floor.
+
+    Parameters
+    ----------
+    real, fake : image folder, image file or run folder (a run as FAKE generates ``n`` images; as
+        REAL it stands for its training data), or a ``[N, C, H, W]`` tensor in [-1, 1].
+    metrics : names of :data:`fewgan.metrics.evaluate.METRICS` (default: by mode).
+    json_path : also write the result there as JSON (atomically).
+    device : 'cpu', 'cuda' or 'auto'.
+    n : images to generate from a run folder.
+    seed : seed of generation, the half split, crops, SWD and KID subsets.
+    resolution, channels : how folders are loaded.
+    size_mismatch : 'resize' or 'error' for generated images of another size (set mode).
+    floors : also compute every metric between two halves of the real data.
+    resize, batch_size, weights, cache : Inception feature options.
+    particle_options : fields of :class:`fewgan.metrics.particles.ParticleConfig`.
+    near_copy_threshold : memorisation ratio threshold (default 0.5).
+    log : called with progress lines.
+    progress : feature-extraction progress bars.
+
+    Returns
+    -------
+    dict : ``mode``, ``real``, ``fake``, ``metrics`` (numbers, floor, seconds or the reason skipped),
+    ``table``, ``warnings``; see :func:`fewgan.metrics.evaluate.evaluate`.
+    """
+    from fewgan import trained
     from fewgan.metrics.evaluate import evaluate as _evaluate
 
-    return _evaluate(real, fake, **options)
+    return _evaluate(real, fake, metrics=metrics, json_path=json_path, device=device, n=n, seed=seed,
+                     resolution=resolution, channels=channels, size_mismatch=size_mismatch, floors=floors,
+                     resize=resize, batch_size=batch_size, weights=weights, cache=cache,
+                     particle_options=particle_options, near_copy_threshold=near_copy_threshold, log=log,
+                     progress=progress, run_loader=trained.run_image_set)
 
 
 def weights_status(path: PathLike | None = None) -> dict[str, Any]:
-    """Where the Inception weights are looked for and what is found; see :func:`fewgan.metrics.features.weights_status`."""
+    """Where the Inception weights are looked for and what is found.
+
+    Parameters
+    ----------
+    path : an explicit weights file to check first.
+
+    Returns
+    -------
+    dict : ``candidates`` (source, path, exists) and ``found`` (a path or None).
+    """
     from fewgan.metrics.features import weights_status as _status
 
     return _status(path)
 
 
 def import_weights(file: PathLike, dest_dir: PathLike | None = None) -> Path:
-    """Check the Inception weights' SHA-256 and copy them into torch's hub cache; see :func:`fewgan.metrics.features.import_weights`."""
+    """Check the Inception weights' SHA-256 and copy them into torch's hub cache (atomically).
+
+    Parameters
+    ----------
+    file : the downloaded weights file.
+    dest_dir : where to install them (default: torch's hub checkpoints folder).
+
+    Returns
+    -------
+    Path : the installed file.
+    """
     from fewgan.metrics.features import import_weights as _import
 
     return _import(file, dest_dir)
 
 
 def fetch_weights(url: str | None = None, dest_dir: PathLike | None = None) -> Path:
-    """Download, check and install the Inception weights (needs internet); see :func:`fewgan.metrics.features.fetch_weights`."""
+    """Download, check and install the Inception weights (needs internet).
+
+    Parameters
+    ----------
+    url : where to download from (default: the reference release).
+    dest_dir : where to install them (default: torch's hub checkpoints folder).
+
+    Returns
+    -------
+    Path : the installed file.
+    """
     from fewgan.metrics.features import fetch_weights as _fetch
 
     return _fetch(url, dest_dir)
 
 
-def report(run: PathLike, **options: Any) -> Path:
-    """Write ``report.html`` (and its plots) for a run folder; returns its path."""
+def report(run: PathLike, *, out: PathLike | None = None, plots: bool = True, max_images: int = 24,
+           log_lines: int = 60) -> Path:
+    """Write a run folder's self-contained ``report.html`` (and its plots).
+
+    Parameters
+    ----------
+    run : a run folder (finished or not).
+    out : where to write the report (default ``RUN/report.html``).
+    plots : draw the plots into ``RUN/plots`` first.
+    max_images : most sample images embedded.
+    log_lines : lines of ``log.txt`` shown.
+
+    Returns
+    -------
+    Path : the report.
+    """
     from fewgan.report.html import write_report
 
-    return write_report(run, **options)
+    return write_report(run, out=out, plots=plots, max_images=max_images, log_lines=log_lines)
 
 
-def demo(kind: str = "singan", **options: Any) -> Path:
-    """Synthetic data -> training -> samples -> evaluation -> report; returns the report path."""
-    from fewgan.report.demo import run_demo
-
-    return run_demo(kind, **options)
+train_singan.__doc__ = train_singan.__doc__.replace("@@SINGAN_DOC@@", _options_doc(_SG))
+train_stylegan2.__doc__ = train_stylegan2.__doc__.replace("@@STYLEGAN2_DOC@@", _options_doc(_S2))

@@ -18,7 +18,7 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from fewgan.errors import FewganError
 
@@ -27,7 +27,15 @@ T = TypeVar("T", bound="Config")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Base class of every configuration dataclass (subclasses are frozen dataclasses)."""
+    """Base class of every configuration dataclass (subclasses are frozen dataclasses).
+
+    Subclasses validate in ``__post_init__`` (raising :class:`FewganError`), so that no invalid
+    config can exist, and name in :attr:`RUNTIME_FIELDS` the settings of a run (cadences,
+    kernels, stop-after) that a resume may change; every other field is the model and stays.
+    """
+
+    #: fields that are settings of the run, not of the model: :meth:`resume_with` may change them
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data (JSON-ready) copy; nested configs become nested dicts, tuples lists."""
@@ -61,6 +69,27 @@ class Config:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise FewganError(f"invalid {cls.__name__}: {exc}") from exc
+
+    def resume_with(self: T, requested: dict[str, Any], *, run: Any = None) -> T:
+        """The one resume rule: this (stored) config with the requested run-time settings applied.
+
+        ``requested`` holds the options given to the resume (``None``: not given). A given field
+        of :attr:`RUNTIME_FIELDS` replaces the stored value; any other given field whose value
+        (after validation, e.g. ``[0.5, 0.9]`` == ``(0.5, 0.9)``) differs from the stored one is
+        refused with one :class:`FewganError` line naming each such field, its stored and its
+        requested value.
+        """
+        stored = self.to_dict()
+        given = {k: v for k, v in requested.items() if v is not None}
+        merged = type(self).from_dict({**stored, **given})  # unknown names and bad values: one line
+        resolved = merged.to_dict()
+        refused = [f"{k} (stored {stored[k]!r}, requested {given[k]!r})" for k in given
+                   if resolved[k] != stored[k] and k not in self.RUNTIME_FIELDS]
+        if refused:
+            where = f"--resume {run}: " if run is not None else ""
+            raise FewganError(f"{where}a resume continues the run with its own options; cannot change "
+                              f"{', '.join(refused)}; a resume may change only {', '.join(self.RUNTIME_FIELDS)}")
+        return merged
 
     def replace(self: T, **changes: Any) -> T:
         """A copy with some fields changed (unknown names raise :class:`FewganError`)."""

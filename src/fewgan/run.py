@@ -28,18 +28,82 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
 from fewgan.errors import FewganError
 
+# --------------------------------------------------------------------------- names
+# Every file of a run folder and every key of its records is named here, once: the trainers
+# write through these names, evaluation and the report read through them (no guessing).
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.txt"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 TB_DIR = "tb"
+SAMPLES_DIR = "samples"
+PLOTS_DIR = "plots"
+REPORT_FILE = "report.html"
+EVAL_FILE = "eval.json"
+PARTICLES_FILE = "particles.json"
+
+# SinGAN
+SINGAN_RESUME_FILE = "resume.pt"          # in CHECKPOINT_DIR: everything a resume needs
+SINGAN_MODEL_FILE = "generator.pt"        # the finished pyramid (what sampling loads)
+SINGAN_AMPS_FILE = "amps.json"
+SINGAN_FIGURE_FILE = "scales.png"         # real | reconstruction | samples, one row per scale
+SINGAN_LOSS_KEYS = ("D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv")
+SINGAN_STEP_KEYS = ("scale", "step", *SINGAN_LOSS_KEYS, "amp", "lr", "seconds")
+SINGAN_SCALE_END_KEYS = ("event", "scale", "size", "amp", "psnr", "ssim", "seconds_scale", "features")
+
+
+def singan_scale_checkpoint(k: int) -> str:
+    """File name (in ``CHECKPOINT_DIR``) of scale ``k``'s networks: ``s<k>.pt``."""
+    return f"s{int(k)}.pt"
+
+
+def singan_scale_images(k: int, suffix: str) -> tuple[str, str]:
+    """``(reconstruction, sample grid)`` file names (in ``SAMPLES_DIR``) of scale ``k``."""
+    return f"s{int(k)}_recon{suffix}", f"s{int(k)}_samples.png"
+
+
+# StyleGAN2
+STYLEGAN2_LAST_CHECKPOINT = "last.pt"     # in CHECKPOINT_DIR: everything a resume needs
+STYLEGAN2_BEST_FILES = {"G_ema": "best_G_ema.pt", "G": "best_G.pt", "D": "best_D.pt"}
+STYLEGAN2_BEST_INFO = "best_info.json"
+STYLEGAN2_STEP_KEYS = ("kimg", "epoch", "step", "loss_G", "loss_D", "r1", "pl", "ada_p", "lr", "seconds")
+STYLEGAN2_EVAL_KEYS = ("event", "epoch", "kimg", "metric", "value", "best")
+
+
+def stylegan2_sample_grid(step: int) -> str:
+    """File name (in ``SAMPLES_DIR``) of the sample grid written at ``step``."""
+    return f"fakes_step{int(step):07d}.png"
+
+
+#: figures a trainer writes at the top of a run folder (the report shows them as figures)
+FIGURE_FILES = (SINGAN_FIGURE_FILE,)
+#: the key of ``config.json``'s ``data`` that holds the training data's path, per method
+DATA_PATH_KEYS = {"singan": "path", "stylegan2": "root"}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available) -> ``torch.device``; the one resolver.
+
+    A device that does not exist here is a :class:`FewganError` naming the fix.
+    """
+    name = str(device or "cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise FewganError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or auto)")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FewganError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise FewganError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or auto)") from None
 
 
 # --------------------------------------------------------------------------- files
@@ -658,10 +722,3 @@ def truncate_logs(run_dir: str | os.PathLike, offsets: dict[str, Any]) -> None:
         size = int(offsets.get(name, -1)) if isinstance(offsets, dict) else -1
         if size >= 0 and path.is_file() and path.stat().st_size > size:
             os.truncate(path, size)
-
-
-def iter_files(folder: Path, patterns: Iterable[str]) -> list[Path]:
-    out: list[Path] = []
-    for pattern in patterns:
-        out.extend(folder.glob(pattern))
-    return sorted(set(out))

@@ -60,11 +60,12 @@ def test_gradients_to_second_order_match_direct():
 def test_conv2d_module_is_a_drop_in_for_nn_conv2d():
     torch.manual_seed(2)
     plain = torch.nn.Conv2d(64, 64, 3)
-    fast = winograd.Conv2d(64, 64, 3)
+    fast = winograd.Conv2d(64, 64, 3, conv="winograd")  # the kernel choice is the layer's, from its constructor
     fast.load_state_dict(plain.state_dict())
-    assert set(fast.state_dict()) == {"weight", "bias"}
+    assert set(fast.state_dict()) == {"weight", "bias"} and fast.kernels == "winograd"
     x = torch.randn(1, 64, 12, 12, requires_grad=True)
-    with winograd.mode("winograd"):
+    assert winograd.use_winograd(x, fast.weight, fast.kernels) == winograd.available()
+    with winograd.mode("direct"):  # the thread's default of the functional conv3x3 does not reach a layer
         y = fast(x)
         y.square().mean().backward()
     gx, gw, gb = x.grad.clone(), fast.weight.grad, fast.bias.grad
@@ -72,9 +73,8 @@ def test_conv2d_module_is_a_drop_in_for_nn_conv2d():
     plain(x).square().mean().backward()
     assert _rel(gx, x.grad) < 1e-4 and _rel(gw, plain.weight.grad) < 1e-4 and _rel(gb, plain.bias.grad) < 1e-4
     # padded or strided convolutions are left to PyTorch
-    padded = winograd.Conv2d(64, 64, 3, padding=1)
-    with winograd.mode("winograd"):
-        assert padded(torch.randn(1, 64, 8, 8)).shape == (1, 64, 8, 8)
+    padded = winograd.Conv2d(64, 64, 3, padding=1, conv="winograd")
+    assert padded(torch.randn(1, 64, 8, 8)).shape == (1, 64, 8, 8)
 
 
 def test_weight_gradient_skipped_when_only_the_input_gradient_is_asked(monkeypatch):

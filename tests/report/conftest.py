@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fewgan.run import write_run_config
+from fewgan.run import SINGAN_FIGURE_FILE, write_run_config
 
 
 def _write_jsonl(path: Path, records) -> None:
@@ -65,7 +65,7 @@ def make_singan_run(root: Path) -> Path:
                            "dtype": "uint16", "bit_depth": 16, "format": "png"})
     _write_jsonl(run / "metrics.jsonl", singan_records())
     (run / "log.txt").write_text("\n".join(f"line {i} <b>&" for i in range(100)) + "\n", encoding="utf-8")
-    _png8(run / "scale_comparison.png", (80, 120))
+    _png8(run / SINGAN_FIGURE_FILE, (80, 120))
     (run / "samples").mkdir()
     for i in range(3):
         _png16(run / "samples" / f"sample_{i:03d}.png")

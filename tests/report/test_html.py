@@ -15,6 +15,7 @@ from PIL import Image
 
 from fewgan.errors import FewganError
 from fewgan.report.html import SECTIONS, image_data_uri, write_report
+from fewgan.run import SINGAN_FIGURE_FILE
 
 
 class Page(HTMLParser):
@@ -101,7 +102,7 @@ def test_singan_report_has_every_section_and_figure(singan_run, eval_json, fake)
         assert p.read_bytes() in embedded, p.name
     # the trainer's comparison figure is a figure; samples are samples; checkpoints are never shown
     figure_alts = [img["alt"] for img in page.images if img["section"] == "figures"]
-    assert any("scale_comparison.png" in a for a in figure_alts)
+    assert any(SINGAN_FIGURE_FILE in a for a in figure_alts)
     sample_alts = {img["alt"] for img in page.images if img["section"] == "samples"}
     assert sample_alts == {"samples/sample_000.png", "samples/sample_001.png", "samples/sample_002.png",
                            "samples/large_000.tif", "recon_s3.png"}
@@ -195,7 +196,7 @@ def test_stylegan2_report(stylegan2_run):
 
 def test_report_of_a_run_killed_before_its_first_step(tmp_path, fake):
     run = fake.make_singan_run(tmp_path)
-    for name in ("metrics.jsonl", "log.txt", "scale_comparison.png", "recon_s3.png"):
+    for name in ("metrics.jsonl", "log.txt", SINGAN_FIGURE_FILE, "recon_s3.png"):
         (run / name).unlink()
     shutil.rmtree(run / "samples")
     page = Page(write_report(run).read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fewgan import run
 from fewgan.report import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -78,10 +79,10 @@ def test_record_grouping(fake):
 def test_record_keys_documented(fake):
     # the keys the report reads are the ones of the common metrics.jsonl convention
     step = fake.singan_records(scales=1)[0]
-    assert tuple(step) == plots.SINGAN_STEP_KEYS
+    assert tuple(step) == run.SINGAN_STEP_KEYS
     sg = fake.stylegan2_records(epochs=1)
-    assert tuple(sg[0]) == plots.STYLEGAN2_STEP_KEYS
-    assert tuple(sg[-1]) == plots.STYLEGAN2_EVAL_KEYS
+    assert tuple(sg[0]) == run.STYLEGAN2_STEP_KEYS
+    assert tuple(sg[-1]) == run.STYLEGAN2_EVAL_KEYS
 
 
 def test_particle_histograms(tmp_path):

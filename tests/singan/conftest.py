@@ -49,8 +49,9 @@ def rgb_image(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, rgb_image):
-    """A finished 4-scale run (18x16 to 24x22) on a 24 x 22 RGB image, 10 steps per scale."""
-    from fewgan.singan.train import train
+    """A finished 4-scale run (18x16 to 24x22) on a 24 x 22 RGB image, 10 steps per scale (through the
+    API, which also draws the scale figure and writes the report)."""
+    from fewgan.api import train_singan as train
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from fewgan.singan import losses
 from fewgan.singan.config import SinGANConfig
-from fewgan.singan.nets import Discriminator, Generator, count_parameters, upsample
+from fewgan.model import count_parameters
+from fewgan.singan.nets import Discriminator, Generator, upsample
 from fewgan.singan.pyramid import plan_pyramid
 from fewgan.singan.train import SinGANTrainer
 

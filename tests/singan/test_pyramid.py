@@ -83,3 +83,42 @@ def test_prepare_reads_a_page_with_an_explicit_data_range(tmp_path):
     assert max(pyramid.sizes[-1]) == 32
     with pytest.raises(FewganError, match="--page"):
         prepare(tmp_path / "stack.tif", SinGANConfig(max_size=32))
+
+
+def test_coarse_to_fine_is_the_hand_chain_of_generators():
+    """One pass: y <- G_j(y + amp_j noise_j, y), upsampled between scales; start / image inject; to_next."""
+    import torch
+
+    from fewgan.singan.nets import Generator, upsample
+    from fewgan.singan.pyramid import TrainedScales, fixed_noise, random_noise
+
+    torch.manual_seed(0)
+    sizes, sf = [(11, 12), (14, 15), (18, 19)], 0.78
+    gens = [Generator(3, 8).eval() for _ in sizes]
+    amps = [1.0, 0.3, 0.1]
+    noises = [torch.randn(1, 3, h, w) for h, w in sizes]
+    scales = TrainedScales(gens, amps, sizes, sf)
+    with torch.no_grad():
+        y = torch.zeros(1, 3, *sizes[0])
+        hand = []
+        for j in range(3):
+            y = gens[j](y + amps[j] * noises[j], y)
+            hand.append(y)
+            if j < 2:
+                y = upsample(y, sizes[j + 1], sf)
+        assert torch.equal(scales.coarse_to_fine(fixed_noise(noises), stop=2), hand[2])
+        assert torch.equal(scales.coarse_to_fine(fixed_noise(noises), stop=1), hand[1])
+        # to_next: scale 1's output brought to scale 2 is what scale 2 starts from
+        prev2 = scales.coarse_to_fine(fixed_noise(noises), stop=1, to_next=True)
+        assert prev2.shape[-2:] == sizes[2] and torch.equal(prev2, upsample(hand[1], sizes[2], sf))
+        assert torch.equal(scales.coarse_to_fine(fixed_noise(noises), start=2, stop=2, image=prev2), hand[2])
+        # nothing to run: the starting image (zeros for scale 0), batch and channels as asked
+        assert torch.equal(scales.coarse_to_fine(fixed_noise(noises), stop=-1, batch=2), torch.zeros(2, 3, 11, 12))
+        # fresh noise: drawn scale by scale from the generator given, s0's one channel on all three
+        a = scales.coarse_to_fine(random_noise(torch.Generator().manual_seed(5)), stop=2, batch=2)
+        b = scales.coarse_to_fine(random_noise(torch.Generator().manual_seed(5)), stop=2, batch=2)
+        assert torch.equal(a, b) and not torch.equal(a[0], a[1])
+        g = torch.Generator().manual_seed(5)
+        n0 = torch.randn((2, 1, 11, 12), generator=g).repeat(1, 3, 1, 1)
+        y0 = gens[0](n0, torch.zeros(2, 3, 11, 12))
+        assert torch.equal(scales.coarse_to_fine(random_noise(torch.Generator().manual_seed(5)), stop=0, batch=2), y0)

@@ -201,3 +201,22 @@ def test_winograd_kernels_train_the_same_model_and_resume_exactly(tmp_path, rgb_
     # and the kernels really differ (rounding): the final weights are not bit-identical
     key = "features.1.conv.weight"
     assert not torch.equal(_weights(wino)["generators"][-1][key], _weights(direct)["generators"][-1][key])
+
+
+def test_resume_with_a_new_log_every_logs_at_the_new_cadence(tmp_path, rgb_image):
+    """--log-every is a run-time setting (SinGANConfig.RUNTIME_FIELDS): a resume applies it from the
+    checkpoint on; a changed model option is refused naming its stored and requested values."""
+    cut = train(rgb_image, results=tmp_path / "cut", quiet=True, stop_after=18, **TINY)  # checkpoint: s1, step 4
+    train(resume=cut, quiet=True, log_every=1)
+    steps = {}
+    for r in read_metrics(cut):
+        if "event" not in r:
+            steps.setdefault(r["scale"], []).append(r["step"])
+    assert steps[0] == [0, 5, 10]                      # before the cut: every 5 steps
+    assert steps[1] == [0] + list(range(4, 11))        # from the checkpoint on: every step
+    assert steps[2] == steps[3] == list(range(11))
+    assert "Iteration 7, D: " in (cut / "log.txt").read_text()
+    from fewgan.errors import FewganError
+
+    with pytest.raises(FewganError, match=r"cannot change steps \(stored 10, requested 99\)"):
+        train(resume=cut, steps=99, log_every=2, quiet=True)

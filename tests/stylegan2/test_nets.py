@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from fewgan.stylegan2.config import StyleGAN2Config, channels_at
-from fewgan.stylegan2.nets import Discriminator, Generator, MinibatchStdLayer, count_parameters
-from fewgan.stylegan2.train import build_networks, ema_update
+from fewgan.model import count_parameters
+from fewgan.stylegan2.nets import Discriminator, Generator, MinibatchStdLayer
+from fewgan.stylegan2.nets import build_networks
+from fewgan.stylegan2.train import ema_update
 
 
 def test_seed_configuration_parameter_counts_match_the_peer():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fewgan.errors import FewganError
 from fewgan.run import load_checkpoint, read_metrics
 from fewgan.stylegan2 import train as train_mod
 from fewgan.stylegan2.config import StyleGAN2Config
@@ -21,7 +22,7 @@ from fewgan.stylegan2.train import InfiniteSampler, Trainer, train
 def test_lazy_regularisation_cadence_and_adam_rescaling(tiny, images, monkeypatch):
     cfg = StyleGAN2Config.from_dict({**tiny, "g_reg_every": 4, "d_reg_every": 3, "diffaugment": "none"})
     calls = {"pl": [], "r1": [], "ema": 0}
-    trainer = Trainer(cfg, images, seed=0)
+    trainer = Trainer(cfg, images)
     real_pl, real_r1, real_ema = train_mod.path_lengths, train_mod.r1_penalty, train_mod.ema_update
     monkeypatch.setattr(train_mod, "path_lengths", lambda *a, **k: (calls["pl"].append(trainer.step), real_pl(*a, **k))[1])
     monkeypatch.setattr(train_mod, "r1_penalty", lambda *a, **k: (calls["r1"].append(trainer.step), real_r1(*a, **k))[1])
@@ -46,7 +47,7 @@ def test_lazy_regularisation_cadence_and_adam_rescaling(tiny, images, monkeypatc
 def test_r1_step_gradient_is_interval_times_the_penalty_gradient(tiny, images):
     """Lazy regularisation: the Dreg step's D gradient is k x grad(gamma/2 ||grad_x D(x)||^2)."""
     cfg = StyleGAN2Config.from_dict({**tiny, "d_reg_every": 8, "pl_weight": 0.0, "diffaugment": "none"})
-    trainer = Trainer(cfg, images, seed=0)
+    trainer = Trainer(cfg, images)
     reals, checks = [], []
     real_batch, real_step = trainer._real_batch, trainer.opt_D.step
     trainer._real_batch = lambda: (reals.append(real_batch()), reals[-1])[1]
@@ -74,7 +75,7 @@ def test_r1_step_gradient_is_interval_times_the_penalty_gradient(tiny, images):
 
 def test_ema_after_one_step_without_path_length(tiny, images):
     cfg = StyleGAN2Config.from_dict({**tiny, "pl_weight": 0.0, "diffaugment": "none"})
-    trainer = Trainer(cfg, images, seed=0)
+    trainer = Trainer(cfg, images)
     ema0 = [p.clone() for p in trainer.G_ema.parameters()]
     trainer.train_step()
     for e0, e1, g1 in zip(ema0, trainer.G_ema.parameters(), trainer.G.parameters()):
@@ -206,42 +207,11 @@ def test_resume_after_sigkill_of_a_real_training_process(tmp_path, tiny, images,
     assert len(steps(full_lines)) == 30 and steps(lines) == steps(full_lines)
 
 
-def test_default_metric_fid_when_weights_exist_else_swd(monkeypatch, images):
-    from fewgan.metrics import features as feat
-
-    real = images.repeat(4, 1, 1, 1)
-
-    def missing(*a, **k):
-        raise feat.WeightsMissing("no Inception weights in /nowhere: put them there")
-
-    monkeypatch.setattr(feat, "find_weights", missing)
-    name, fn, why = train_mod.default_metric(real, "auto")
-    assert name == "swd" and "not installed" in why
-    assert fn(real) == pytest.approx(0.0, abs=1e-6)  # identical sets
-    with pytest.raises(feat.WeightsMissing):
-        train_mod.default_metric(real, "fid")
-    # with weights: FID of the features the extractor returns (a stand-in extractor here)
-    monkeypatch.setattr(feat, "find_weights", lambda *a, **k: "/weights.pth")
-    calls = []
-
-    def fake_extract(x, *, window, batch_size, device, weights, progress):
-        calls.append((x.shape[0], window, batch_size, weights))
-        return x.flatten(2).mean(2).repeat(1, 3).double().numpy() + np.arange(3)[None].repeat(x.shape[1], 1)
-
-    import numpy as np
-
-    monkeypatch.setattr(feat, "extract_features", fake_extract)
-    name, fn, why = train_mod.default_metric(real, "auto", feature_batch=50, dtype="uint16")
-    assert name == "fid" and calls[0][2] == 50 and calls[0][3] == "/weights.pth"
-    assert fn(real) == pytest.approx(0.0, abs=1e-4)
-    assert fn(real + 0.5) > 0.2  # a mean shift of 0.5 in every feature: FID >= 3 * 0.25
-
-
 def test_channels_last_gives_the_same_training_as_the_default_layout(tiny, images, one_thread):
     """The GPU option also runs on the CPU: same weights after two iterations, to float rounding."""
     out = []
     for cl in (False, True):
-        trainer = Trainer(StyleGAN2Config.from_dict({**tiny, "channels_last": cl, "diffaugment": "none"}), images, seed=0)
+        trainer = Trainer(StyleGAN2Config.from_dict({**tiny, "channels_last": cl, "diffaugment": "none"}), images)
         for _ in range(2):
             trainer.train_step()
         out.append(trainer.state_dict())
@@ -278,3 +248,24 @@ def test_a_non_finite_loss_stops_the_run_and_the_last_checkpoint_resumes(tmp_pat
     monkeypatch.setattr(Trainer, "train_step", real_step)
     resumed = train(images=images, resume=run, quiet=True)
     assert load_checkpoint(resumed / "checkpoints" / "last.pt")["step"] == 6
+
+
+def test_evaluation_needs_a_selection_metric_from_the_caller(tmp_path, tiny, images):
+    """The trainer builds no metric: with eval_every > 0 and none given it refuses before making a run folder."""
+    with pytest.raises(FewganError, match="needs a selection metric"):
+        train(images=images, results=tmp_path / "runs", quiet=True, **{**tiny, "eval_every": 1})
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_with_a_new_log_every_logs_at_the_new_cadence(tmp_path, tiny, images):
+    """--log-every is a run-time setting: a resume applies it from the resumed step on."""
+    opts = {**tiny, "kimg": 0.024, "diffaugment": "none", "checkpoint_every_steps": 1}  # 6 steps of 4 images
+    def logged_steps(run):  # the log's step lines (metrics.jsonl after a resume: issue 12's "logs surviving resume")
+        return [int(line.split()[1]) for line in (run / "log.txt").read_text().splitlines() if line.startswith("step ")]
+
+    run = train(images=images, results=tmp_path, quiet=True, max_steps=2, **opts)
+    assert logged_steps(run) == [1]  # log_every 1000: only the first step
+    train(images=images, resume=run, quiet=True, log_every=1)
+    assert logged_steps(run) == [1, 3, 4, 5, 6]
+    with pytest.raises(FewganError, match=r"cannot change z_dim \(stored 16, requested 8\)"):
+        train(images=images, resume=run, quiet=True, z_dim=8, log_every=2)

@@ -32,13 +32,12 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from fewgan import api
-    from fewgan.report.demo import tiny_from_env
+    from fewgan.pipeline import run_demo, tiny_from_env
 
     from fewgan.run import check_writable
 
     check_writable(args.out, "--out")
-    report = api.demo(args.kind, tiny=True if args.tiny else tiny_from_env(), out=args.out, seed=args.seed,
+    report = run_demo(args.kind, tiny=True if args.tiny else tiny_from_env(), out=args.out, seed=args.seed,
                       device=args.device, quiet=args.quiet, threads=args.threads)
     print(report, flush=True)
     return 0

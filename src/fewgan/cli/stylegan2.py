@@ -7,6 +7,7 @@ one option); handlers only parse and call :mod:`fewgan.api`.
 from __future__ import annotations
 
 _HELP = {
+    "seed": "seed of every random draw of the run (latents, batches, augmentation)",
     "resolution": "square training resolution, a power of two (8-1024)",
     "channels": "image channels: auto, 1 or 3",
     "fit": "how images of another size or aspect become square: crop, resize or pad",
@@ -75,7 +76,6 @@ def register(sub) -> None:
                         "of the real images (rotations, colour, erasing), which can leak into the generated "
                         "images (default: default)")
     t.add_argument("--device", default="auto", help=DEVICE_HELP)
-    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--quiet", action="store_true",
                    help="no progress bar or log lines, only warnings, a one-line status on stderr every 30 s and the "
                         "run folder at the end")
@@ -122,7 +122,7 @@ def _train(args) -> int:
 
         check_writable(args.results, "--results")
     run = api.train_stylegan2(args.folder, results=args.results, resume=args.resume, device=args.device,
-                              quiet=args.quiet, seed=args.seed, preset=args.preset, dry_run=args.dry_run, **options)
+                              quiet=args.quiet, preset=args.preset, dry_run=args.dry_run, **options)
     if not args.dry_run and os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run}")  # with --quiet too: the one line a script needs
     return 0

@@ -3,9 +3,12 @@
 REAL and FAKE are each a folder of images, one image file, or a run folder (a folder with a
 ``config.json`` written by ``fewgan singan train`` / ``fewgan stylegan2 train``):
 
-* a run folder as FAKE generates ``n`` images first (``fewgan.api.load(run).sample(n, seed)``);
-  for a SinGAN run, PSNR/SSIM compare its fixed-noise reconstruction with the real image;
+* a run folder as FAKE generates ``n`` images first; for a model with a reconstruction
+  (SinGAN's fixed-noise pass), PSNR/SSIM compare it with the real image;
 * a run folder as REAL stands for the data it was trained on (the path in its ``config.json``).
+
+This module works on images only: a run folder reaches it through the ``run_loader`` the API
+passes in (:func:`fewgan.trained.run_image_set`), never by loading a run itself.
 
 Two modes follow from REAL:
 
@@ -67,7 +70,7 @@ class ImageSet:
     """One side of a comparison: images ``[N, C, H, W]`` in [-1, 1] and where they came from."""
 
     images: torch.Tensor
-    meta: Any
+    meta: Any  # fewgan.data.images.ImageMeta, or None for a bare tensor
     source: str
     kind: str  # 'folder' | 'image' | 'run'
     recon: torch.Tensor | None = None  # SinGAN run: its reconstruction [1, C, H, W]
@@ -75,7 +78,7 @@ class ImageSet:
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
-        meta = self.meta.to_dict() if hasattr(self.meta, "to_dict") else self.meta
+        meta = self.meta.to_dict() if self.meta is not None else None
         return {"source": self.source, "kind": self.kind, "n": int(self.images.shape[0]),
                 "channels": int(self.images.shape[1]), "size": [int(self.images.shape[2]), int(self.images.shape[3])],
                 "meta": meta, "notes": list(self.notes)}
@@ -83,92 +86,22 @@ class ImageSet:
 
 # --------------------------------------------------------------------------- loading
 def _is_run(path: Path) -> bool:
-    return path.is_dir() and (path / "config.json").is_file()
+    from fewgan.run import CONFIG_FILE
+
+    return path.is_dir() and (path / CONFIG_FILE).is_file()
 
 
-def _meta_from(obj: Any):
-    from fewgan.data.images import ImageMeta
-
-    if obj is None or isinstance(obj, ImageMeta):
-        return obj
-    if isinstance(obj, dict):
-        data = obj.get("image", obj) if isinstance(obj.get("image"), dict) else obj
-        try:
-            return ImageMeta.from_dict(data)
-        except (TypeError, ValueError, KeyError):
-            return None
-    if hasattr(obj, "image"):
-        return _meta_from(obj.image)
-    return None
-
-
-def _run_data_path(run: Path) -> tuple[Path, int | None]:
-    """The training data a run's ``config.json`` names, and the square resolution it was loaded at."""
-    from fewgan.run import read_run_config
-
-    cfg = read_run_config(run)
-    data = cfg.get("data") or {}
-    resolution = data.get("resolution") if isinstance(data.get("resolution"), int) else None
-    candidates = [data.get(k) for k in ("path", "root", "source", "image", "folder")]
-    candidates += [(cfg.get("config") or {}).get(k) for k in ("image", "folder", "data")]
-    for c in candidates:
-        if isinstance(c, str) and Path(c).exists():
-            return Path(c), resolution
-    raise FewganError(
-        f"{run}: the run's config.json does not name training data that exists on this machine; "
-        "pass the real image or folder instead of the run folder"
-    )
-
-
-def _samples_to_tensor(samples: Any, meta) -> torch.Tensor:
-    """A model's samples (``[N, H, W, C]`` array in the data's dtype, or a float tensor) -> [-1, 1]."""
-    import torch
-
-    from fewgan.data.images import to_unit_range
-
-    if isinstance(samples, torch.Tensor):
-        return samples.detach().float().cpu()
-    array = np.asarray(samples)
-    if array.ndim == 3:
-        array = array[..., None]
-    if meta is None:
-        raise FewganError("the run's samples carry no data range; cannot map them to [-1, 1]")
-    return torch.stack([to_unit_range(a, meta.data_range) for a in array])
-
-
-def _load_run_samples(run: Path, n: int, seed: int, device: str, want_recon: bool) -> ImageSet:
-    from fewgan import api
-
-    try:
-        model = api.load(run, device=device)
-    except TypeError:
-        model = api.load(run)
-    meta = getattr(model, "meta", None)
-    meta = _meta_from(meta() if callable(meta) else meta)
-    if hasattr(model, "sample_tensor"):
-        images = _samples_to_tensor(model.sample_tensor(n, seed=seed), meta)
-    else:
-        images = _samples_to_tensor(model.sample(n, seed=seed), meta)
-    recon = recon_real = None
-    if want_recon:
-        if hasattr(model, "reconstruct_tensor"):
-            recon = _samples_to_tensor(model.reconstruct_tensor(), meta)
-        elif hasattr(model, "reconstruct"):
-            recon = _samples_to_tensor(model.reconstruct(), meta)
-        if recon is not None and recon.ndim == 3:
-            recon = recon[None]
-    reals = getattr(model, "reals", None)
-    if isinstance(reals, (list, tuple)) and reals:  # SinGAN: the training image at the size it trained on
-        recon_real = reals[-1].detach().float().cpu()
-        recon_real = recon_real[None] if recon_real.ndim == 3 else recon_real
-    notes = [f"{n} images generated from the run with seed {seed}"]
-    return ImageSet(images=images.clamp(-1.0, 1.0), meta=meta, source=str(run), kind="run", recon=recon,
-                    recon_real=recon_real, notes=notes)
+#: How a run folder becomes an image set: ``loader(run, *, role, n, seed, device, want_recon, resolution,
+#: channels) -> ImageSet``. Runs are a layer above metrics; :func:`fewgan.trained.run_image_set` is the one
+#: the API passes in.
+RunLoader = Callable[..., "ImageSet"]
 
 
 def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resolution: int | None = None,
-             channels: str | int = "auto", device: str = "cpu", want_recon: bool = False) -> ImageSet:
-    """Load one side: a tensor ``[N, C, H, W]`` (used as is), an image file, a folder or a run folder."""
+             channels: str | int = "auto", device: str = "cpu", want_recon: bool = False,
+             run_loader: RunLoader | None = None) -> ImageSet:
+    """Load one side: a tensor ``[N, C, H, W]`` (used as is), an image file, a folder, or a run folder
+    through ``run_loader`` (:data:`RunLoader`; without one a run folder is an error)."""
     import torch
 
     if isinstance(path, ImageSet):
@@ -180,12 +113,10 @@ def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resol
     if not p.exists():
         raise FewganError(f"{role} {p}: no such file or folder")
     if _is_run(p):
-        if role == "real":
-            data, trained_resolution = _run_data_path(p)
-            real = load_set(data, role=role, resolution=resolution or trained_resolution, channels=channels)
-            real.notes.append(f"training data of run {p}")
-            return real
-        return _load_run_samples(p, n or 64, seed, device, want_recon)
+        if run_loader is None:
+            raise FewganError(f"{role} {p} is a run folder: evaluate it through fewgan.evaluate / fewgan eval")
+        return run_loader(p, role=role, n=n or 64, seed=seed, device=device, want_recon=want_recon,
+                          resolution=resolution, channels=channels)
     if p.is_dir():
         from fewgan.data.folder import load_folder
 
@@ -249,7 +180,7 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
              floors: bool = True, resize: str = "clean", batch_size: int = 50, weights: Any = None,
              cache: bool | str | None = None, particle_options: dict[str, Any] | None = None,
              near_copy_threshold: float | None = None, log: Callable[[str], None] | None = None,
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False, run_loader: RunLoader | None = None) -> dict[str, Any]:
     """Compare real and generated images with every requested metric and its real-vs-real floor.
 
     Parameters
@@ -271,6 +202,8 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     particle_options : fields of :class:`fewgan.metrics.particles.ParticleConfig`.
     near_copy_threshold : memorisation ratio threshold (default 0.5).
     log : called with progress lines (the CLI passes a printer); None for silence.
+    run_loader : turns a run folder into an image set (:data:`RunLoader`); the API passes
+        :func:`fewgan.trained.run_image_set`. Without it REAL and FAKE must be images.
 
     Returns
     -------
@@ -281,10 +214,9 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     say = log or (lambda line: None)
     if size_mismatch not in SIZE_MISMATCH:
         raise FewganError(f"size_mismatch must be one of {', '.join(SIZE_MISMATCH)}, not {size_mismatch!r}")
-    if device == "auto":
-        import torch
+    from fewgan.run import resolve_device
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device(device))
     requested = None
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -300,14 +232,14 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     warns: list[str] = []
     started = time.perf_counter()
 
-    real_set = load_set(real, role="real", resolution=resolution, channels=channels)
+    real_set = load_set(real, role="real", resolution=resolution, channels=channels, run_loader=run_loader)
     single = real_set.images.shape[0] == 1
     chosen = list(requested or (DEFAULT_SINGLE if single else DEFAULT_SET))
     explicit = requested is not None
     if n is None:
         n = max(int(real_set.images.shape[0]), 50) if single else int(real_set.images.shape[0])
     fake_set = load_set(fake, role="fake", n=n, seed=seed, resolution=resolution, channels=channels,
-                        device=device, want_recon=("psnr" in chosen or "ssim" in chosen))
+                        device=device, want_recon=("psnr" in chosen or "ssim" in chosen), run_loader=run_loader)
     if fake_set.meta is None:
         fake_set.meta = real_set.meta
     trained = fake_set.recon_real
@@ -432,10 +364,8 @@ def json_safe(obj: Any) -> Any:
 
 
 def _is_weights_missing(exc: Exception) -> bool:
-    try:
-        from fewgan.metrics.features import WeightsMissing
-    except ImportError:  # pragma: no cover - part of the package
-        return False
+    from fewgan.metrics.features import WeightsMissing
+
     return isinstance(exc, WeightsMissing)
 
 
@@ -529,8 +459,7 @@ def _kid(ctx: _Context, floor: bool) -> dict[str, Any]:
     from fewgan.metrics.kid import kid_from_features
 
     rf, ff = ctx.feature_pair(floor)
-    kwargs = {"seed": ctx.seed} if _accepts(kid_from_features, "seed") else {}
-    out = _as_dict(kid_from_features(rf, ff, **kwargs), "kid")
+    out = _as_dict(kid_from_features(rf, ff, seed=ctx.seed), "kid")
     out["features"] = ctx.feature_info(int(min(len(rf), len(ff))))
     return out
 
@@ -558,27 +487,15 @@ def _sifid(ctx: _Context, floor: bool) -> dict[str, Any]:
     real, fake = ctx.pair(floor)
     from fewgan.metrics.sifid import sifid
 
-    return _as_dict(sifid(real[0], fake, window=ctx.window(), weights=ctx.weights, device=ctx.device)
-                    if _accepts(sifid, "window") else sifid(real[0], fake), "sifid")
-
-
-def _accepts(fn, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+    return _as_dict(sifid(real[0], fake, window=ctx.window(), weights=ctx.weights, device=ctx.device), "sifid")
 
 
 def _diversity(ctx: _Context, floor: bool) -> dict[str, Any]:
     real, fake = ctx.pair(floor)
     _need(fake.shape[0] >= 2, "pixel diversity needs at least 2 generated images")
-    try:
-        from fewgan.metrics.sifid import pixel_diversity
-    except ImportError:
-        pixel_diversity = None
-    if pixel_diversity is not None and not floor:
+    from fewgan.metrics.sifid import pixel_diversity
+
+    if not floor:
         return _as_dict(pixel_diversity(fake, real[0] if ctx.single else real), "diversity")
     # same definition: mean over pixels of the std over samples, divided by the real image's std
     value = float(fake.double().std(dim=0, unbiased=False).mean() / real.double().std(unbiased=False).clamp_min(1e-12))

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from fewgan.errors import FewganError
+from fewgan.run import resolve_device
 from fewgan.metrics.inception import STEM_LAYERS, InceptionV3FID, tap_name
 
 __all__ = [
@@ -173,12 +174,6 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _device(device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 _MODELS: dict[tuple, tuple[InceptionV3FID, dict]] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -238,7 +233,7 @@ def _cached_model(kind: str, path, device, load) -> tuple[InceptionV3FID, dict]:
     """One network per (kind, file, hash, device) per process; ``load(path, state, model)`` fills it."""
     p = find_weights(path).resolve()
     sha = file_sha256(p)
-    dev = _device(device)
+    dev = resolve_device(device)
     key = (kind, str(p), sha, str(dev))
     with _MODELS_LOCK:
         if key not in _MODELS:

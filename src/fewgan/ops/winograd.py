@@ -62,7 +62,9 @@ def _avx2_class_cpu() -> bool:
 
 
 def set_mode(mode: str) -> None:
-    """Process-wide default (``auto``, ``winograd`` or ``direct``); :func:`mode` overrides it per thread."""
+    """Process-wide default (``auto``, ``winograd`` or ``direct``) of the functional :func:`conv3x3`;
+    :func:`mode` overrides it per thread. Networks do not read it: a :class:`Conv2d` is given its
+    kernels when it is built."""
     global _default_mode
     if mode not in MODES:
         raise ValueError(f"conv mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -102,9 +104,16 @@ def _fast_enough(c_in: int, c_out: int, out_pixels: int) -> bool:
     return False
 
 
-def use_winograd(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a stride-1, unpadded, ungrouped 3x3 convolution of ``x`` by ``weight`` goes to NNPACK."""
-    m = get_mode()
+def _check(value: str) -> str:
+    if value not in MODES:
+        raise ValueError(f"conv mode must be one of {', '.join(MODES)}, got {value!r}")
+    return value
+
+
+def use_winograd(x: torch.Tensor, weight: torch.Tensor, mode: str | None = None) -> bool:
+    """Whether a stride-1, unpadded, ungrouped 3x3 convolution of ``x`` by ``weight`` goes to NNPACK
+    under ``mode`` (default: this thread's :func:`get_mode`)."""
+    m = get_mode() if mode is None else mode
     if m == "direct" or x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
         return False
     if x.dim() != 4 or x.shape[0] == 0 or tuple(weight.shape[-2:]) != (3, 3) or not available():
@@ -115,10 +124,13 @@ def use_winograd(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return _avx2_class_cpu() and _fast_enough(weight.shape[1], weight.shape[0], h * w)
 
 
-def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Valid (unpadded, stride 1) 3x3 convolution ``[N, Ci, H, W] -> [N, Co, H - 2, W - 2]``."""
-    if use_winograd(x, weight):
-        return _WinogradConv3x3.apply(x, weight, bias)
+def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+            mode: str | None = None) -> torch.Tensor:
+    """Valid (unpadded, stride 1) 3x3 convolution ``[N, Ci, H, W] -> [N, Co, H - 2, W - 2]`` with the
+    kernels ``mode`` chooses (default: this thread's :func:`get_mode`)."""
+    m = get_mode() if mode is None else mode
+    if use_winograd(x, weight, m):
+        return _WinogradConv3x3.apply(x, weight, bias, m)
     return F.conv2d(x, weight, bias)
 
 
@@ -135,12 +147,12 @@ def _needed(t: torch.Tensor) -> bool:
 
 class _WinogradConv3x3(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, mode):
         x = x.contiguous()
         w = weight.contiguous()
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        ctx.mode = get_mode()  # the backward picks its kernels under the forward's mode
+        ctx.mode = mode  # the backward picks its kernels under the forward's mode
         try:
             if x.shape[0] == 1:
                 return torch._nnpack_spatial_convolution(x, w, bias, [0, 0])
@@ -155,21 +167,28 @@ class _WinogradConv3x3(torch.autograd.Function):
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             # full convolution of the output gradient with the flipped, transposed kernel
-            with mode(ctx.mode):
-                gx = conv3x3(F.pad(gy, [2, 2, 2, 2]), weight.flip(2, 3).transpose(0, 1))
+            gx = conv3x3(F.pad(gy, [2, 2, 2, 2]), weight.flip(2, 3).transpose(0, 1), mode=ctx.mode)
         if ctx.needs_input_grad[1] and _needed(weight):
             gw = torch.ops.aten.convolution_backward(
                 gy, x, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [False, True, False])[1]
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = gy.sum((0, 2, 3))
-        return gx, gw, gb
+        return gx, gw, gb, None
 
 
 class Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` (same parameters and state dict) whose valid 3x3 convolutions may use :func:`conv3x3`."""
+    """``nn.Conv2d`` (same parameters and state dict) whose valid 3x3 convolutions may use :func:`conv3x3`.
+
+    ``conv`` (``auto``, ``winograd`` or ``direct``, see :data:`MODES`) is the CPU kernel choice of
+    this layer, fixed when the network is built (a SinGAN run stores it in its config).
+    """
+
+    def __init__(self, *args, conv: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kernels = _check(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (self.kernel_size == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
-                and self.padding == (0, 0) and use_winograd(x, self.weight)):
-            return _WinogradConv3x3.apply(x, self.weight, self.bias)
+                and self.padding == (0, 0) and use_winograd(x, self.weight, self.kernels)):
+            return _WinogradConv3x3.apply(x, self.weight, self.bias, self.kernels)
         return super().forward(x)

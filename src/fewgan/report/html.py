@@ -32,7 +32,14 @@ from fewgan.errors import FewganError
 from fewgan.report import plots as _plots
 from fewgan.run import (
     CHECKPOINT_DIR,
+    EVAL_FILE,
+    FIGURE_FILES,
     LOG_FILE,
+    PARTICLES_FILE,
+    PLOTS_DIR,
+    REPORT_FILE,
+    SINGAN_FIGURE_FILE,
+    STYLEGAN2_STEP_KEYS,
     TB_DIR,
     atomic_write_text,
     format_seconds,
@@ -40,11 +47,6 @@ from fewgan.run import (
     read_run_config,
 )
 
-REPORT_FILE = "report.html"
-EVAL_FILE = "eval.json"
-#: Per-particle values real vs generated (``{"real": {q: [...]}, "fake": {...}, "units": {q: unit}}``),
-#: written by :func:`fewgan.report.plots.write_particle_values` (the demo does); drawn as histograms.
-PARTICLES_FILE = "particles.json"
 #: The ids of the report's sections in page order, results first and reference material last
 #: (tests check that each one is present).
 SECTIONS = ("summary", "results", "evaluation", "figures", "samples", "timings", "config", "environment", "log")
@@ -54,9 +56,7 @@ _SECTION_TITLES = {
 }
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # Folders that hold no images a reader should see in the report.
-_SKIP_DIRS = {_plots.PLOTS_DIR, TB_DIR, CHECKPOINT_DIR}
-# Files a trainer writes that belong in "Figures" rather than "Samples" (matched on the name stem).
-_FIGURE_HINTS = ("scale_comparison", "scales", "comparison", "figure")
+_SKIP_DIRS = {PLOTS_DIR, TB_DIR, CHECKPOINT_DIR}
 _MAX_SIDE = 1024  # embedded images are shrunk to this (longest side) to keep the file mailable
 
 
@@ -105,12 +105,12 @@ def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images:
         written = _plots.write_run_plots(run_dir, records, method=method if method in ("singan", "stylegan2") else None)
         # a plot that fails is left out (with a warning); it never costs the rest of the report
     else:
-        written = {p.stem: p for p in sorted((run_dir / _plots.PLOTS_DIR).glob("*.png"))}
+        written = {p.stem: p for p in sorted((run_dir / PLOTS_DIR).glob("*.png"))}
     particle_plot = None
     if plots:
         particle_plot = _particle_plot(run_dir, evaluation)
-    elif not plots and (run_dir / _plots.PLOTS_DIR / "particles.png").is_file():
-        particle_plot = run_dir / _plots.PLOTS_DIR / "particles.png"
+    elif not plots and (run_dir / PLOTS_DIR / "particles.png").is_file():
+        particle_plot = run_dir / PLOTS_DIR / "particles.png"
     for name, path in written.items():
         if name != "particles":
             figures.append((_PLOT_CAPTIONS.get(name, name), path))
@@ -307,40 +307,26 @@ def _display_png(path: Path, max_side: int, window: tuple[float, float] | None =
 
 
 def _read_display_array(path: Path) -> np.ndarray:
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        import tifffile
+    """The raw ``[H, W, C]`` array of any image fewgan writes (a multi-page TIFF: its first page)."""
+    import warnings
 
-        array = np.asarray(tifffile.imread(path))
-        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
-            array = np.moveaxis(array, 0, -1)  # planar (C, H, W) to (H, W, C)
-        while array.ndim > 3:  # multi-page: the first page
-            array = array[0]
-        return array
-    if suffix == ".png":
-        try:  # pypng reads 16-bit RGB PNG, which Pillow reduces to 8 bits
-            import png
+    from fewgan.data.images import read_array
 
-            width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-            planes = info["planes"]
-            dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
-            array = np.vstack([np.asarray(r, dtype=dtype) for r in rows]).reshape(height, width, planes)
-            return array
-        except Exception:  # not readable by pypng: fall back to Pillow
-            pass
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if im.mode == "P":
-            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        return np.asarray(im)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "alpha channel dropped": the report shows the colour channels
+        try:
+            return read_array(path)[0]
+        except FewganError as exc:
+            if "multi-page" not in str(exc):
+                raise
+            return read_array(path, page=0)[0]
 
 
 def _collect_images(run_dir: Path) -> tuple[list[Path], list[Path]]:
     """Images a trainer wrote into the run folder: (figures, samples), each sorted by name.
 
-    Plots, TensorBoard and checkpoints are left out; figures are the files whose name says
-    they are a comparison figure (e.g. SinGAN's scale-comparison figure).
+    Plots, TensorBoard and checkpoints are left out; figures are the files
+    :data:`fewgan.run.FIGURE_FILES` names (SinGAN's scale figure).
     """
     figures: list[Path] = []
     samples: list[Path] = []
@@ -350,8 +336,7 @@ def _collect_images(run_dir: Path) -> tuple[list[Path], list[Path]]:
             continue
         if rel.parts[0] in _SKIP_DIRS or any(part.startswith(".") for part in rel.parts):
             continue
-        stem = path.stem.lower()
-        if len(rel.parts) == 1 and any(h in stem for h in _FIGURE_HINTS):
+        if len(rel.parts) == 1 and rel.name in FIGURE_FILES:
             figures.append(path)
         else:
             samples.append(path)
@@ -367,7 +352,7 @@ def _natural_key(path: Path) -> list:
 
 def _caption_for(run_dir: Path, path: Path) -> str:
     rel = path.relative_to(run_dir).as_posix()
-    if "scale" in path.stem.lower():
+    if rel == SINGAN_FIGURE_FILE:
         return f"{rel}: the scales s0..sN side by side (real, reconstruction, samples), written by the trainer."
     return f"{rel} (written by the trainer)."
 
@@ -669,7 +654,7 @@ def _results_section(method: str, records: Sequence[Mapping[str, Any]]) -> str:
         if steps:
             last = steps[-1]
             parts.append("<h3>Last logged step</h3>" + _kv_table(
-                (k, last[k]) for k in _plots.STYLEGAN2_STEP_KEYS if k in last))
+                (k, last[k]) for k in STYLEGAN2_STEP_KEYS if k in last))
         return "".join(parts)
     return _note(f"no result tables for method {method!r}.")
 
@@ -782,7 +767,7 @@ def _particle_plot(run_dir: Path, evaluation: Mapping[str, Any] | None) -> Path 
         g = metrics["particles"].get("g_r")
         if isinstance(g, Mapping) and all(isinstance(g.get(k), list) for k in ("r", "real", "fake")):
             g_r = g
-    path = run_dir / _plots.PLOTS_DIR / "particles.png"
+    path = run_dir / PLOTS_DIR / "particles.png"
     written = _plots.plot_particle_histograms(stats, path, units=units, pair_correlation=g_r)
     if written is None and path.exists():
         path.unlink()  # stale from an earlier report

@@ -26,18 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from fewgan.run import atomic_write_bytes
-
-PLOTS_DIR = "plots"
-
-#: metrics.jsonl keys of one SinGAN logged step (the report and its tests rely on them).
-SINGAN_STEP_KEYS = ("scale", "step", "D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv", "amp", "lr", "seconds")
-#: metrics.jsonl keys of a SinGAN scale end.
-SINGAN_SCALE_END_KEYS = ("event", "scale", "size", "amp", "psnr", "ssim", "seconds_scale", "features")
-#: metrics.jsonl keys of one StyleGAN2 logged step.
-STYLEGAN2_STEP_KEYS = ("kimg", "epoch", "step", "loss_G", "loss_D", "r1", "pl", "ada_p", "lr", "seconds")
-#: metrics.jsonl keys of one StyleGAN2 evaluation.
-STYLEGAN2_EVAL_KEYS = ("event", "epoch", "kimg", "metric", "value", "best")
+from fewgan.run import PLOTS_DIR, atomic_write_bytes
 
 _DPI = 100
 _COLORS = {"D": "#1f77b4", "D_r": "#6baed6", "D_f": "#9ecae1", "D_gp": "#17becf",
@@ -473,3 +462,52 @@ def write_run_plots(run_dir: str | os.PathLike, records: Sequence[Mapping[str, A
         elif path.exists():
             path.unlink()  # no data for this plot any more: the old one would mislead
     return written
+
+
+# --------------------------------------------------------------------------- SinGAN's scales
+def plot_singan_scales(model, path: str | os.PathLike) -> Path:
+    """``scales.png`` of a trained SinGAN: one row per scale, real | reconstruction | two random samples.
+
+    ``model`` is a :class:`fewgan.singan.sample.SinGANModel`; the reconstruction and the samples
+    come from its one coarse-to-fine pass (eval mode), the samples from a generator seeded with
+    ``seed * 1000 + 999`` (never the training stream). 16-bit and float data often fill a small part
+    of their range: one display window from the finest real image's 0.5-99.5 percentiles, the same
+    for every panel (8-bit: the full range).
+    """
+    import torch
+
+    from fewgan.singan.pyramid import fixed_noise, random_noise
+
+    scales, sizes = model.scales, model.pyramid.sizes
+    n = len(sizes)
+    g = torch.Generator().manual_seed(model.config.seed * 1000 + 999)
+    fig = _figure(8, 2 * n, margins=(0.45, 0.1, 0.1, 0.35))
+    axes = fig.subplots(n, 4, squeeze=False)
+    lo, hi = -1.0, 1.0
+    if str(model.meta.dtype) != "uint8":
+        q = torch.quantile(model.reals[-1].float().flatten().cpu(), torch.tensor([0.005, 0.995]))
+        if float(q[1]) > float(q[0]):
+            lo, hi = float(q[0]), float(q[1])
+    with torch.no_grad():
+        for k in range(n):
+            recon = scales.coarse_to_fine(fixed_noise(model.fixed_noises), stop=k, channels=model.channels,
+                                          device=model.device)
+            samples = scales.coarse_to_fine(random_noise(g, model.device), stop=k, batch=2,
+                                            channels=model.channels, device=model.device)
+            row = [model.reals[k][0], recon[0], *samples]
+            for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
+                arr = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
+                ax = axes[k, col]
+                ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=1,
+                          interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if k == 0:
+                    ax.set_title(title, fontsize=9)
+                if col == 0:
+                    h, w = sizes[k]
+                    ax.set_ylabel(f"s{k}\n{h}x{w}", fontsize=8)
+    if (lo, hi) != (-1.0, 1.0):
+        fig.suptitle("display window: 0.5-99.5 percentiles of the real image", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -8,6 +8,7 @@ one critic step, noise weight 0.1; everything else is the public code's default.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from fewgan.config import Config
 from fewgan.errors import FewganError
@@ -85,8 +86,11 @@ class SinGANConfig(Config):
     concurrent: bool = False
     conv: str = "auto"
 
-    def validate(self) -> "SinGANConfig":
-        """Raise :class:`FewganError` for option values no run can use; returns self."""
+    #: settings of the run, not of the model: a resume may change them (fewgan.config.Config.resume_with)
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ("log_every", "checkpoint_every", "stop_after", "concurrent", "conv")
+
+    def __post_init__(self) -> None:
+        """Raise :class:`FewganError` for option values no run can use (so no such config exists)."""
         def bad(msg: str):
             raise FewganError(msg)
 
@@ -133,7 +137,6 @@ class SinGANConfig(Config):
             bad(f"--conv must be auto, winograd or direct, got {self.conv!r}")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.sample_count < 1:
             bad("--log-every, --checkpoint-every and --sample-count must be at least 1")
-        return self
 
     @property
     def receptive_field(self) -> int:

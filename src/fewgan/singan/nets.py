@@ -7,6 +7,9 @@ with Tanh, and adds its output to the upsampled image of the previous scale (res
 learning). The critic's last conv gives one channel: a map of patch scores with an 11 px
 receptive field. With 3 image channels and 32 features: 29,763 and 29,185 parameters.
 
+``conv`` chooses the CPU kernels of every convolution when a network is built (``auto``,
+``winograd`` or ``direct``: :class:`fewgan.ops.winograd.Conv2d`); a run stores it in its config.
+
 Weights start as N(0, 0.02) for convs (biases 0) and N(1, 0.02) for BatchNorm scales
 (shifts 0), as in the public code the seed ran (kligvasser/SinGAN ``generation/models``).
 
@@ -22,13 +25,17 @@ from torch import nn
 
 from fewgan.ops.winograd import Conv2d
 
+METHOD = "singan"                 # the ``method`` of a run folder's config.json
+MODEL_FORMAT = "fewgan-singan-1"  # the ``format`` of its model and resume files
+
 
 class ConvBlock(nn.Sequential):
-    """3x3 conv (no padding) -> BatchNorm -> LeakyReLU(0.2)."""
+    """3x3 conv (no padding) -> BatchNorm -> LeakyReLU(0.2); ``conv``: the CPU kernels (:class:`Conv2d`)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, running_stats: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, running_stats: bool = True,
+                 conv: str = "auto"):
         super().__init__()
-        self.conv = Conv2d(in_channels, out_channels, kernel_size, padding=0)
+        self.conv = Conv2d(in_channels, out_channels, kernel_size, padding=0, conv=conv)
         self.norm = nn.BatchNorm2d(out_channels, track_running_stats=running_stats)
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
@@ -46,14 +53,14 @@ def _init_weights(module: nn.Module) -> None:
 
 class _Body(nn.Module):
     def __init__(self, channels: int, features: int, out_channels: int, num_blocks: int, kernel_size: int,
-                 running_stats: bool = True):
+                 running_stats: bool = True, conv: str = "auto"):
         super().__init__()
         if num_blocks < 2:
             raise ValueError("num_blocks must be at least 2")
-        blocks = [ConvBlock(channels, features, kernel_size, running_stats)]
-        blocks += [ConvBlock(features, features, kernel_size, running_stats) for _ in range(num_blocks - 2)]
+        blocks = [ConvBlock(channels, features, kernel_size, running_stats, conv)]
+        blocks += [ConvBlock(features, features, kernel_size, running_stats, conv) for _ in range(num_blocks - 2)]
         self.features = nn.Sequential(*blocks)
-        self.last = Conv2d(features, out_channels, kernel_size, padding=0)
+        self.last = Conv2d(features, out_channels, kernel_size, padding=0, conv=conv)
         self.channels = channels
         self.feature_count = features
         self.num_blocks = num_blocks
@@ -68,8 +75,9 @@ class Generator(_Body):
     ``prev + tanh(body(pad(z)))``, ``[N, C, H, W]`` (not clipped: the residual can leave [-1, 1]).
     """
 
-    def __init__(self, channels: int = 3, features: int = 32, num_blocks: int = 5, kernel_size: int = 3):
-        super().__init__(channels, features, channels, num_blocks, kernel_size)
+    def __init__(self, channels: int = 3, features: int = 32, num_blocks: int = 5, kernel_size: int = 3,
+                 conv: str = "auto"):
+        super().__init__(channels, features, channels, num_blocks, kernel_size, conv=conv)
         self.pad = num_blocks * (kernel_size // 2)
         _init_weights(self)
 
@@ -90,17 +98,13 @@ class Discriminator(_Body):
     one step (real, fake, gradient penalty) can run concurrently and deterministically.
     """
 
-    def __init__(self, channels: int = 3, features: int = 32, num_blocks: int = 5, kernel_size: int = 3):
-        super().__init__(channels, features, 1, num_blocks, kernel_size, running_stats=False)
+    def __init__(self, channels: int = 3, features: int = 32, num_blocks: int = 5, kernel_size: int = 3,
+                 conv: str = "auto"):
+        super().__init__(channels, features, 1, num_blocks, kernel_size, running_stats=False, conv=conv)
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last(self.features(x))
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (not buffers), as the public code prints it."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def upsample(y: torch.Tensor, size: tuple[int, int], scale_factor: float) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""The SinGAN scale pyramid: which sizes the scales s0..sN have.
+"""The SinGAN scale pyramid: which sizes the scales s0..sN have, and the trained scales' one
+coarse-to-fine pass (:class:`TrainedScales`).
 
 The rule is the public kligvasser/SinGAN one (``generation/trainer.py``, ``_adjust_scales``)
 that the seed run used, quirk included (SPEC.md, steps 1-6), with two repairs:
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable, Sequence
 
 import torch
 
 from fewgan.errors import FewganError
 from fewgan.ops.imresize import imresize, scaled_size
+from fewgan.singan.nets import make_noise, upsample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,3 +139,70 @@ def build_reals(image: torch.Tensor, pyramid: Pyramid) -> list[torch.Tensor]:
     for k, (h, w) in enumerate(pyramid.sizes):
         reals.append(resized if (h, w) == tuple(resized.shape[-2:]) else imresize(resized, size=(h, w)))
     return reals
+
+
+# --------------------------------------------------------------------------- the trained scales
+#: ``noise(j, shape) -> [N, C, h, w]`` noise for scale ``j`` (called once per scale, coarse to fine)
+NoiseFn = Callable[[int, tuple[int, ...]], torch.Tensor]
+
+
+def fixed_noise(noises: Sequence[torch.Tensor]) -> NoiseFn:
+    """The run's fixed reconstruction noises (``[1, C, h, w]`` per scale), broadcast to the batch."""
+    return lambda j, shape: noises[j].expand(shape)
+
+
+def random_noise(generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> NoiseFn:
+    """Fresh noise from ``generator`` (or the global RNG), drawn on the CPU scale by scale; s0's noise is
+    one channel repeated on every channel (:func:`fewgan.singan.nets.make_noise`)."""
+    return lambda j, shape: make_noise(tuple(shape), j == 0, generator=generator, device=device)
+
+
+@dataclasses.dataclass
+class TrainedScales:
+    """The trained scales of a SinGAN: generators s0..sk, their noise amplitudes, the scale sizes and
+    the rule that brings one scale's image to the next (:func:`fewgan.singan.nets.upsample`).
+
+    Training (the previous image from fixed or fresh noise, the amplitude of a new scale, the
+    current scale's fake and reconstruction), sampling at any size, injection of a real image and
+    evaluation all run :meth:`coarse_to_fine`; nothing else chains the generators.
+    """
+
+    generators: list
+    amps: list[float]
+    sizes: Sequence[tuple[int, int]]
+    scale_factor: float
+
+    def upsample(self, y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return upsample(y, size, self.scale_factor)
+
+    def coarse_to_fine(self, noise: NoiseFn, *, stop: int, start: int = 0, image: torch.Tensor | None = None,
+                       batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
+                       sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False) -> torch.Tensor:
+        """Run scales ``start..stop``: ``y <- G_j(y + amp_j * noise_j, y)``, upsampled between scales.
+
+        Parameters
+        ----------
+        noise : :data:`NoiseFn` (:func:`fixed_noise`, :func:`random_noise`, or precomputed noises).
+        stop : the last scale to run (``start - 1`` runs none and returns the starting image).
+        start : the first scale to run; ``image`` is its input (``[N, C, h, w]`` at ``sizes[start]``),
+            zeros of ``batch`` images when not given (the coarsest scale's input; SinGAN injects a
+            real image by giving it at a later start).
+        channels, device : of the zeros (default: the first generator's).
+        sizes : the scale sizes to run at (default: the trained ones; sampling at another size or
+            aspect passes its own).
+        to_next : also bring the result to scale ``stop + 1`` (the image that scale starts from).
+
+        Returns ``[N, C, h, w]``: scale ``stop``'s output (or its upsampled version with ``to_next``);
+        runs with the caller's grad mode and the generators' train / eval modes.
+        """
+        sizes = self.sizes if sizes is None else sizes
+        if image is None:
+            c = channels if channels is not None else self.generators[0].channels
+            device = device if device is not None else next(self.generators[0].parameters()).device
+            image = torch.zeros((batch, c) + tuple(sizes[start]), device=device)
+        y = image
+        for j in range(start, stop + 1):
+            y = self.generators[j](y + self.amps[j] * noise(j, tuple(y.shape)), y)
+            if j < stop or to_next:
+                y = self.upsample(y, sizes[j + 1])
+        return y

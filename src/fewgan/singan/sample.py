@@ -25,12 +25,10 @@ import numpy as np
 import torch
 
 from fewgan.errors import FewganError
-from fewgan.ops import winograd
 from fewgan.ops.imresize import imresize
-from fewgan.run import load_checkpoint, read_run_config
-from fewgan.singan.nets import Generator, make_noise, upsample
-from fewgan.singan.pyramid import Pyramid
-from fewgan.singan.train import METHOD, MODEL_FILE, MODEL_FORMAT, resolve_device
+from fewgan.run import SINGAN_MODEL_FILE, load_checkpoint, read_run_config, resolve_device
+from fewgan.singan.nets import METHOD, MODEL_FORMAT, Generator, make_noise
+from fewgan.singan.pyramid import Pyramid, TrainedScales, fixed_noise
 
 # images per forward pass, whatever --batch says: a constant batch shape means the same kernels
 # for every image, hence the same pixels on every CPU (see the module docstring)
@@ -85,15 +83,24 @@ def image_seed(seed: int, index: int) -> int:
 
 
 class SinGANModel:
-    """A trained SinGAN pyramid loaded from a run folder (``SinGANModel.load(run)``)."""
+    """A trained SinGAN pyramid loaded from a run folder (``SinGANModel.load(run)``).
 
-    def __init__(self, data: dict[str, Any], device: torch.device, run: Path | None = None):
+    Implements :class:`fewgan.model.TrainedModel`; ``meta`` is the training image's
+    :class:`fewgan.data.images.ImageMeta` (format, dtype, data range, channels).
+    """
+
+    method = METHOD
+    outputs: tuple[str, ...] = ()
+
+    def __init__(self, data: dict[str, Any], device: torch.device, run: Path | None = None,
+                 data_path: Path | None = None):
         if data.get("format") != MODEL_FORMAT:
-            raise FewganError(f"{run}: {MODEL_FILE} is not a fewgan SinGAN model file")
+            raise FewganError(f"{run}: {SINGAN_MODEL_FILE} is not a fewgan SinGAN model file")
         from fewgan.data.images import ImageMeta
         from fewgan.singan.config import SinGANConfig
 
         self.run = run
+        self._data_path = data_path
         self.device = device
         self.config = SinGANConfig.from_dict(data["config"])
         self.pyramid = Pyramid.from_dict(data["pyramid"])
@@ -104,7 +111,8 @@ class SinGANModel:
         self.fixed_noises = [n.to(device) for n in data["fixed_noises"]]
         self.generators = []
         for f, sd in zip(data["features"], data["generators"]):
-            g = Generator(self.channels, int(f), self.config.num_blocks, self.config.kernel_size).to(device)
+            g = Generator(self.channels, int(f), self.config.num_blocks, self.config.kernel_size,
+                          conv=self.config.conv).to(device)
             g.load_state_dict(sd)
             g.eval().requires_grad_(False)
             self.generators.append(g)
@@ -114,13 +122,25 @@ class SinGANModel:
     @classmethod
     def load(cls, run: PathLike, device: str = "cpu") -> "SinGANModel":
         """Load ``RUN/generator.pt`` (a finished ``fewgan singan train`` run)."""
+        from fewgan.model import recorded_data_path
+
         run = Path(run)
-        read_run_config(run, method=METHOD)
-        path = run / MODEL_FILE
+        payload = read_run_config(run, method=METHOD)
+        path = run / SINGAN_MODEL_FILE
         if not path.is_file():
-            raise FewganError(f"{run}: no {MODEL_FILE} (training did not finish); "
+            raise FewganError(f"{run}: no {SINGAN_MODEL_FILE} (training did not finish); "
                               f"finish it with: fewgan singan train --resume {run}")
-        return cls(load_checkpoint(path), resolve_device(device), run)
+        return cls(load_checkpoint(path), resolve_device(device), run, recorded_data_path(payload, METHOD))
+
+    def training_data(self) -> Path | None:
+        """The image this model was trained on (the path its ``config.json`` records)."""
+        return self._data_path
+
+    def reconstruction(self):
+        """The fixed-noise reconstruction and the training image at the finest scale (:class:`fewgan.model.Reconstruction`)."""
+        from fewgan.model import Reconstruction
+
+        return Reconstruction(image=self.reconstruct_tensor(), target=self.reals[-1].detach().float().cpu())
 
     @property
     def num_scales(self) -> int:
@@ -171,36 +191,35 @@ class SinGANModel:
         out = []
         for first in range(0, n, batch):
             idx = range(first, min(n, first + batch))
-            with winograd.mode(self.config.conv):
-                for m in range(idx.start, idx.stop, MICRO_BATCH):
-                    gens = [torch.Generator().manual_seed(image_seed(seed, i))
-                            for i in range(m, min(idx.stop, m + MICRO_BATCH))]
-                    out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
+            for m in range(idx.start, idx.stop, MICRO_BATCH):
+                gens = [torch.Generator().manual_seed(image_seed(seed, i))
+                        for i in range(m, min(idx.stop, m + MICRO_BATCH))]
+                out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
         if not out:
             h, w = sizes[-1]
             return torch.zeros((0, self.channels, h, w))
         return torch.cat(out)
 
+    @property
+    def scales(self) -> TrainedScales:
+        """The trained scales (:meth:`fewgan.singan.pyramid.TrainedScales.coarse_to_fine`)."""
+        return TrainedScales(self.generators, self.amps, self.pyramid.sizes, self.pyramid.scale_factor)
+
     def _generate(self, sizes: list[tuple[int, int]], k0: int, gens: list[torch.Generator]) -> torch.Tensor:
         b, c = len(gens), self.channels
-        sf = self.pyramid.scale_factor
-        if k0 == 0:
-            y = torch.zeros((b, c) + tuple(sizes[0]), device=self.device)
-        else:
+        scales = self.scales
+        image = None
+        if k0 > 0:
             real = self.reals[k0 - 1]
             if tuple(real.shape[-2:]) != tuple(sizes[k0 - 1]):
                 real = imresize(self.reals[-1], size=sizes[k0 - 1])
-            y = upsample(real.expand(b, -1, -1, -1), sizes[k0], sf)
-        # each image's noises come from its own generator, drawn scale by scale in order
+            image = scales.upsample(real.expand(b, -1, -1, -1), sizes[k0])
+        # each image's noises come from its own generator, drawn scale by scale in order (the skipped
+        # scales too, so that an image's noise does not depend on the start scale)
         noises = {j: torch.cat([make_noise((1, c) + tuple(sizes[j]), j == 0, generator=g) for g in gens])
                   for j in range(self.num_scales)}
-        for j in range(self.num_scales):
-            if j < k0:
-                continue
-            y = self.generators[j](y + self.amps[j] * noises[j].to(self.device), y)
-            if j + 1 < self.num_scales:
-                y = upsample(y, sizes[j + 1], sf)
-        return y
+        return scales.coarse_to_fine(lambda j, shape: noises[j].to(self.device), start=k0, stop=self.num_scales - 1,
+                                     image=image, batch=b, channels=c, device=self.device, sizes=sizes)
 
     def sample(self, n: int, seed: int = 0, size: Any = None, scale: Any = None, start_scale: int | None = None,
                batch: int = 16) -> np.ndarray:
@@ -212,12 +231,8 @@ class SinGANModel:
     @torch.no_grad()
     def reconstruct_tensor(self) -> torch.Tensor:
         """The fixed-noise reconstruction of the training image, ``[1, C, H, W]`` in [-1, 1]."""
-        y = torch.zeros_like(self.reals[0])
-        with winograd.mode(self.config.conv):
-            for j, g in enumerate(self.generators):
-                y = g(y + self.amps[j] * self.fixed_noises[j], y)
-                if j + 1 < self.num_scales:
-                    y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
+        y = self.scales.coarse_to_fine(fixed_noise(self.fixed_noises), stop=self.num_scales - 1,
+                                       channels=self.channels, device=self.device)
         return y.clamp(-1, 1).cpu()
 
     def reconstruct(self) -> np.ndarray:

@@ -32,47 +32,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import math
 import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from fewgan.errors import FewganError
-from fewgan.ops import winograd
-from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run_dir, get_rng_state,
-                        discard_failed_start, load_checkpoint, log_offsets, nonfinite_loss_error, read_run_config, remove_stale_temps, save_checkpoint,
-                        set_rng_state, truncate_logs, truncate_metrics, write_run_config)
-from fewgan.singan import losses
+from fewgan.run import (CHECKPOINT_DIR, SINGAN_LOSS_KEYS, SINGAN_RESUME_FILE, RunLogger, create_run_dir,
+                        discard_failed_start, get_rng_state, load_checkpoint, log_offsets, nonfinite_loss_error,
+                        read_run_config, remove_stale_temps, resolve_device, save_checkpoint, set_rng_state,
+                        truncate_logs, truncate_metrics, write_run_config)
+from fewgan.singan import losses, outputs
 from fewgan.singan.config import SinGANConfig
-from fewgan.singan.nets import Discriminator, Generator, count_parameters, make_noise, upsample
-from fewgan.singan.pyramid import Pyramid, build_reals, plan_pyramid
+from fewgan.model import count_parameters
+from fewgan.singan.nets import METHOD, MODEL_FORMAT, Discriminator, Generator, make_noise
+from fewgan.singan.pyramid import Pyramid, TrainedScales, build_reals, fixed_noise, plan_pyramid, random_noise
 
-METHOD = "singan"
-RESUME_FILE = "resume.pt"
-MODEL_FILE = "generator.pt"
-MODEL_FORMAT = "fewgan-singan-1"
-SAMPLES_DIR = "samples"
-FIGURE_FILE = "scales.png"
-LOSS_KEYS = ("D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available) -> ``torch.device``."""
-    name = str(device or "cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FewganError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise FewganError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or auto)") from None
 
 
 class _Stopped(Exception):
@@ -98,15 +77,6 @@ class _State:
     scale_elapsed0: float = 0.0
 
 
-def _in_conv_mode(method):
-    """Run a trainer method with the run's CPU convolution kernels (``config.conv``) in this thread."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with winograd.mode(self.cfg.conv):
-            return method(self, *args, **kwargs)
-    return wrapper
-
-
 class SinGANTrainer:
     """Owns every piece of training state of one run (see the module docstring).
 
@@ -128,7 +98,6 @@ class SinGANTrainer:
         self.device = device
         self.log = logger or RunLogger(None, quiet=True)
         self.state: _State | None = None
-        self.scale_records: list[dict[str, Any]] = []
         self._t_start = time.perf_counter()
         self._pool = None
         if config.concurrent and device.type == "cpu" and torch.get_num_threads() >= 2:
@@ -142,6 +111,12 @@ class SinGANTrainer:
     def channels(self) -> int:
         return int(self.state.reals[0].shape[1])
 
+    @property
+    def scales(self) -> TrainedScales:
+        """The scales trained so far (and the current one), for :meth:`TrainedScales.coarse_to_fine`."""
+        st = self.state
+        return TrainedScales(st.generators, st.amps, self.pyramid.sizes, self.pyramid.scale_factor)
+
     def start(self, image: torch.Tensor) -> None:
         """Seed the RNGs, build the reals and draw the fixed noises (``image``: ``[C, H, W]`` in [-1, 1])."""
         cfg = self.cfg
@@ -154,12 +129,13 @@ class SinGANTrainer:
         self.state = _State(reals=reals, fixed_noises=noises, amps=[], generators=[])
 
     def _new_discriminator(self, features: int) -> Discriminator:
-        return Discriminator(self.channels, features, self.cfg.num_blocks, self.cfg.kernel_size).to(self.device)
+        return Discriminator(self.channels, features, self.cfg.num_blocks, self.cfg.kernel_size,
+                             conv=self.cfg.conv).to(self.device)
 
     def _new_generator(self, features: int) -> Generator:
-        return Generator(self.channels, features, self.cfg.num_blocks, self.cfg.kernel_size).to(self.device)
+        return Generator(self.channels, features, self.cfg.num_blocks, self.cfg.kernel_size,
+                         conv=self.cfg.conv).to(self.device)
 
-    @_in_conv_mode
     def _begin_scale(self, k: int) -> None:
         """New networks / amp for scale k, in the public code's order (critic, amp, generator)."""
         st, cfg = self.state, self.cfg
@@ -178,10 +154,8 @@ class SinGANTrainer:
             prev.train()
             with torch.no_grad():
                 b = cfg.batch_size
-                y = st.fixed_prev.expand(b, -1, -1, -1)
-                z = y + st.amps[k - 1] * st.fixed_noises[k - 1].expand(b, -1, -1, -1)
-                recon = prev(z, y)
-                up = upsample(recon, self.pyramid.sizes[k], self.pyramid.scale_factor)
+                up = self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), start=k - 1, stop=k - 1,
+                                                image=st.fixed_prev.expand(b, -1, -1, -1), to_next=True)
                 amp = losses.noise_amplitude(up, st.reals[k].expand(b, -1, -1, -1), cfg.noise_weight)
             st.amps.append(float(torch.tensor(amp, dtype=torch.float32)))
             prev.eval().requires_grad_(False)
@@ -197,35 +171,19 @@ class SinGANTrainer:
             self.log.info(f"Number of parameters in generator: {count_parameters(gen)}")
             self.log.info(f"Number of parameters in discriminator: {count_parameters(st.discriminator)}")
 
-    @_in_conv_mode
     def _fixed_prev(self, k: int) -> torch.Tensor:
         """The frozen scales' reconstruction from the fixed noises, upsampled to scale k (``[1, C, h, w]``)."""
-        st = self.state
-        y = torch.zeros_like(st.reals[0])
         with torch.no_grad():
-            for j in range(k):
-                y = st.generators[j](y + st.amps[j] * st.fixed_noises[j], y)
-                y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
-        return y
+            return self.scales.coarse_to_fine(fixed_noise(self.state.fixed_noises), stop=k - 1, channels=self.channels,
+                                              device=self.device, to_next=True)
 
     def _random_prev(self, k: int, batch: int) -> torch.Tensor:
         """The frozen scales fed with fresh noise (global RNG), upsampled to scale k (``[B, C, h, w]``)."""
-        st = self.state
-        c = self.channels
-        if k == 0:
-            h, w = self.pyramid.sizes[0]
-            return torch.zeros((batch, c, h, w), device=self.device)
-        h0, w0 = self.pyramid.sizes[0]
-        y = torch.zeros((batch, c, h0, w0), device=self.device)
         with torch.no_grad():
-            for j in range(k):
-                noise = make_noise(tuple(y.shape), j == 0, device=self.device)
-                y = st.generators[j](y + st.amps[j] * noise, y)
-                y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
-        return y
+            return self.scales.coarse_to_fine(random_noise(device=self.device), stop=k - 1, batch=batch,
+                                              channels=self.channels, device=self.device, to_next=True)
 
     # ------------------------------------------------------------------ one step
-    @_in_conv_mode
     def train_step(self) -> dict[str, torch.Tensor]:
         """One critic step and (every ``critic_steps``) one generator step at the current scale and step."""
         st, cfg = self.state, self.cfg
@@ -240,10 +198,8 @@ class SinGANTrainer:
 
         # critic
         y = self._random_prev(k, b)
-        noise = make_noise(tuple(y.shape), k == 0, device=self.device)
-        z = y + st.amps[k] * noise
         with torch.set_grad_enabled(do_g):
-            fake = gen(z, y)
+            fake = self.scales.coarse_to_fine(random_noise(device=self.device), start=k, stop=k, image=y)
         alpha_cpu = None
         if self._pool is None:
             dis.requires_grad_(True)
@@ -260,15 +216,17 @@ class SinGANTrainer:
             params = list(dis.parameters())
             dis.requires_grad_(True)
 
+            # each half is the serial loss function with the other half's terms at zero, so the two
+            # gradients add up to the serial one
             def penalty():
-                with winograd.mode(cfg.conv):
-                    gp = losses.gradient_penalty(dis, real, fake, alpha)
-                    return gp.detach(), torch.autograd.grad(cfg.gp_weight * gp, params, allow_unused=True)
+                gp = losses.gradient_penalty(dis, real, fake, alpha)
+                half = losses.critic_loss(0.0, 0.0, gp, cfg.gp_weight)
+                return gp.detach(), torch.autograd.grad(half, params, allow_unused=True)
 
             with self._single_thread():
                 job = self._pool.submit(penalty)
                 d_r, d_f = losses.critic_terms(dis(real), dis(fake.detach()))
-                grads = torch.autograd.grad(d_r + d_f, params)
+                grads = torch.autograd.grad(losses.critic_loss(d_r, d_f, 0.0, cfg.gp_weight), params)
                 d_gp, grads_gp = job.result()
             _set_grads(params, grads, grads_gp)
             d_total = losses.critic_loss(d_r.detach(), d_f.detach(), d_gp, cfg.gp_weight)
@@ -280,29 +238,35 @@ class SinGANTrainer:
         if do_g:
             st.g_opt.zero_grad(set_to_none=True)
             y_fixed = st.fixed_prev.expand(b, -1, -1, -1)
-            z_fixed = y_fixed + st.amps[k] * st.fixed_noises[k].expand(b, -1, -1, -1)
+
+            def reconstruction():
+                return self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), start=k, stop=k, image=y_fixed)
+
             if self._pool is None:
-                recon = gen(z_fixed, y_fixed)
+                recon = reconstruction()
                 g_recon = losses.reconstruction_loss(recon, real)
                 g_total, g_adv = losses.generator_loss(g_recon, dis(fake), cfg.recon_weight, cfg.adv_weight)
                 g_total.backward()
             else:
                 params = list(gen.parameters())
 
+                no_scores = torch.zeros((), device=self.device)  # the adversarial half's term at zero
+
                 def adversarial():
-                    with winograd.mode(cfg.conv):
-                        g_adv = -dis(fake).mean()
-                        return g_adv.detach(), torch.autograd.grad(cfg.adv_weight * g_adv, params, allow_unused=True)
+                    scores = dis(fake)
+                    half, _ = losses.generator_loss(0.0, scores, cfg.recon_weight, cfg.adv_weight)
+                    return scores.detach(), torch.autograd.grad(half, params, allow_unused=True)
 
                 with self._single_thread():
                     job = self._pool.submit(adversarial)
-                    recon = gen(z_fixed, y_fixed)
+                    recon = reconstruction()
                     g_recon = losses.reconstruction_loss(recon, real)
-                    grads = torch.autograd.grad(cfg.recon_weight * g_recon, params, allow_unused=True)
-                    g_adv, grads_adv = job.result()
+                    half, _ = losses.generator_loss(g_recon, no_scores, cfg.recon_weight, cfg.adv_weight)
+                    grads = torch.autograd.grad(half, params, allow_unused=True)
+                    scores, grads_adv = job.result()
                 _set_grads(params, grads, grads_adv)
                 g_recon = g_recon.detach()
-                g_total = cfg.recon_weight * g_recon + cfg.adv_weight * g_adv
+                g_total, g_adv = losses.generator_loss(g_recon, scores, cfg.recon_weight, cfg.adv_weight)
             st.g_opt.step()
             out.update({"G": g_total.detach(), "G_recon": g_recon.detach(), "G_adv": g_adv.detach()})
         return out
@@ -372,7 +336,7 @@ class SinGANTrainer:
                 if scale_bar is not None:
                     scale_bar.close()
                     scale_bar = None
-                self._end_scale(k)
+                outputs.end_of_scale(self, k)
                 st.scale, st.step, st.begun = k + 1, 0, False
                 self.save_resume()
         finally:
@@ -383,82 +347,39 @@ class SinGANTrainer:
 
     def _log_step(self, k: int, t: int) -> None:
         last = {key: float(v) for key, v in self.state.last.items()}
-        for key in LOSS_KEYS:
+        for key in SINGAN_LOSS_KEYS:
             last.setdefault(key, float("nan"))
         self.log.info(
             f"Iteration {t}, D: {last['D']:.6f}, D_r: {last['D_r']:.6f}, D_f: {last['D_f']:.6f}, "
             f"D_gp: {last['D_gp']:.6f}, G: {last['G']:.5f}, G_recon: {last['G_recon']:.5f}, G_adv: {last['G_adv']:.5f}"
         )
-        record = {"scale": k, "step": t, **{key: last[key] for key in LOSS_KEYS}, "amp": self.state.amps[k],
+        record = {"scale": k, "step": t, **{key: last[key] for key in SINGAN_LOSS_KEYS}, "amp": self.state.amps[k],
                   "lr": self.cfg.lr_at(t), "seconds": round(self.state.elapsed, 4)}
         self.log.metrics(record)
-        self.log.scalars(k * (self.cfg.steps + 1) + t, {f"s{k}/{key}": last[key] for key in LOSS_KEYS})
+        self.log.scalars(k * (self.cfg.steps + 1) + t, {f"s{k}/{key}": last[key] for key in SINGAN_LOSS_KEYS})
 
     # ------------------------------------------------------------------ scale end, evaluation
     @torch.no_grad()
-    @_in_conv_mode
     def reconstruct(self, k: int) -> torch.Tensor:
         """Fixed-noise reconstruction at scale k, every network in eval mode: ``[1, C, h, w]``."""
         st = self.state
         gen = st.generators[k]
         was = gen.training
         gen.eval()
-        y = self._fixed_prev(k)
-        out = gen(y + st.amps[k] * st.fixed_noises[k], y)
+        out = self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), stop=k)
         gen.train(was)
         return out
 
     @torch.no_grad()
-    @_in_conv_mode
     def sample(self, k: int, n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` random images at scale k (eval mode, noise from ``generator``): ``[n, C, h, w]``."""
         st = self.state
         gen = st.generators[k]
         was = gen.training
         gen.eval()
-        h0, w0 = self.pyramid.sizes[0]
-        y = torch.zeros((n, self.channels, h0, w0), device=self.device)
-        for j in range(k + 1):
-            noise = make_noise(tuple(y.shape), j == 0, generator=generator, device=self.device)
-            y = st.generators[j](y + st.amps[j] * noise, y)
-            if j < k:
-                y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
+        y = self.scales.coarse_to_fine(random_noise(generator, self.device), stop=k, batch=n, channels=self.channels)
         gen.train(was)
         return y
-
-    @_in_conv_mode
-    def _end_scale(self, k: int) -> None:
-        from fewgan.data.images import ImageMeta, save_grid, to_numpy, write_image
-        from fewgan.metrics.fidelity import psnr, ssim
-
-        st, cfg = self.state, self.cfg
-        meta = ImageMeta.from_dict(self.meta)
-        recon = self.reconstruct(k)
-        g = torch.Generator().manual_seed(cfg.seed * 1000 + k)
-        samples = self.sample(k, cfg.sample_count, g)
-        real_np = to_numpy(st.reals[k][0], meta).astype(np.float64)
-        recon_np = to_numpy(recon[0], meta).astype(np.float64)
-        lo, hi = meta.data_range
-        squeeze = (lambda a: a[..., 0]) if real_np.shape[-1] == 1 else (lambda a: a)
-        value_psnr = psnr(squeeze(real_np), squeeze(recon_np), data_range=float(hi) - float(lo))
-        value_ssim = ssim(squeeze(real_np), squeeze(recon_np), data_range=float(hi) - float(lo))
-        h, w = self.pyramid.sizes[k]
-        seconds_scale = st.elapsed - st.scale_elapsed0
-        record = {"event": "scale_end", "scale": k, "size": [h, w], "amp": st.amps[k], "psnr": value_psnr,
-                  "ssim": value_ssim, "seconds_scale": round(seconds_scale, 4), "features": cfg.features_at(k)}
-        self.last_scale_record = record
-        self.log.metrics(record)
-        self.log.info(f"s{k} done: {h}x{w}, amp {st.amps[k]:.3f}, reconstruction PSNR {value_psnr:.2f} dB, "
-                      f"SSIM {value_ssim:.4f}, {seconds_scale:.1f} s")
-        if self.run_dir is not None:
-            out = self.run_dir / SAMPLES_DIR
-            suffix = ".tif" if meta.format == "tiff" else ".png"
-            write_image(out / f"s{k}_recon{suffix}", recon[0].cpu(), meta.with_size(h, w))
-            save_grid(out / f"s{k}_samples.png", samples.cpu(), nrow=min(cfg.sample_count, 4))
-            save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"s{k}.pt", {
-                "scale": k, "size": [h, w], "amp": st.amps[k], "features": cfg.features_at(k),
-                "generator": st.generators[k].state_dict(), "discriminator": st.discriminator.state_dict()})
-            self.log.image(f"s{k}/recon", recon[0], k)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -488,7 +409,8 @@ class SinGANTrainer:
         gens = []
         n_gens = len(d["generators"])
         for j, (f, sd) in enumerate(zip(d["features"], d["generators"])):
-            g = Generator(int(d["reals"][0].shape[1]), int(f), self.cfg.num_blocks, self.cfg.kernel_size).to(dev)
+            g = Generator(int(d["reals"][0].shape[1]), int(f), self.cfg.num_blocks, self.cfg.kernel_size,
+                          conv=self.cfg.conv).to(dev)
             g.load_state_dict(sd)
             current = d["begun"] and j == n_gens - 1
             g.train(current).requires_grad_(current)
@@ -501,7 +423,7 @@ class SinGANTrainer:
         st = self.state
         if "discriminator" in d:
             st.discriminator = Discriminator(self.channels, int(d["discriminator_features"]), self.cfg.num_blocks,
-                                             self.cfg.kernel_size).to(dev)
+                                             self.cfg.kernel_size, conv=self.cfg.conv).to(dev)
             st.discriminator.load_state_dict(d["discriminator"])
             st.discriminator.train().requires_grad_(True)
         if st.begun:
@@ -518,7 +440,7 @@ class SinGANTrainer:
     def save_resume(self) -> None:
         if self.run_dir is not None:
             # the log sizes at this checkpoint: a resume cuts log.txt / metrics.jsonl back to them
-            save_checkpoint(self.run_dir / CHECKPOINT_DIR / RESUME_FILE,
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / SINGAN_RESUME_FILE,
                             {**self.state_dict(), "log_offsets": log_offsets(self.run_dir)})
 
     def model_dict(self) -> dict[str, Any]:
@@ -532,78 +454,10 @@ class SinGANTrainer:
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
-        """Final model file, amps, the table, the scales figure, the report."""
-        st = self.state
-        for g in st.generators:
+        """Every generator to eval mode; the model file, amps and the scale table (:func:`outputs.end_of_run`)."""
+        for g in self.state.generators:
             g.eval()
-        records = {r["scale"]: r for r in _read_scale_ends(self.run_dir)} if self.run_dir else {}
-        self.log.info("")
-        self.log.info("Scales:")
-        for k, (h, w) in enumerate(self.pyramid.sizes):
-            r = records.get(k, {})
-            extra = f", psnr: {r['psnr']:.2f}, ssim: {r['ssim']:.4f}" if "psnr" in r else ""
-            self.log.info(f"s{k}, size: {h}x{w}, amp: {st.amps[k]:.3f}{extra}")
-        if self.run_dir is None:
-            return
-        save_checkpoint(self.run_dir / MODEL_FILE, self.model_dict())
-        atomic_write_json(self.run_dir / "amps.json", {f"s{k}": a for k, a in enumerate(st.amps)})
-        try:
-            self._figure()
-        except Exception as exc:  # a figure must never cost the run
-            self.log.warning(f"could not draw {FIGURE_FILE}: {type(exc).__name__}: {exc}")
-        try:
-            from fewgan.report.html import write_report
-        except ImportError:
-            write_report = None
-        if write_report is not None:
-            try:
-                path = write_report(self.run_dir)
-                self.log.info(f"report: {path}")
-            except Exception as exc:  # the report is a view of the run, not part of it
-                self.log.warning(f"could not write the report: {type(exc).__name__}: {exc}")
-
-    def _figure(self) -> None:
-        """``scales.png``: one row per scale, real | reconstruction | two random samples."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import io
-
-        import matplotlib.pyplot as plt
-
-        from fewgan.run import atomic_write_bytes
-
-        n = len(self.pyramid.sizes)
-        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + 999)
-        fig, axes = plt.subplots(n, 4, figsize=(8, 2 * n), squeeze=False)
-        # 16-bit and float data often fill a small part of their range: one display window from the
-        # finest real image's 0.5-99.5 percentiles, the same for every panel (8-bit: the full range)
-        lo, hi = -1.0, 1.0
-        if str(self.meta.get("dtype", "uint8")) != "uint8":
-            q = torch.quantile(self.state.reals[-1].float().flatten().cpu(), torch.tensor([0.005, 0.995]))
-            if float(q[1]) > float(q[0]):
-                lo, hi = float(q[0]), float(q[1])
-        for k in range(n):
-            row = [self.state.reals[k][0], self.reconstruct(k)[0], *self.sample(k, 2, g)]
-            for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
-                arr = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
-                ax = axes[k, col]
-                ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=1,
-                          interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if k == 0:
-                    ax.set_title(title, fontsize=9)
-                if col == 0:
-                    h, w = self.pyramid.sizes[k]
-                    ax.set_ylabel(f"s{k}\n{h}x{w}", fontsize=8)
-        if (lo, hi) != (-1.0, 1.0):
-            fig.suptitle("display window: 0.5-99.5 percentiles of the real image", fontsize=8)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        atomic_write_bytes(self.run_dir / FIGURE_FILE, buf.getvalue())
+        outputs.end_of_run(self)
 
 
 def _set_grads(params, first, second) -> None:
@@ -615,12 +469,6 @@ def _set_grads(params, first, second) -> None:
             p.grad = (a if b is None else b).clone()
         else:
             p.grad = a + b
-
-
-def _read_scale_ends(run_dir: Path) -> list[dict[str, Any]]:
-    from fewgan.run import read_metrics
-
-    return [r for r in read_metrics(run_dir) if r.get("event") == "scale_end"]
 
 
 # ---------------------------------------------------------------------- entry point
@@ -650,7 +498,8 @@ def prepare(image: str | os.PathLike, config: SinGANConfig):
 
 def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike = "results",
           resume: str | os.PathLike | None = None, device: str = "cpu", quiet: bool = False,
-          dry_run: bool = False, **options: Any) -> Path:
+          dry_run: bool = False, on_finish: Callable[[Path, RunLogger], None] | None = None,
+          **options: Any) -> Path:
     """Train SinGAN on one image; returns the run folder.
 
     Parameters
@@ -658,7 +507,8 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
     image : PNG, TIFF or JPEG (8/16-bit, float TIFF; gray trains a 1-channel model).
     results : parent of the timestamped run folder.
     resume : a run folder to continue from its last checkpoint (``image`` and options are
-        then taken from the run; only ``stop_after`` may be given).
+        then taken from the run; only the run-time settings :attr:`SinGANConfig.RUNTIME_FIELDS`
+        may be given, and they apply from the resumed step on).
     device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
     quiet : no progress bar or log lines on the terminal, only a one-line status on stderr every
         30 s (files are still written).
@@ -667,14 +517,15 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
 
     Returns the run folder, which holds ``config.json``, ``log.txt``, ``metrics.jsonl``,
     ``checkpoints/`` (per scale and the resume checkpoint), ``samples/``, ``generator.pt``,
-    ``amps.json``, ``scales.png`` and the report.
+    ``amps.json`` and ``scales.png``; ``on_finish(run_dir, logger)`` is called when the last scale is
+    done (the API writes the report there).
     """
     dev = resolve_device(device)
     if resume is not None:
-        return _resume(Path(resume), dev, quiet, options)
+        return _resume(Path(resume), dev, quiet, options, on_finish)
     if image is None:
         raise FewganError("no image given: fewgan singan train IMAGE (or --resume RUN)")
-    config = SinGANConfig.from_dict(options).validate()
+    config = SinGANConfig.from_dict(options)
     tensor, meta, pyramid = prepare(image, config)
     if dry_run:
         import json
@@ -700,7 +551,7 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
                     + f" (scale factor {pyramid.scale_factor:.5f})")
         trainer = SinGANTrainer(config, pyramid, meta.to_dict(), run_dir, dev, logger)
         trainer.start(tensor)
-        return _run_to_end(trainer, run_dir, logger)
+        return _run_to_end(trainer, run_dir, logger, on_finish)
     except Exception:
         logger.close()
         discard_failed_start(run_dir)  # no checkpoint yet: nothing to resume, no folder left behind
@@ -709,7 +560,7 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
         logger.close()
 
 
-def _run_to_end(trainer: SinGANTrainer, run_dir: Path, logger: RunLogger) -> Path:
+def _run_to_end(trainer: SinGANTrainer, run_dir: Path, logger: RunLogger, on_finish=None) -> Path:
     try:
         try:
             trainer.run()
@@ -718,25 +569,23 @@ def _run_to_end(trainer: SinGANTrainer, run_dir: Path, logger: RunLogger) -> Pat
                         f"continue with: fewgan singan train --resume {run_dir}")
             return run_dir
         trainer.finish()
+        if on_finish is not None:
+            on_finish(run_dir, logger)
     finally:
         trainer.close()
     logger.info(f"done: {run_dir}")
     return run_dir
 
 
-def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, Any]) -> Path:
+def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, Any], on_finish=None) -> Path:
     payload = read_run_config(run_dir, method=METHOD)
-    ckpt_path = run_dir / CHECKPOINT_DIR / RESUME_FILE
+    ckpt_path = run_dir / CHECKPOINT_DIR / SINGAN_RESUME_FILE
     if not ckpt_path.is_file():
-        raise FewganError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_DIR}/{RESUME_FILE} missing); "
+        raise FewganError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_DIR}/{SINGAN_RESUME_FILE} missing); "
                           "start a new run instead")
-    saved = SinGANConfig.from_dict(payload["config"])
-    allowed = {"stop_after", "log_every", "checkpoint_every"}
-    changed = sorted(k for k, v in options.items() if k not in allowed and v is not None and
-                     saved.to_dict().get(k, object()) != SinGANConfig.from_dict({k: v}).to_dict()[k])
-    if changed:
-        raise FewganError(f"--resume continues the run with its own options; cannot change {', '.join(changed)}")
-    config = saved.replace(stop_after=options.get("stop_after"))
+    # the one resume rule (fewgan.config.Config.resume_with); stop_after is of this call only
+    config = SinGANConfig.from_dict(payload["config"]).resume_with(options, run=run_dir)
+    config = config.replace(stop_after=options.get("stop_after"))
     d = load_checkpoint(ckpt_path, map_location="cpu")
     if d.get("format") != MODEL_FORMAT:
         raise FewganError(f"{ckpt_path}: not a fewgan SinGAN checkpoint")
@@ -754,6 +603,6 @@ def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, An
         logger.info(f"resumed from {ckpt_path} at s{k}, step {t if begun else 0}")
         trainer = SinGANTrainer(config, pyramid, d["meta"], run_dir, dev, logger)
         trainer.load_state_dict(d)
-        return _run_to_end(trainer, run_dir, logger)
+        return _run_to_end(trainer, run_dir, logger, on_finish)
     finally:
         logger.close()

@@ -9,7 +9,7 @@ the batch, lazy regularisation with Adam's lr and betas raised to ``k / (k + 1)`
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
 from fewgan.config import Config
 from fewgan.errors import FewganError
@@ -73,6 +73,14 @@ class StyleGAN2Config(Config):
     # performance (GPU)
     channels_last: bool = False
     amp: bool = False               # bfloat16 autocast for the network forward passes (GPU)
+    # randomness
+    seed: int = 0                   # every random draw of the run (latents, batches, augmentation)
+
+    #: settings of the run, not of the model: a resume may change them (the budget too: a run can be
+    #: extended), see fewgan.config.Config.resume_with
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = (
+        "epochs", "kimg", "eval_every", "eval_batch", "feature_batch", "checkpoint_every", "checkpoint_every_steps",
+        "sample_every", "log_every", "channels_last")
 
     def __post_init__(self):
         r = self.resolution

@@ -25,16 +25,17 @@ import numpy as np
 import torch
 
 from fewgan.errors import FewganError
-from fewgan.run import atomic_write_json, load_checkpoint, read_run_config
+from fewgan.run import (CHECKPOINT_DIR, STYLEGAN2_BEST_FILES, STYLEGAN2_BEST_INFO, STYLEGAN2_LAST_CHECKPOINT, atomic_write_json,
+                        load_checkpoint, read_run_config, resolve_device)
 from fewgan.stylegan2.config import StyleGAN2Config
-from fewgan.stylegan2.nets import Generator
+from fewgan.stylegan2.nets import METHOD, Generator, build_networks
 
 # images per forward pass whatever --batch says (see the module docstring)
 MICRO_BATCH = 1
 
-FALLBACK = (("best_G_ema.pt", "G_ema", "best EMA generator"),
-            ("best_G.pt", "G", "best generator (no best EMA file)"),
-            ("last.pt", "G_ema", "EMA generator of the last checkpoint (no best-metric files)"))
+FALLBACK = ((STYLEGAN2_BEST_FILES["G_ema"], "G_ema", "best EMA generator"),
+            (STYLEGAN2_BEST_FILES["G"], "G", "best generator (no best EMA file)"),
+            (STYLEGAN2_LAST_CHECKPOINT, "G_ema", "EMA generator of the last checkpoint (no best-metric files)"))
 
 
 def parse_seeds(seeds: str | int | Iterable[int] | None, n: int | None = None) -> list[int]:
@@ -78,7 +79,7 @@ def _matches_manifest(ck: Path, data: dict[str, Any]) -> bool:
     """Whether a ``best_*.pt`` belongs to the set ``best_info.json`` (written last) describes."""
     from fewgan.run import read_json
 
-    manifest = ck / "best_info.json"
+    manifest = ck / STYLEGAN2_BEST_INFO
     if not manifest.is_file():
         return True  # runs from before the manifest rule
     try:
@@ -89,16 +90,23 @@ def _matches_manifest(ck: Path, data: dict[str, Any]) -> bool:
 
 
 class StyleGAN2Model:
-    """A trained generator with the data set's metadata; see :meth:`load`."""
+    """A trained generator with the data set's metadata; see :meth:`load`.
+
+    Implements :class:`fewgan.model.TrainedModel` (no reconstruction: a StyleGAN2 model has none).
+    """
+
+    method = METHOD
+    outputs: tuple[str, ...] = ()
 
     def __init__(self, G: Generator, image_meta: dict[str, Any], source: str, path: Path, device: str = "cpu",
-                 run: Path | None = None):
+                 run: Path | None = None, data_path: Path | None = None):
         self.G = G.eval().requires_grad_(False)
         self.image_meta = image_meta
         self.source = source
         self.path = path
         self.device = torch.device(device)
         self.run = run
+        self._data_path = data_path
 
     @classmethod
     def load(cls, run: str | os.PathLike, device: str = "cpu", quiet: bool = True) -> "StyleGAN2Model":
@@ -106,9 +114,11 @@ class StyleGAN2Model:
 
         Raises :class:`FewganError` when the run has none of them.
         """
+        from fewgan.model import recorded_data_path
+
         run = Path(run)
-        payload = read_run_config(run, method="stylegan2")
-        ck = run / "checkpoints"
+        payload = read_run_config(run, method=METHOD)
+        ck = run / CHECKPOINT_DIR
         for name, key, what in FALLBACK:
             path = ck / name
             if path.is_file():
@@ -118,8 +128,6 @@ class StyleGAN2Model:
                 state = data["state_dict"] if "state_dict" in data else data[key]
                 cfg = StyleGAN2Config.from_dict(data.get("config", payload["config"]))
                 channels = int(data.get("img_channels", payload.get("data", {}).get("image", {}).get("channels", 1)))
-                from fewgan.stylegan2.train import build_networks
-
                 G, _ = build_networks(cfg, channels)
                 G.load_state_dict(state)
                 G.to(device)
@@ -127,7 +135,8 @@ class StyleGAN2Model:
                 source = f"{what}: {path.name}" + (f" (step {step})" if step is not None else "")
                 if not quiet:
                     print(f"using the {source}", file=sys.stderr)
-                return cls(G, payload.get("data", {}).get("image", {}), source, path, device, run)
+                return cls(G, payload.get("data", {}).get("image", {}), source, path, device, run,
+                           recorded_data_path(payload, METHOD))
         raise FewganError(f"{run}: no generator checkpoint (none of {', '.join(f[0] for f in FALLBACK)} in "
                           f"{ck}); train longer or resume the run")
 
@@ -175,11 +184,20 @@ class StyleGAN2Model:
     def sample(self, n: int | None = None, seed: int = 0, psi: float = 1.0, noise_mode: str = "const",
                batch: int = 32, seeds: Sequence[int] | None = None) -> np.ndarray:
         """``[N, H, W, C]`` array in the data set's dtype and data range (uint8 / uint16 / float32)."""
-        from fewgan.data.images import ImageMeta, to_numpy
+        from fewgan.data.images import to_numpy
 
         x = self.sample_tensor(n, seed=seed, psi=psi, noise_mode=noise_mode, batch=batch, seeds=seeds)
-        return to_numpy(x, self.meta())
+        return to_numpy(x, self.meta)
 
+    def training_data(self) -> Path | None:
+        """The folder this model was trained on (the path its ``config.json`` records; None for in-memory images)."""
+        return self._data_path
+
+    def reconstruction(self) -> None:
+        """None: a StyleGAN2 generator reconstructs no training image."""
+        return None
+
+    @property
     def meta(self):
         """The data set's :class:`fewgan.data.images.ImageMeta` at the generator's size."""
         from fewgan.data.images import ImageMeta
@@ -207,13 +225,11 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
     """
     from fewgan.data.images import save_grid, write_image
 
-    from fewgan.stylegan2.train import resolve_device
-
     model = StyleGAN2Model.load(run, device=resolve_device(device), quiet=True)
     seed_list = parse_seeds(seeds, n)
     out = Path(out) if out is not None else Path(run) / "generated"
     out.mkdir(parents=True, exist_ok=True)
-    meta = model.meta()
+    meta = model.meta
     fmt = format or ("tiff" if meta.format == "tiff" else "png")
     if fmt not in ("png", "tiff", "tif"):
         raise FewganError(f"--format {fmt!r}: use png or tiff")

@@ -24,7 +24,11 @@ import torch.nn as nn
 
 from fewgan.ops.equalized import EqualConv2d, EqualLinear, bias_act, modulated_conv2d
 from fewgan.ops.fir import make_filter, upsample2d
-from fewgan.stylegan2.config import channels_at
+from fewgan.stylegan2.config import StyleGAN2Config, channels_at
+
+METHOD = "stylegan2"                                  # the ``method`` of a run folder's config.json
+CHECKPOINT_FORMAT = "fewgan-stylegan2-checkpoint-1"   # the resume checkpoint (every piece of state)
+WEIGHTS_FORMAT = "fewgan-stylegan2-weights-1"         # one network's weights (the best_* files)
 
 
 def _log2(resolution: int) -> int:
@@ -310,6 +314,11 @@ class Discriminator(nn.Module):
         return self.out(x)
 
 
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters (buffers excluded, as NVlabs' module summary counts)."""
-    return sum(p.numel() for p in module.parameters())
+def build_networks(cfg: StyleGAN2Config, img_channels: int) -> tuple[Generator, Discriminator]:
+    """G and D for a config and an image channel count (CPU, fp32, default init)."""
+    cbase = cfg.channel_base
+    G = Generator(z_dim=cfg.z_dim, w_dim=cfg.w_dim, resolution=cfg.resolution, img_channels=img_channels,
+                  mapping_layers=cfg.mapping_layers, mapping_lr_mult=cfg.mapping_lr_mult, cbase=cbase, cmax=cfg.cmax)
+    D = Discriminator(resolution=cfg.resolution, img_channels=img_channels, cbase=cbase, cmax=cfg.cmax,
+                      mbstd_group=cfg.mbstd_group)
+    return G, D

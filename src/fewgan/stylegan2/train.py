@@ -38,15 +38,18 @@ import dataclasses
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from fewgan.errors import FewganError
 from fewgan.run import (
+    CHECKPOINT_DIR,
+    SAMPLES_DIR,
+    STYLEGAN2_BEST_FILES,
+    STYLEGAN2_BEST_INFO,
+    STYLEGAN2_LAST_CHECKPOINT,
     RunLogger,
     atomic_write_json,
     create_run_dir,
@@ -57,36 +60,21 @@ from fewgan.run import (
     nonfinite_loss_error,
     read_run_config,
     remove_stale_temps,
+    resolve_device,
     save_checkpoint,
     set_rng_state,
+    stylegan2_sample_grid,
     truncate_logs,
     truncate_metrics,
     write_run_config,
 )
 from fewgan.stylegan2.config import StyleGAN2Config, preset_overrides
 from fewgan.stylegan2.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, path_lengths, r1_penalty
-from fewgan.stylegan2.nets import Discriminator, Generator, count_parameters
-
-METHOD = "stylegan2"
-LAST_CHECKPOINT = "last.pt"
-BEST_FILES = {"G_ema": "best_G_ema.pt", "G": "best_G.pt", "D": "best_D.pt"}
-BEST_INFO = "best_info.json"
-# options of the run itself, not of the model: they may change on --resume
-RESUME_MUTABLE = ("epochs", "kimg", "eval_every", "checkpoint_every", "checkpoint_every_steps", "sample_every",
-                  "log_every")
+from fewgan.model import count_parameters
+from fewgan.stylegan2.nets import CHECKPOINT_FORMAT, METHOD, WEIGHTS_FORMAT, Generator, build_networks
 
 MetricFn = Callable[[torch.Tensor], float]
-
-
-# --------------------------------------------------------------------------- networks
-def build_networks(cfg: StyleGAN2Config, img_channels: int) -> tuple[Generator, Discriminator]:
-    """G and D for a config and an image channel count (CPU, fp32, default init)."""
-    cbase = cfg.channel_base
-    G = Generator(z_dim=cfg.z_dim, w_dim=cfg.w_dim, resolution=cfg.resolution, img_channels=img_channels,
-                  mapping_layers=cfg.mapping_layers, mapping_lr_mult=cfg.mapping_lr_mult, cbase=cbase, cmax=cfg.cmax)
-    D = Discriminator(resolution=cfg.resolution, img_channels=img_channels, cbase=cbase, cmax=cfg.cmax,
-                      mbstd_group=cfg.mbstd_group)
-    return G, D
+MetricFactory = Callable[..., tuple[str, MetricFn, str]]
 
 
 def lazy_adam(params, lr: float, betas: tuple[float, float], reg_every: int) -> torch.optim.Adam:
@@ -209,17 +197,6 @@ def dist_from_env(device: str) -> tuple[DistInfo, str]:
     return DistInfo(rank=rank, world=world), device
 
 
-def resolve_device(device: str | torch.device | None) -> str:
-    device = str(device or "cpu")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FewganError(f"--device {device}: CUDA is not available here; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise FewganError(f"--device {device!r}: use cpu, cuda, cuda:N or auto")
-    return device
-
-
 # --------------------------------------------------------------------------- augmentation
 def build_augmentation(cfg: StyleGAN2Config, channels: int):
     """``(diffaugment or None, ada or None, classical or None)`` from the config (see :mod:`fewgan.augment`)."""
@@ -230,71 +207,6 @@ def build_augmentation(cfg: StyleGAN2Config, channels: int):
     return aug.diffaugment, aug.ada, aug.classical
 
 
-def _leak_warning(classical) -> str | None:
-    if classical is None:
-        return None
-    warn = getattr(classical, "leak_warning", None)
-    if callable(warn):
-        return warn()
-    leaks = getattr(classical, "leaks", ())
-    return f"classical augmentation {', '.join(leaks)} leaks into the generator (Karras et al. 2020)" if leaks else None
-
-
-# --------------------------------------------------------------------------- selection metric
-def default_metric(real_images: torch.Tensor, kind: str = "auto", *, feature_batch: int = 50,
-                   device: str = "cpu", dtype: str | None = None) -> tuple[str, MetricFn, str]:
-    """The selection metric as ``(name, fn, why)``: ``fn(fake [N, C, H, W] in [-1, 1]) -> float``, lower is better.
-
-    'auto' is FID (Heusel et al., NeurIPS 2017; 2048-d Inception pool features,
-    :mod:`fewgan.metrics.features`) when the Inception weights are installed, else the
-    network-free sliced Wasserstein patch distance (Karras et al., ICLR 2018;
-    :mod:`fewgan.metrics.swd`); 'kid' is the kernel inception distance (Binkowski et al.,
-    ICLR 2018). Real features are extracted once, here; fakes use the real set's intensity
-    window (``dtype`` is the data set's, for 16-bit data).
-    """
-    real_images = real_images.detach().float().cpu()
-    if kind in ("auto", "fid", "kid"):
-        from fewgan.metrics import features as feat
-
-        try:
-            weights = feat.find_weights()
-        except feat.WeightsMissing as exc:
-            if kind != "auto":
-                raise
-            why = f"Inception weights not installed ({str(exc).split(':')[0]})"
-        else:
-            window = feat.intensity_window(real_images, dtype)
-
-            def features(x: torch.Tensor):
-                return feat.extract_features(x.detach().float().cpu(), window=window, batch_size=feature_batch,
-                                             device=device, weights=weights, progress=False)
-
-            real_features = features(real_images)
-            if kind == "kid":
-                from fewgan.metrics.kid import kid_from_features
-
-                return ("kid", lambda fake: float(kid_from_features(real_features, features(fake))[0]),
-                        f"KID of 2048-d Inception features, weights {weights}")
-            from fewgan.metrics.fid import fid_from_features
-
-            def fid(fake: torch.Tensor) -> float:
-                # FID on a few hundred images is biased upwards: said once at start-up, not every evaluation
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    # svd: the same number as sqrtm (tests/metrics/test_fid.py) at ~1 s instead of ~60 CPU-s
-                    # for 500 images, so evaluating every few epochs does not dominate training
-                    return float(fid_from_features(real_features, features(fake), method="svd"))
-
-            return ("fid", fid, f"FID of 2048-d Inception features, weights {weights}; on a few hundred images "
-                                "it is biased upwards, compare runs at equal numbers of images")
-    else:
-        why = "asked for (--metric swd)"
-    from fewgan.metrics.swd import swd
-
-    return ("swd", lambda fake: float(swd(real_images, fake.detach().float().cpu(), seed=0)),
-            f"sliced Wasserstein patch distance, no network: {why}")
-
-
 # --------------------------------------------------------------------------- trainer
 class Trainer:
     """All training state of one StyleGAN2 run, and the four phases of an iteration.
@@ -303,13 +215,12 @@ class Trainer:
     ----------
     cfg : the resolved :class:`StyleGAN2Config`.
     images : ``[N, C, R, R]`` float tensor in [-1, 1] (the whole data set, in memory).
-    seed : run seed.
     device : 'cpu', 'cuda', 'cuda:N'.
     dist : process group facts (``DistInfo()`` for one process).
     augment : ``(diffaugment, ada, classical)`` callables or None each; default from the config.
     """
 
-    def __init__(self, cfg: StyleGAN2Config, images: torch.Tensor, *, seed: int = 0, device: str = "cpu",
+    def __init__(self, cfg: StyleGAN2Config, images: torch.Tensor, *, device: str = "cpu",
                  dist: DistInfo | None = None, augment=None):
         if images.ndim != 4 or images.shape[2] != cfg.resolution or images.shape[3] != cfg.resolution:
             raise FewganError(f"training images must be [N, C, {cfg.resolution}, {cfg.resolution}], "
@@ -320,7 +231,7 @@ class Trainer:
             raise FewganError(f"--batch {cfg.batch} is not divisible by the {self.dist.world} processes; "
                               "choose a global batch that is a multiple of the process count")
         self.device = torch.device(device)
-        self.seed = seed
+        self.seed = seed = cfg.seed
         self.images = images.to(self.device)
         self.n_images = images.shape[0]
         self.channels = images.shape[1]
@@ -494,7 +405,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs, as plain data (``torch.load(weights_only=True)`` loads it)."""
         return {
-            "format": "fewgan-stylegan2-checkpoint-1",
+            "format": CHECKPOINT_FORMAT,
             "G": self.G.state_dict(),
             "G_ema": self.G_ema.state_dict(),
             "D": self.D.state_dict(),
@@ -552,7 +463,7 @@ class Trainer:
 
 # --------------------------------------------------------------------------- files of a run
 def _net_file(kind: str, module: torch.nn.Module, trainer: Trainer, extra: dict | None = None) -> dict[str, Any]:
-    return {"format": "fewgan-stylegan2-weights-1", "kind": kind, "state_dict": module.state_dict(),
+    return {"format": WEIGHTS_FORMAT, "kind": kind, "state_dict": module.state_dict(),
             "config": trainer.cfg.to_dict(), "img_channels": trainer.channels, "step": trainer.step,
             "images_seen": trainer.images_seen, **(extra or {})}
 
@@ -561,16 +472,16 @@ def _save_best(run_dir: Path, trainer: Trainer, info: dict[str, Any]) -> None:
     # best_info.json is the group's manifest, renamed into place last: readers trust a best_*.pt
     # only when its step is the manifest's (generate.StyleGAN2Model.load), so a kill between
     # the files never mixes a generator of one evaluation with the record of another
-    ck = run_dir / "checkpoints"
-    save_checkpoint(ck / BEST_FILES["G_ema"], _net_file("G_ema", trainer.G_ema, trainer))
-    save_checkpoint(ck / BEST_FILES["G"], _net_file("G", trainer.G, trainer))
-    save_checkpoint(ck / BEST_FILES["D"], _net_file("D", trainer.D, trainer))
-    atomic_write_json(ck / BEST_INFO, info)
+    ck = run_dir / CHECKPOINT_DIR
+    save_checkpoint(ck / STYLEGAN2_BEST_FILES["G_ema"], _net_file("G_ema", trainer.G_ema, trainer))
+    save_checkpoint(ck / STYLEGAN2_BEST_FILES["G"], _net_file("G", trainer.G, trainer))
+    save_checkpoint(ck / STYLEGAN2_BEST_FILES["D"], _net_file("D", trainer.D, trainer))
+    atomic_write_json(ck / STYLEGAN2_BEST_INFO, info)
 
 
 def _save_last(run_dir: Path, trainer: Trainer) -> None:
     # the log sizes at this checkpoint: a resume cuts log.txt / metrics.jsonl back to them
-    save_checkpoint(run_dir / "checkpoints" / LAST_CHECKPOINT,
+    save_checkpoint(run_dir / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT,
                     {**trainer.state_dict(), "log_offsets": log_offsets(run_dir)})
 
 
@@ -586,9 +497,10 @@ def train(
     resume: str | os.PathLike | None = None,
     device: str = "cpu",
     quiet: bool = False,
-    seed: int = 0,
     metric_fn: MetricFn | None = None,
     metric_name: str | None = None,
+    metric_factory: MetricFactory | None = None,
+    on_finish: Callable[[Path, RunLogger], None] | None = None,
     preset: str | None = None,
     dry_run: bool = False,
     images: torch.Tensor | None = None,
@@ -603,22 +515,27 @@ def train(
     folder : folder of PNG / TIFF / JPEG images (8/16-bit, float TIFF; gray or RGB; any size,
         fitted to ``resolution`` by ``fit``). Optional with ``resume`` (the run's folder is used).
     results : where run folders are created.
-    resume : a run folder to continue from its ``checkpoints/last.pt`` (exactly).
+    resume : a run folder to continue from its ``checkpoints/last.pt`` (exactly); only the run-time
+        settings :attr:`StyleGAN2Config.RUNTIME_FIELDS` may be given, and they apply from there on.
     device : 'cpu' (default), 'cuda', 'cuda:N' or 'auto'. Under ``torchrun`` each process takes
         ``cuda:LOCAL_RANK`` (NCCL) or the CPU (gloo).
-    seed : seed of every random draw.
     metric_fn : selection metric ``fn(fake [N, C, R, R] in [-1, 1]) -> float`` (lower is better);
-        default :func:`default_metric` (FID with Inception weights, else SWD); ``metric_name``
-        names it in logs and ``best_info.json``.
+        ``metric_name`` names it in logs and ``best_info.json``.
+    metric_factory : or a function that builds ``(name, fn, why)`` from the real images once they
+        are loaded, ``factory(images, kind, feature_batch=, device=, dtype=)``; the API passes
+        :func:`fewgan.metrics.selection.selection_metric` (FID with Inception weights, else SWD).
+        With ``eval_every > 0`` one of the two is required: the trainer builds no metric itself.
+    on_finish : called as ``on_finish(run_dir, logger)`` on rank 0 when the budget is done (the API
+        writes the report there).
     preset : 'default' or 'seed' (the seed document exactly, its classical augmentation included).
     dry_run : print the resolved config and return without training (nothing is written).
     images : ``[N, C, R, R]`` tensor in [-1, 1] instead of ``folder`` (tests, notebooks).
     augment : ``(diffaugment, ada, classical)`` to use instead of the config's (tests).
     max_steps : stop after this many iterations in this call (the budget is unchanged, so a
         later ``resume`` continues; used by tests to simulate an interruption).
-    **options : any :class:`StyleGAN2Config` field.
+    **options : any :class:`StyleGAN2Config` field (``seed`` included).
     """
-    device = resolve_device(device)
+    device = str(resolve_device(device))
     dist, device = dist_from_env(device)
     rank0 = dist.rank == 0
     # ---- config (fresh or resumed)
@@ -627,21 +544,15 @@ def train(
     if resume is not None:
         run_dir = Path(resume)
         payload = read_run_config(run_dir, method=METHOD)
-        ckpt = run_dir / "checkpoints" / LAST_CHECKPOINT
+        ckpt = run_dir / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT
         if not ckpt.is_file():
             raise FewganError(f"{run_dir}: no checkpoint to resume from ({ckpt} missing); start a new run")
-        stored = payload["config"]
-        changed = {k: v for k, v in options.items() if k in stored and stored[k] != v and v is not None}
-        fixed = sorted(k for k in changed if k not in RESUME_MUTABLE)
-        if fixed:
-            raise FewganError(f"--resume {run_dir}: cannot change {', '.join(fixed)} of a run; only "
-                              f"{', '.join(RESUME_MUTABLE)} may change")
-        unknown = sorted(k for k in options if k not in stored)
-        if unknown:
-            StyleGAN2Config.from_dict({k: options[k] for k in unknown})  # raises the one-line error
-        cfg = StyleGAN2Config.from_dict({**stored, **changed})
+        stored = dict(payload["config"])
+        if "seed" not in stored and "seed" in payload:  # run folders from before the seed was a config field
+            stored["seed"] = int(payload["seed"])
+        # the one resume rule (fewgan.config.Config.resume_with)
+        cfg = StyleGAN2Config.from_dict(stored).resume_with(options, run=run_dir)
         data_meta = payload.get("data", {})
-        seed = int(payload.get("seed", seed))
         if folder is None and images is None:
             folder = data_meta.get("root")
         state = load_checkpoint(ckpt, map_location="cpu")
@@ -653,11 +564,15 @@ def train(
     if dry_run:
         import json
 
-        plan: dict[str, Any] = {"method": METHOD, "seed": seed, "config": cfg.to_dict()}
+        plan: dict[str, Any] = {"method": METHOD, "seed": cfg.seed, "config": cfg.to_dict()}
         if folder is not None or images is not None:
             plan["plan"] = dry_run_plan(cfg, folder, images)
         print(json.dumps(plan, indent=2))
         return Path(resume) if resume else Path(results)
+    if metric_fn is None and metric_factory is None and cfg.eval_every > 0:
+        raise FewganError("eval_every > 0 needs a selection metric: pass metric_fn or metric_factory "
+                          "(fewgan.train_stylegan2 passes fewgan.metrics.selection.selection_metric), "
+                          "or eval_every=0")
     # ---- data
     if images is None:
         if folder is None:
@@ -690,10 +605,10 @@ def train(
             run_dir = Path(box[0])
     logger = None
     try:
-        trainer = Trainer(cfg, images, seed=seed, device=device, dist=dist, augment=augment)
+        trainer = Trainer(cfg, images, device=device, dist=dist, augment=augment)
         logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
-        return _train_loop(trainer, run_dir, logger, cfg, data_meta, state, seed, device, metric_fn, metric_name,
-                           resume is not None, max_steps)
+        return _train_loop(trainer, run_dir, logger, cfg, data_meta, state, cfg.seed, device, metric_fn, metric_name,
+                           metric_factory, on_finish, resume is not None, max_steps)
     except Exception:
         if logger is not None:
             logger.close()
@@ -728,8 +643,8 @@ def dry_run_plan(cfg: StyleGAN2Config, folder, images) -> dict[str, Any]:
 
 
 def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGAN2Config, data_meta: dict,
-                state: dict | None, seed: int, device: str, metric_fn, metric_name, resumed: bool,
-                max_steps: int | None) -> Path:
+                state: dict | None, seed: int, device: str, metric_fn, metric_name, metric_factory,
+                on_finish, resumed: bool, max_steps: int | None) -> Path:
     rank0 = trainer.dist.rank == 0
     if rank0 and not resumed:
         write_run_config(run_dir, METHOD, cfg.to_dict(), data=data_meta, device=device,
@@ -737,7 +652,7 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     # ---- selection metric
     why = "given by the caller"
     if metric_fn is None and cfg.eval_every > 0 and rank0:
-        metric_name, metric_fn, why = default_metric(trainer.images.cpu(), cfg.metric,
+        metric_name, metric_fn, why = metric_factory(trainer.images.cpu(), cfg.metric,
                                                      feature_batch=cfg.feature_batch, device=device,
                                                      dtype=data_meta.get("image", {}).get("dtype"))
     metric_name = metric_name or ("metric" if metric_fn is not None else None)
@@ -757,7 +672,7 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
         logger.warning(note)  # e.g. images of other sizes cropped or resized to the resolution
     if cfg.amp and not trainer.autocast:
         logger.warning("--amp is for GPUs (bfloat16 autocast); ignored on the CPU, training runs in float32")
-    leak = _leak_warning(trainer.classical)
+    leak = trainer.classical.leak_warning() if trainer.classical is not None else None
     if leak:
         logger.warning(leak)
     if metric_fn is not None:
@@ -819,10 +734,8 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
         best = trainer.best
         logger.info(f"done: {trainer.step} steps, {trainer.images_seen:,} images, {trainer.seconds:.0f} s"
                     + (f"; best {best['metric']} {best['value']:.4g} at epoch {best['epoch']:.1f}" if best else ""))
-        if rank0:
-            from fewgan.report.html import write_report
-
-            logger.info(f"report: {write_report(run_dir)}")
+        if rank0 and on_finish is not None:
+            on_finish(run_dir, logger)
     return run_dir
 
 
@@ -874,5 +787,5 @@ def _sample_grid(trainer: Trainer, run_dir: Path, logger: RunLogger, seed: int) 
     from fewgan.data.images import save_grid, make_grid
 
     fake = trainer.generate_eval(16, 16, seed=seed)
-    save_grid(run_dir / "samples" / f"fakes_step{trainer.step:07d}.png", fake, nrow=4)
+    save_grid(run_dir / SAMPLES_DIR / stylegan2_sample_grid(trainer.step), fake, nrow=4)
     logger.image("samples", make_grid(fake.clamp(-1, 1), nrow=4, pad_value=1.0), trainer.step)

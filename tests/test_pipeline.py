@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from fewgan.report.plots import SINGAN_SCALE_END_KEYS, SINGAN_STEP_KEYS
+from fewgan.run import SINGAN_SCALE_END_KEYS, SINGAN_STEP_KEYS
 from fewgan.run import read_metrics
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -98,7 +98,7 @@ def test_tiny_singan_demo_end_to_end(tmp_path):
 def test_demo_rejects_unknown_kind_and_bad_out(tmp_path):
     from fewgan.cli import main
     from fewgan.errors import FewganError
-    from fewgan.report.demo import run_demo
+    from fewgan.pipeline import run_demo
 
     with pytest.raises(FewganError, match="unknown demo"):
         run_demo("vae", tiny=True, out=tmp_path)
@@ -111,7 +111,7 @@ def test_demo_rejects_unknown_kind_and_bad_out(tmp_path):
 
 
 def test_tiny_from_env(monkeypatch):
-    from fewgan.report.demo import tiny_from_env
+    from fewgan.pipeline import tiny_from_env
 
     monkeypatch.setenv("FEWGAN_DEMO_TINY", "1")
     assert tiny_from_env()

@@ -1,5 +1,8 @@
 """``fewgan demo``: synthetic data -> training -> samples -> evaluation -> report, in a few minutes.
 
+The demo is a user of the API, so it lives above it (:mod:`fewgan.api` never imports it):
+every step below is one :mod:`fewgan.api` call.
+
 The README's first command. Everything it needs is made on the spot, so it runs on a fresh
 checkout without data, network or model weights:
 
@@ -148,15 +151,12 @@ def _inception_available() -> tuple[bool, str]:
         return True, ""
     except FewganError as exc:
         return False, str(exc)
-    except ImportError as exc:  # pragma: no cover - part of the package
-        return False, f"fewgan.metrics.features unavailable ({exc})"
 
 
 def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, tiny: bool) -> Path:
     from fewgan import api
-    from fewgan.data.images import read_image
-    from fewgan.report.html import EVAL_FILE, write_report
     from fewgan.report.plots import write_particle_values
+    from fewgan.run import EVAL_FILE
 
     label = "tiny " if tiny else ""
     say(f"fewgan demo: {label}SinGAN on a synthetic particle micrograph, device {device}")
@@ -193,20 +193,20 @@ def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, 
         metrics = [m for m in metrics if m not in ("psnr", "ssim")]
         result = api.evaluate(image, run, metrics=metrics, n=p.samples, seed=seed, device=device,
                               json_path=run / EVAL_FILE)
-    real, meta = read_image(image)
+    real, meta = api.read_image(image)
     fake = api.load(run, device=device).sample_tensor(p.samples, seed=seed)
     write_particle_values(run, real[None], fake, meta=meta)
     _print_table(result, say)
     # 5. report
-    report = write_report(run)
+    report = api.report(run)
     say(f"[5/5] report: {report}")
     return report
 
 
 def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool, say, tiny: bool) -> Path:
     from fewgan import api
-    from fewgan.report.html import EVAL_FILE, write_report
     from fewgan.report.plots import write_particle_values
+    from fewgan.run import EVAL_FILE
 
     label = "tiny " if tiny else ""
     say(f"fewgan demo: {label}StyleGAN2 on a folder of synthetic particle images, device {device}")
@@ -227,21 +227,17 @@ def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool,
            "(fewgan weights import FILE, or fewgan weights fetch)"))
     result = api.evaluate(folder, run, metrics=metrics, n=p.samples, seed=seed, device=device,
                           json_path=run / EVAL_FILE)
-    from fewgan.data.folder import load_folder
-
-    real, folder_meta = load_folder(folder, resolution=p.resolution)
+    real, folder_meta = api.load_folder(folder, resolution=p.resolution)
     fake = api.load(run, device=device).sample_tensor(p.samples, seed=seed)
     write_particle_values(run, real, fake, meta=folder_meta.image)
     _print_table(result, say)
-    report = write_report(run)
+    report = api.report(run)
     say(f"[5/5] report: {report}")
     return report
 
 
 def _print_table(result: dict[str, Any], say) -> None:
-    try:
-        from fewgan.metrics.evaluate import format_table
-    except ImportError:  # pragma: no cover - part of the package
-        return
+    from fewgan.metrics.evaluate import format_table
+
     for line in format_table(result).splitlines():
         say("      " + line)
