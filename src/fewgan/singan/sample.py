@@ -1,9 +1,12 @@
 """Sampling from a trained SinGAN run: any number of images, any size or aspect.
 
 Every image ``i`` draws its noises from its own generator seeded by ``(seed, i)``, and
-BatchNorm runs in eval mode, so the same seed gives the same images whatever the batch
-size. ``scale`` / ``size`` change the size of every scale in proportion (SinGAN's
-fully-convolutional generators accept any size): a larger field of view, or another aspect.
+BatchNorm follows :data:`fewgan.singan.nets.SAMPLING_RULE` (as trained: the finest scale
+normalises each image by its own statistics, the frozen coarser scales use their running
+averages; the rule of the trainer's figures and the report too), so the same seed gives the
+same images whatever the batch size. The fixed-noise reconstruction follows the same rule. ``scale`` / ``size`` change
+the size of every scale in proportion (SinGAN's fully-convolutional generators accept any
+size): a larger field of view, or another aspect.
 ``start_scale=K`` feeds the real image at scale K-1 instead of generated coarse scales, for
 variations close to the original (SinGAN's injection at a chosen scale).
 
@@ -25,7 +28,7 @@ from fewgan.errors import FewganError
 from fewgan.ops import winograd
 from fewgan.ops.imresize import imresize
 from fewgan.run import load_checkpoint, read_run_config
-from fewgan.singan.nets import Generator, make_noise, upsample
+from fewgan.singan.nets import SAMPLING_RULE, Generator, make_noise, statistics_at, upsample
 from fewgan.singan.pyramid import Pyramid
 from fewgan.singan.train import METHOD, MODEL_FILE, MODEL_FORMAT, resolve_device
 
@@ -151,10 +154,13 @@ class SinGANModel:
 
     @torch.no_grad()
     def sample_tensor(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
-                      start_scale: int | None = None, batch: int = 16) -> torch.Tensor:
+                      start_scale: int | None = None, batch: int = 16,
+                      rule: str = SAMPLING_RULE) -> torch.Tensor:
         """``n`` random images as ``[n, C, H, W]`` float in [-1, 1] (clipped), on the CPU.
 
-        Image ``i`` depends only on ``(seed, i)``, not on ``batch``.
+        Image ``i`` depends only on ``(seed, i)``, not on ``batch``. ``rule``: the BatchNorm rule
+        (:data:`fewgan.singan.nets.SAMPLING_RULES`); the others than the default are kept for
+        comparisons (``bench/singan_quality.py``).
         """
         if n < 0 or batch < 1:
             raise FewganError("--n must be >= 0 and --batch >= 1")
@@ -165,13 +171,14 @@ class SinGANModel:
             idx = range(first, min(n, first + batch))
             gens = [torch.Generator().manual_seed(image_seed(seed, i)) for i in idx]
             with winograd.mode(self.config.conv):
-                out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
+                out.append(self._generate(sizes, k0, gens, rule).clamp(-1, 1).cpu())
         if not out:
             h, w = sizes[-1]
             return torch.zeros((0, self.channels, h, w))
         return torch.cat(out)
 
-    def _generate(self, sizes: list[tuple[int, int]], k0: int, gens: list[torch.Generator]) -> torch.Tensor:
+    def _generate(self, sizes: list[tuple[int, int]], k0: int, gens: list[torch.Generator],
+                  rule: str = SAMPLING_RULE) -> torch.Tensor:
         b, c = len(gens), self.channels
         sf = self.pyramid.scale_factor
         if k0 == 0:
@@ -187,7 +194,8 @@ class SinGANModel:
         for j in range(self.num_scales):
             if j < k0:
                 continue
-            y = self.generators[j](y + self.amps[j] * noises[j].to(self.device), y)
+            y = self.generators[j](y + self.amps[j] * noises[j].to(self.device), y,
+                                   statistics=statistics_at(j, self.num_scales - 1, rule))
             if j + 1 < self.num_scales:
                 y = upsample(y, sizes[j + 1], sf)
         return y
@@ -205,7 +213,7 @@ class SinGANModel:
         y = torch.zeros_like(self.reals[0])
         with winograd.mode(self.config.conv):
             for j, g in enumerate(self.generators):
-                y = g(y + self.amps[j] * self.fixed_noises[j], y)
+                y = g(y + self.amps[j] * self.fixed_noises[j], y, statistics=statistics_at(j, self.num_scales - 1))
                 if j + 1 < self.num_scales:
                     y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
         return y.clamp(-1, 1).cpu()

@@ -50,7 +50,8 @@ from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run
                         write_run_config)
 from fewgan.singan import losses
 from fewgan.singan.config import SinGANConfig
-from fewgan.singan.nets import Discriminator, Generator, count_parameters, make_noise, upsample
+from fewgan.singan.nets import (Discriminator, Generator, count_parameters, make_noise, statistics_at,
+                                upsample)
 from fewgan.singan.pyramid import Pyramid, build_reals, plan_pyramid
 
 METHOD = "singan"
@@ -394,20 +395,29 @@ class SinGANTrainer:
     @torch.no_grad()
     @_in_conv_mode
     def reconstruct(self, k: int) -> torch.Tensor:
-        """Fixed-noise reconstruction at scale k, every network in eval mode: ``[1, C, h, w]``."""
+        """Fixed-noise reconstruction at scale k: ``[1, C, h, w]``.
+
+        The sampling rule (:data:`fewgan.singan.nets.SAMPLING_RULE`): the frozen scales in eval
+        mode, scale k with the image's own statistics, as the reconstruction loss ran it.
+        """
         st = self.state
         gen = st.generators[k]
         was = gen.training
         gen.eval()
         y = self._fixed_prev(k)
-        out = gen(y + st.amps[k] * st.fixed_noises[k], y)
+        out = gen(y + st.amps[k] * st.fixed_noises[k], y, statistics=statistics_at(k, k))
         gen.train(was)
         return out
 
     @torch.no_grad()
     @_in_conv_mode
     def sample(self, k: int, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` random images at scale k (eval mode, noise from ``generator``): ``[n, C, h, w]``."""
+        """``n`` random images at scale k (noise from ``generator``): ``[n, C, h, w]``.
+
+        The sampling rule of ``fewgan singan sample`` (:data:`fewgan.singan.nets.SAMPLING_RULE`:
+        scale k normalises each image by its own statistics, the frozen scales use their running
+        averages), so the per-scale grids and ``scales.png`` show what the sampler draws.
+        """
         st = self.state
         gen = st.generators[k]
         was = gen.training
@@ -416,7 +426,7 @@ class SinGANTrainer:
         y = torch.zeros((n, self.channels, h0, w0), device=self.device)
         for j in range(k + 1):
             noise = make_noise(tuple(y.shape), j == 0, generator=generator, device=self.device)
-            y = st.generators[j](y + st.amps[j] * noise, y)
+            y = st.generators[j](y + st.amps[j] * noise, y, statistics=statistics_at(j, k))
             if j < k:
                 y = upsample(y, self.pyramid.sizes[j + 1], self.pyramid.scale_factor)
         gen.train(was)
