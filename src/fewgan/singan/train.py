@@ -50,7 +50,7 @@ from fewgan.run import (CHECKPOINT_DIR, RunLogger, atomic_write_json, create_run
                         write_run_config)
 from fewgan.singan import losses
 from fewgan.singan.config import SinGANConfig
-from fewgan.singan.nets import (Discriminator, Generator, count_parameters, make_noise, statistics_at,
+from fewgan.singan.nets import (SAMPLING_RULE, Discriminator, Generator, count_parameters, make_noise, statistics_at,
                                 upsample)
 from fewgan.singan.pyramid import Pyramid, build_reals, plan_pyramid
 
@@ -451,7 +451,8 @@ class SinGANTrainer:
         h, w = self.pyramid.sizes[k]
         seconds_scale = st.elapsed - st.scale_elapsed0
         record = {"event": "scale_end", "scale": k, "size": [h, w], "amp": st.amps[k], "psnr": value_psnr,
-                  "ssim": value_ssim, "seconds_scale": round(seconds_scale, 4), "features": cfg.features_at(k)}
+                  "ssim": value_ssim, "seconds_scale": round(seconds_scale, 4), "features": cfg.features_at(k),
+                  "sampling_rule": SAMPLING_RULE}
         self.last_scale_record = record
         self.log.metrics(record)
         self.log.info(f"s{k} done: {h}x{w}, amp {st.amps[k]:.3f}, reconstruction PSNR {value_psnr:.2f} dB, "
