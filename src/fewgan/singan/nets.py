@@ -51,8 +51,9 @@ The other rules, kept for comparisons (``bench/singan_quality.py``): ``'running'
 in eval mode: fewgan before issue 17) and ``'own'`` (every scale its own statistics: what the
 public kligvasser/SinGAN ``--evaluation`` path does, every scale in train mode on a batch of one).
 
-Evidence (issue 17; fewgan, 16 samples, 16/64-96 px, 200 steps per scale, lr 4e-4, seed 0; real
-std / 99.5th percentile in 8-bit grey levels; SWD by ``fewgan.metrics.swd``):
+Evidence (issue 17; one training run per case, 16 samples, min 16 / max 96 or 64 px, 200 steps
+per scale, lr 4e-4, seed 0; mean per-sample std and 99.5th percentile in 8-bit grey levels; SWD
+by ``fewgan.metrics.swd``; images and commands in ``bench/README.md``):
 
 ========================  =====================  =====================  =====================
 rule                      coins crop 96 px       synth micrograph 64    reconstruction PSNR
@@ -62,14 +63,15 @@ running (before)          46.0, 214, SWD 0.103   33.2, 166, SWD 0.098   27.50 / 
 own, every scale          44.8, 220, SWD 0.077   28.0, 169, SWD 0.191   21.04 / -- dB
 re-estimated on noise     44.7, 218, SWD 0.081   28.4, 173, SWD 0.183
 as trained (chosen)       45.6, 218, SWD 0.087   34.6, 168, SWD 0.088   28.37 / 29.44 dB
-peer, its own path                               30.9, 179, SWD 0.142   16.7 dB (eval mode)
+peer, its own path                               31.2, 175, SWD 0.134   30.85 dB (eval mode)
 ========================  =====================  =====================  =====================
 
 "Own at every scale" and statistics re-estimated on noise batches after each scale help one
-image and halve the other's quality (coarse SWD level 0.14 -> 0.33): the frozen scales were
+image and double the other's SWD (coarse level 0.14 -> 0.33): the frozen scales were
 trained through their running averages, so changing them at sampling feeds the finer scales
 inputs they never saw. "As trained" is the best or near it on both, and raises the
-reconstruction PSNR by 0.9 and 1.4 dB.
+reconstruction PSNR by 0.9 and 1.4 dB. The seed-to-seed spread of one run is larger than some of
+these differences: indications, not a 3-seed proof.
 """
 
 
