@@ -1,7 +1,9 @@
 """Sample a trained peer (kligvasser/SinGAN) run: its own --evaluation rule (every BatchNorm in train
 mode, one image per batch: each sample its own statistics) and BatchNorm eval mode (running averages).
 Runs the peer's own classes (imported from its work tree); writes an .npy [n, 3, H, W] in [-1, 1] per rule
-and the reconstruction. Usage: peer_sample.py PEER_TREE RUN_DIR IMAGE MIN MAX N SEED OUT_PREFIX"""
+and the reconstruction. SEED is the run's training seed: seeding with it before the pyramid is built draws the same fixed
+noises as training did (the peer does not save them), so the reconstruction is the run's own.
+Usage: singan_peer_sample.py PEER_TREE RUN_DIR IMAGE MIN MAX N SEED OUT_PREFIX"""
 import sys, types, copy
 peer, run, image, mn, mx, n, seed, out = sys.argv[1:9]
 sys.path.insert(0, f"{peer}/generation")
@@ -13,6 +15,7 @@ args = types.SimpleNamespace(root=image, batch_size=1, crop_size=0, min_size=int
                              scale_factor_init=0.75, device="cpu", gen_model="g_multivanilla", max_features=32,
                              min_features=32, num_blocks=5, kernel_size=3, padding=0, use_tb=False,
                              model_to_load=f"{run}/g_multivanilla.pt", amps_to_load=f"{run}/amps.pt", num_steps=int(n))
+torch.manual_seed(int(seed))    # the training seed, as the peer's main.py: its fixed noises are drawn again
 t = Trainer(args)
 loader = get_loader(args)
 t._init_global(loader)
@@ -26,7 +29,7 @@ for rule in ("train", "eval"):
     if rule == "eval":
         for m in g.modules():
             m.training = False
-    torch.manual_seed(int(seed))
+    torch.manual_seed(int(seed) + 1000)
     outs = []
     with torch.no_grad():
         for i in range(int(n)):
