@@ -187,3 +187,25 @@ def test_export_of_an_unlabelled_run_is_refused(tmp_path, tiny, images, capsys):
     code = main(["stylegan2", "generate", str(run), "--n", "1", "--export", "bogus", "--device", "cpu"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "unknown export format bogus" in err
+
+
+def test_trainer_augmentations_move_labels_and_never_colour_them(tiny, images):
+    labels = torch.from_numpy(np.stack([encode_instances(np.pad(np.ones((4, 6), np.int32), ((2, 10), (9, 1))))] * 6))
+    x = torch.cat([images, labels], 1)
+    cfg = StyleGAN2Config.from_dict({**tiny, "labels": "beside", "diffaugment": "color", "ada": True,
+                                     "classical": "flips"})
+    trainer = Trainer(cfg, x)
+    assert trainer.diffaug.label_channels == trainer.ada.label_channels == trainer.classical.label_channels == 2
+    torch.manual_seed(0)
+    coloured = trainer.diffaug(x)
+    assert torch.equal(coloured[:, 1:], x[:, 1:]) and not torch.equal(coloured[:, :1], x[:, :1])
+    torch.manual_seed(1)
+    real = trainer._real_batch()  # classical flips: the foreground stays exactly +-1 and keeps its area
+    assert set(real[:, 1].unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal((real[:, 1] > 0).sum((1, 2)), torch.full((4,), 24))
+    # and each real is one training pair under one flip, image and labels together
+    flips = [lambda t: t, lambda t: t.flip(-1), lambda t: t.flip(-2), lambda t: t.flip(-1).flip(-2)]
+    for r in real:
+        assert any(torch.equal(f(x[i]), r) for i in range(6) for f in flips)
+    trainer.train_step()
+    assert all(torch.isfinite(v).all() for v in trainer.last.values())
