@@ -184,6 +184,7 @@ def test_export_of_an_unlabelled_run_is_refused(tmp_path, tiny, images, capsys):
     assert fewgan.load(run).outputs == ()
     with pytest.raises(FewganError, match="trained without labels"):
         generate_to_folder(run, tmp_path / "g", n=1, export="coco", quiet=True)
+    capsys.readouterr()  # the training's status lines (a slow machine prints one every 30 s)
     code = main(["stylegan2", "generate", str(run), "--n", "1", "--export", "bogus", "--device", "cpu"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "unknown export format bogus" in err

@@ -278,7 +278,8 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
     if not quiet:
         print(f"using the {model.source}, device {model.device}")
     written = 0
-    items: list[LabelledImage] = []
+    items: list[LabelledImage] = []  # kept only for the set-wide formats (COCO, YOLO)
+    set_formats = [f for f in formats if f != "cellpose"]
     for start in range(0, len(seed_list), batch):
         chunk = seed_list[start:start + batch]
         if model.outputs:
@@ -288,10 +289,12 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
         for i, (s, img) in enumerate(zip(chunk, images)):
             path = write_image(out / f"seed{s:06d}{suffix}", img, meta)
             if labels is not None:  # the label channels never pass through the image's metadata
-                items.append(LabelledImage(Path(path), labels[i]))
-                write_cellpose(items[-1])
+                item = LabelledImage(Path(path), labels[i])
+                write_cellpose(item)
+                if set_formats:
+                    items.append(item)
             written += 1
-    exported = export_formats(items, out, [f for f in formats if f != "cellpose"]) if items else {}
+    exported = export_formats(items, out, set_formats) if items else {}
     if grid:
         g = model.sample_tensor(seeds=seed_list[:64], psi=psi, noise_mode=noise_mode, batch=batch)
         save_grid(out / "grid.png", g)
@@ -304,7 +307,8 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
         "seeds": [seed_list[0], seed_list[-1]] if len(seed_list) > 2 else seed_list, "psi": psi,
         "noise_mode": noise_mode, "format": fmt, "dtype": meta.dtype, "bit_depth": meta.bit_depth,
         "data_range": list(meta.data_range), "channels": meta.channels,
-        **({"labels": {"masks": "NAME_masks.tif", "export": list(formats), "files": exported}} if items else {}),
+        **({"labels": {"masks": "NAME_masks.tif", "export": list(formats), "files": exported}}
+           if model.outputs else {}),
     })
     if not quiet:
         print(f"wrote {written} images to {out}")
