@@ -336,8 +336,11 @@ def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: in
 
 def generate(run: PathLike, out: PathLike | None = None, *, n: int | None = None, seeds: Any = None,
              psi: float = 1.0, noise_mode: str = "const", batch: int = 32, grid: bool = False,
-             interpolate: bool = False, format: str | None = None, device: str = "cpu", quiet: bool = False) -> Path:
+             interpolate: bool = False, format: str | None = None, device: str = "cpu", quiet: bool = False,
+             export: Any = None) -> Path:
     """Write one image per seed of a StyleGAN2 run, in the data set's bit depth.
+
+    A run trained with labels also writes ``NAME_masks.tif`` (instances, uint16) beside every image.
 
     Parameters
     ----------
@@ -353,6 +356,8 @@ def generate(run: PathLike, out: PathLike | None = None, *, n: int | None = None
     format : 'png' or 'tiff' (default: the data set's).
     device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
     quiet : print nothing.
+    export : for a labelled run, label formats to write too: 'cellpose', 'coco', 'yolo', 'yolo-seg',
+        a comma list or 'all' (:func:`fewgan.data.export.export`).
 
     Returns
     -------
@@ -365,7 +370,7 @@ def generate(run: PathLike, out: PathLike | None = None, *, n: int | None = None
     from fewgan.stylegan2.generate import generate_to_folder
 
     return generate_to_folder(run, out, n=n, seeds=seeds, psi=psi, noise_mode=noise_mode, batch=batch, grid=grid,
-                              interpolate=interpolate, format=format, device=device, quiet=quiet)
+                              interpolate=interpolate, format=format, device=device, quiet=quiet, export=export)
 
 
 # --------------------------------------------------------------------------- evaluation and reports

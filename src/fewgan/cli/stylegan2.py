@@ -24,6 +24,9 @@ _HELP = {
     "checkpoint_every": "epochs between periodic checkpoints",
     "amp": "bfloat16 mixed precision on the GPU",
     "recursive": "also read images in sub-folders",
+    "labels": "train on images + instance labels: none, beside (NAME_masks.tif|png next to each NAME.png, the "
+              "Cellpose convention), a folder of label images with the images' names, or auto (fewgan's particle "
+              "analysis; its parameters are recorded in the run config)",
     "z_dim": "length of the random latent vector z",
     "w_dim": "length of the intermediate latent vector w (the style)",
     "mapping_layers": "fully connected layers of the mapping network z -> w",
@@ -99,6 +102,9 @@ def register(sub) -> None:
     g.add_argument("--grid", action="store_true", help="also write grid.png of the seeds")
     g.add_argument("--interpolate", action="store_true", help="also write interpolation.png between the first two seeds")
     g.add_argument("--format", choices=("png", "tiff"), default=None, help="file format (default: the data set's)")
+    g.add_argument("--export", default=None, metavar="FORMATS",
+                   help="labelled runs: also export the labels as cellpose, coco, yolo, yolo-seg (comma list) or "
+                        "all; NAME_masks.tif is always written beside each image of a labelled run")
     g.add_argument("--device", default="auto", help=DEVICE_HELP)
     g.add_argument("--quiet", action="store_true", help="no console output")
     g.set_defaults(func=_generate)
@@ -137,5 +143,5 @@ def _generate(args) -> int:
     check_writable(args.out if args.out is not None else args.run, "--out" if args.out is not None else "RUN")
     api.generate(args.run, args.out, n=n, seeds=args.seeds, psi=args.trunc, noise_mode=args.noise_mode,
                  batch=args.batch, grid=args.grid, interpolate=args.interpolate, format=args.format,
-                 device=args.device, quiet=args.quiet)
+                 device=args.device, quiet=args.quiet, export=args.export)
     return 0

@@ -202,3 +202,53 @@ def load_folder(
     meta = FolderMeta(root=str(root), files=[str(f) for f in files], image=image_meta, resolution=resolution,
                       fit=fit, notes=notes)
     return out.clamp_(-1.0, 1.0), meta  # bicubic overshoot stays inside the data range
+
+
+def load_folder_labels(files: list[str] | list[Path], labels: str, resolution: int, fit: str = "crop") -> torch.Tensor:
+    """The label channels of a folder's images: ``[N, 2, R, R]`` float32 in [-1, 1].
+
+    ``labels``: ``'beside'`` (``NAME_masks.tif|png`` next to each image, the Cellpose convention)
+    or a folder holding a label file of the same name (or stem) as each image. Each label image is
+    checked against its image's size, encoded at full resolution
+    (:func:`fewgan.data.labels.encode_instances`) and fitted to ``R`` exactly like its image
+    (:func:`fit_square`). A missing label, a label without an image, a wrong size: one-line errors.
+    """
+    from fewgan.data.images import read_array
+    from fewgan.data.labels import MASK_SUFFIXES, encode_instances, is_label_file, labels_beside, read_labels
+
+    files = [Path(f) for f in files]
+    if labels == "beside":
+        paths = [labels_beside(f) for f in files]
+        missing = [f for f, p in zip(files, paths) if p is None]
+        if missing:
+            raise FewganError(f"{missing[0]}: no label image beside it ({missing[0].stem}_masks.tif or .png); "
+                              f"{len(missing)} of {len(files)} images have none")
+        stems = {f.parent / f.stem for f in files}
+        for folder in {f.parent for f in files}:
+            for q in folder.iterdir():
+                if is_label_file(q):
+                    name = q.name[: -len(next(s for s in MASK_SUFFIXES if q.name.lower().endswith(s)))]
+                    if folder / name not in stems:
+                        raise FewganError(f"{q}: label image without an image ({name}.png/.tif not found)")
+    else:
+        folder = Path(labels)
+        if not folder.is_dir():
+            raise FewganError(f"--labels {labels}: use none, beside, auto or a folder of label images")
+        by_stem: dict[str, Path] = {}
+        for q in sorted(folder.iterdir()):
+            if q.is_file() and q.suffix.lower() in (".png", ".tif", ".tiff") and not q.name.startswith("."):
+                by_stem.setdefault(q.stem, q)
+        paths = [folder / f.name if (folder / f.name).is_file() else by_stem.get(f.stem) for f in files]
+        missing = [f for f, p in zip(files, paths) if p is None]
+        if missing:
+            raise FewganError(f"{missing[0]}: no label image {missing[0].stem}.png/.tif in {folder}; "
+                              f"{len(missing)} of {len(files)} images have none")
+        extra = sorted(set(by_stem) - {f.stem for f in files})
+        if extra:
+            raise FewganError(f"{by_stem[extra[0]]}: label image without an image of that name")
+    out = torch.empty((len(files), 2, resolution, resolution), dtype=torch.float32)
+    for i, (f, p) in enumerate(zip(files, paths)):
+        shape = read_array(f)[0].shape[:2]
+        encoded = torch.from_numpy(encode_instances(read_labels(p, shape=shape)))
+        out[i] = fit_square(encoded, resolution, fit)
+    return out.clamp_(-1.0, 1.0)

@@ -28,6 +28,7 @@ class StyleGAN2Config(Config):
     channels: str = "auto"          # 'auto', '1' or '3'
     fit: str = "crop"               # 'crop', 'resize' or 'pad' to the square resolution
     recursive: bool = False         # look for images in sub-folders too
+    labels: str = "none"            # 'none', 'beside' (NAME_masks.tif|png), 'auto' (particle analysis) or a DIR
     # networks (seed: mapping 128 -> 256, 4 layers; channels min(cbase / res, cmax))
     z_dim: int = 128
     w_dim: int = 256
@@ -90,6 +91,8 @@ class StyleGAN2Config(Config):
                 "images of any size are cropped, padded or resized to it (--fit)")
         if self.channels not in ("auto", "1", "3"):
             raise FewganError(f"--channels {self.channels!r}: use auto, 1 or 3")
+        if not isinstance(self.labels, str) or not self.labels.strip():
+            raise FewganError("--labels: use none, beside, auto or a folder of label images")
         if self.fit not in ("crop", "resize", "pad"):
             raise FewganError(f"--fit {self.fit!r}: use crop, resize or pad")
         if self.batch < 1:
@@ -132,6 +135,13 @@ class StyleGAN2Config(Config):
     def channel_base(self) -> int:
         """``cbase``, or ``32 * resolution`` when not given (the seed's 2048 at 64 px)."""
         return self.cbase if self.cbase is not None else 32 * self.resolution
+
+    @property
+    def label_channels(self) -> int:
+        """Label channels after the image channels: 2 (:data:`fewgan.data.labels.LABEL_CHANNELS`) when labelled."""
+        from fewgan.data.labels import LABEL_CHANNELS
+
+        return 0 if self.labels == "none" else LABEL_CHANNELS
 
     @property
     def diffaugment_on(self) -> bool:

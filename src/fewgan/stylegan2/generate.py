@@ -93,14 +93,17 @@ class StyleGAN2Model:
     """A trained generator with the data set's metadata; see :meth:`load`.
 
     Implements :class:`fewgan.model.TrainedModel` (no reconstruction: a StyleGAN2 model has none).
+    A model trained with labels (``label_channels`` 2) makes the encoded label channels after the
+    image channels; :meth:`sample_tensor` returns the image channels only, :meth:`sample_with_labels`
+    both, and ``outputs`` is ``("labels",)``.
     """
 
     method = METHOD
-    outputs: tuple[str, ...] = ()
 
     def __init__(self, G: Generator, image_meta: dict[str, Any], source: str, path: Path, device: str = "cpu",
-                 run: Path | None = None, data_path: Path | None = None):
+                 run: Path | None = None, data_path: Path | None = None, label_channels: int = 0):
         self.G = G.eval().requires_grad_(False)
+        self.label_channels = int(label_channels)
         self.image_meta = image_meta
         self.source = source
         self.path = path
@@ -136,7 +139,7 @@ class StyleGAN2Model:
                 if not quiet:
                     print(f"using the {source}", file=sys.stderr)
                 return cls(G, payload.get("data", {}).get("image", {}), source, path, device, run,
-                           recorded_data_path(payload, METHOD))
+                           recorded_data_path(payload, METHOD), label_channels=cfg.label_channels)
         raise FewganError(f"{run}: no generator checkpoint (none of {', '.join(f[0] for f in FALLBACK)} in "
                           f"{ck}); train longer or resume the run")
 
@@ -155,14 +158,42 @@ class StyleGAN2Model:
             return z, noise
         return z, None
 
-    @torch.no_grad()
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """``("labels",)`` for a model trained with labels, else ``()``."""
+        return ("labels",) if self.label_channels else ()
+
+    @property
+    def image_channels(self) -> int:
+        return self.G.img_channels - self.label_channels
+
     def sample_tensor(self, n: int | None = None, seed: int = 0, psi: float = 1.0, noise_mode: str = "const",
                       batch: int = 32, seeds: Sequence[int] | None = None) -> torch.Tensor:
         """``[N, C, R, R]`` float32 in about [-1, 1] (unclamped), CPU; seeds ``seed .. seed+n-1`` or ``seeds``.
 
+        The image channels only (a labelled model's label channels: :meth:`sample_with_labels`).
         ``batch`` is checked but does not change a pixel: images go through the networks
         ``MICRO_BATCH`` at a time.
         """
+        return self._synthesize(n, seed, psi, noise_mode, batch, seeds)[:, :self.image_channels]
+
+    def sample_with_labels(self, n: int | None = None, seed: int = 0, psi: float = 1.0, noise_mode: str = "const",
+                           batch: int = 32, seeds: Sequence[int] | None = None
+                           ) -> tuple[torch.Tensor, list[np.ndarray]]:
+        """Images ``[N, C, R, R]`` (as :meth:`sample_tensor`, same pixels) and their instances: N label
+        images ``[R, R]`` int32 (0 background, 1..n), decoded from the label channels by
+        :func:`fewgan.data.labels.decode_instances` (threshold + watershed)."""
+        from fewgan.data.labels import decode_instances
+
+        if not self.label_channels:
+            raise FewganError(f"{self.run}: this model was trained without labels (train with --labels)")
+        x = self._synthesize(n, seed, psi, noise_mode, batch, seeds)
+        c = self.image_channels
+        return x[:, :c], [decode_instances(channels.numpy()) for channels in x[:, c:]]
+
+    @torch.no_grad()
+    def _synthesize(self, n, seed, psi, noise_mode, batch, seeds) -> torch.Tensor:
+        """Every channel the generator makes, ``[N, C + L, R, R]`` on the CPU."""
         if noise_mode not in ("const", "random", "none"):
             raise FewganError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch < 1:
@@ -202,7 +233,7 @@ class StyleGAN2Model:
         """The data set's :class:`fewgan.data.images.ImageMeta` at the generator's size."""
         from fewgan.data.images import ImageMeta
 
-        meta = ImageMeta.from_dict(self.image_meta) if self.image_meta else ImageMeta(channels=self.G.img_channels)
+        meta = ImageMeta.from_dict(self.image_meta) if self.image_meta else ImageMeta(channels=self.image_channels)
         return meta.with_size(self.G.resolution, self.G.resolution)
 
     @torch.no_grad()
@@ -211,21 +242,31 @@ class StyleGAN2Model:
         z, _ = self._latents([seed_a, seed_b], "const")
         ws = self.G.mapping(z, psi=psi)
         t = torch.linspace(0, 1, steps, device=ws.device).view(-1, 1, 1)
-        return self.G.synthesis(ws[:1].lerp(ws[1:], t), noise_mode="const").float().cpu()
+        return self.G.synthesis(ws[:1].lerp(ws[1:], t), noise_mode="const").float().cpu()[:, :self.image_channels]
 
 
 def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: float = 1.0, noise_mode: str = "const",
                        batch: int = 32, grid: bool = False, interpolate: bool = False, format: str | None = None,
-                       device: str = "cpu", quiet: bool = False) -> Path:
+                       device: str = "cpu", quiet: bool = False, export: str | Sequence[str] | None = None) -> Path:
     """Write one image per seed into ``out`` (default ``RUN/generated``), in the data set's bit depth.
+
+    A labelled model also writes each image's instances as ``NAME_masks.tif`` (uint16, Cellpose
+    convention) beside it, and ``export`` ('cellpose', 'coco', 'yolo', 'yolo-seg', a comma list or
+    'all') the formats of :func:`fewgan.data.export.export` (COCO JSON, YOLO folder with dataset.yaml).
 
     ``format``: 'png' or 'tiff' (default: the data set's). ``grid``: also ``grid.png`` (8-bit, up to
     64 seeds); ``interpolate``: ``interpolation.png``, a strip between the first two seeds. Writes
     ``generation.json`` (which checkpoint, seeds, psi, noise mode). Returns ``out``.
     """
+    from fewgan.data.export import LabelledImage, parse_formats, write_cellpose
+    from fewgan.data.export import export as export_formats
     from fewgan.data.images import save_grid, write_image
 
+    formats = parse_formats(export)
     model = StyleGAN2Model.load(run, device=resolve_device(device), quiet=True)
+    if formats and not model.outputs:
+        raise FewganError(f"--export {','.join(formats)}: {run} was trained without labels; train with --labels "
+                          "beside|DIR|auto to generate labelled images")
     seed_list = parse_seeds(seeds, n)
     out = Path(out) if out is not None else Path(run) / "generated"
     out.mkdir(parents=True, exist_ok=True)
@@ -237,12 +278,23 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
     if not quiet:
         print(f"using the {model.source}, device {model.device}")
     written = 0
+    items: list[LabelledImage] = []  # kept only for the set-wide formats (COCO, YOLO)
+    set_formats = [f for f in formats if f != "cellpose"]
     for start in range(0, len(seed_list), batch):
         chunk = seed_list[start:start + batch]
-        images = model.sample_tensor(seeds=chunk, psi=psi, noise_mode=noise_mode, batch=batch)
-        for s, img in zip(chunk, images):
-            write_image(out / f"seed{s:06d}{suffix}", img, meta)
+        if model.outputs:
+            images, labels = model.sample_with_labels(seeds=chunk, psi=psi, noise_mode=noise_mode, batch=batch)
+        else:
+            images, labels = model.sample_tensor(seeds=chunk, psi=psi, noise_mode=noise_mode, batch=batch), None
+        for i, (s, img) in enumerate(zip(chunk, images)):
+            path = write_image(out / f"seed{s:06d}{suffix}", img, meta)
+            if labels is not None:  # the label channels never pass through the image's metadata
+                item = LabelledImage(Path(path), labels[i])
+                write_cellpose(item)
+                if set_formats:
+                    items.append(item)
             written += 1
+    exported = export_formats(items, out, set_formats) if items else {}
     if grid:
         g = model.sample_tensor(seeds=seed_list[:64], psi=psi, noise_mode=noise_mode, batch=batch)
         save_grid(out / "grid.png", g)
@@ -255,6 +307,8 @@ def generate_to_folder(run, out=None, n: int | None = None, seeds=None, psi: flo
         "seeds": [seed_list[0], seed_list[-1]] if len(seed_list) > 2 else seed_list, "psi": psi,
         "noise_mode": noise_mode, "format": fmt, "dtype": meta.dtype, "bit_depth": meta.bit_depth,
         "data_range": list(meta.data_range), "channels": meta.channels,
+        **({"labels": {"masks": "NAME_masks.tif", "export": list(formats), "files": exported}}
+           if model.outputs else {}),
     })
     if not quiet:
         print(f"wrote {written} images to {out}")

@@ -199,11 +199,15 @@ def dist_from_env(device: str) -> tuple[DistInfo, str]:
 
 # --------------------------------------------------------------------------- augmentation
 def build_augmentation(cfg: StyleGAN2Config, channels: int):
-    """``(diffaugment or None, ada or None, classical or None)`` from the config (see :mod:`fewgan.augment`)."""
+    """``(diffaugment or None, ada or None, classical or None)`` from the config (see :mod:`fewgan.augment`).
+
+    ``channels``: the image channels (1 or 3); a labelled config's label channels follow them and
+    are moved with the image, never colour-changed."""
     from fewgan.augment import build
 
     aug = build(diffaugment=cfg.diffaugment if cfg.diffaugment_on else None, ada=cfg.ada, classical=cfg.classical,
-                channels=channels, ada_target=cfg.ada_target, ada_kimg=cfg.ada_kimg, ada_interval=cfg.ada_interval)
+                channels=channels, ada_target=cfg.ada_target, ada_kimg=cfg.ada_kimg, ada_interval=cfg.ada_interval,
+                label_channels=cfg.label_channels)
     return aug.diffaugment, aug.ada, aug.classical
 
 
@@ -214,7 +218,9 @@ class Trainer:
     Parameters
     ----------
     cfg : the resolved :class:`StyleGAN2Config`.
-    images : ``[N, C, R, R]`` float tensor in [-1, 1] (the whole data set, in memory).
+    images : ``[N, C, R, R]`` float tensor in [-1, 1] (the whole data set, in memory); with
+        ``cfg.labels`` the last ``cfg.label_channels`` channels are the encoded labels
+        (:func:`fewgan.data.labels.encode_instances`), which G makes and D sees beside the image.
     device : 'cpu', 'cuda', 'cuda:N'.
     dist : process group facts (``DistInfo()`` for one process).
     augment : ``(diffaugment, ada, classical)`` callables or None each; default from the config.
@@ -234,7 +240,11 @@ class Trainer:
         self.seed = seed = cfg.seed
         self.images = images.to(self.device)
         self.n_images = images.shape[0]
-        self.channels = images.shape[1]
+        self.channels = images.shape[1]  # image + label channels: what G makes and D sees
+        self.image_channels = self.channels - cfg.label_channels
+        if self.image_channels not in (1, 3):
+            raise FewganError(f"training images must have 1 or 3 image channels (+{cfg.label_channels} label "
+                              f"channels), got {self.channels} channels")
         self.local_batch = cfg.batch // self.dist.world
         torch.manual_seed(seed)
         G, D = build_networks(cfg, self.channels)
@@ -247,7 +257,7 @@ class Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = lazy_adam(self.G.parameters(), cfg.lr_g, betas, cfg.g_reg_every if cfg.pl_weight > 0 else 1)
         self.opt_D = lazy_adam(self.D.parameters(), cfg.lr_d, betas, cfg.d_reg_every if cfg.r1_gamma > 0 else 1)
-        self.diffaug, self.ada, self.classical = augment if augment is not None else build_augmentation(cfg, self.channels)
+        self.diffaug, self.ada, self.classical = augment if augment is not None else build_augmentation(cfg, self.image_channels)
         if self.ada is not None:
             self.ada.to(self.device)
         # everything drawn for the global batch comes from here (same on every rank)
@@ -582,14 +592,21 @@ def train(
         channels = "auto" if cfg.channels == "auto" else int(cfg.channels)
         images, meta = load_folder(folder, resolution=cfg.resolution, channels=channels, fit=cfg.fit,
                                    recursive=cfg.recursive)
+        label_meta = None
+        if cfg.labels != "none":
+            labels, label_meta = folder_labels(cfg, meta.files, images)
+            images = torch.cat([images, labels], dim=1)
         if not data_meta:
             data_meta = meta.to_dict()
+            if label_meta is not None:
+                data_meta["labels"] = label_meta
     else:
         images = images.float()
         if not data_meta:
+            # in-memory images of a labelled config carry their label channels last
             data_meta = {"root": None, "count": int(images.shape[0]), "resolution": cfg.resolution,
-                         "image": {"format": "png", "dtype": "uint8", "bit_depth": 8, "channels": int(images.shape[1]),
-                                   "source_channels": int(images.shape[1]), "data_range": [0.0, 255.0],
+                         "image": {"format": "png", "dtype": "uint8", "bit_depth": 8, "channels": int(images.shape[1]) - cfg.label_channels,
+                                   "source_channels": int(images.shape[1]) - cfg.label_channels, "data_range": [0.0, 255.0],
                                    "height": cfg.resolution, "width": cfg.resolution}}
     if images.shape[0] == 0:
         raise FewganError(f"{folder}: no images to train on")
@@ -618,6 +635,36 @@ def train(
     finally:
         if logger is not None:
             logger.close()
+
+
+def folder_labels(cfg: StyleGAN2Config, files: list[str], images: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """The label channels ``[N, 2, R, R]`` for a folder's images and what the run config records of them.
+
+    ``cfg.labels``: 'beside' or a folder (:func:`fewgan.data.folder.load_folder_labels`), or 'auto':
+    fewgan's particle analysis (:func:`fewgan.metrics.particles.measure_set`, default
+    :class:`~fewgan.metrics.particles.ParticleConfig`, Otsu threshold of the pooled set) of the
+    training images ``[N, C, R, R]`` at the training resolution; its parameters and the threshold
+    are recorded.
+    """
+    from fewgan.data.labels import encode_instances
+
+    if cfg.labels != "auto":
+        from fewgan.data.folder import load_folder_labels
+
+        source = "beside" if cfg.labels == "beside" else str(Path(cfg.labels).resolve())
+        return load_folder_labels(files, cfg.labels, cfg.resolution, cfg.fit), {"source": source}
+    from fewgan.metrics.particles import ParticleConfig, measure_set
+
+    particles = ParticleConfig()
+    found = measure_set(images, particles, keep_labels=True)
+    empty = [Path(f).name for f, lab in zip(files, found["labels"]) if lab.max() == 0]
+    if empty:
+        raise FewganError(f"--labels auto: the particle analysis found no particle in {empty[0]} "
+                          f"({len(empty)} of {len(files)} images); label the images (--labels beside or DIR)")
+    labels = torch.stack([torch.from_numpy(encode_instances(lab)) for lab in found["labels"]])
+    threshold = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in found["threshold"].items()}
+    return labels, {"source": "auto", "particles": particles.to_dict(), "threshold": threshold,
+                    "counts": [int(c) for c in found["count"]]}
 
 
 def dry_run_plan(cfg: StyleGAN2Config, folder, images) -> dict[str, Any]:
@@ -652,18 +699,23 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     # ---- selection metric
     why = "given by the caller"
     if metric_fn is None and cfg.eval_every > 0 and rank0:
-        metric_name, metric_fn, why = metric_factory(trainer.images.cpu(), cfg.metric,
+        metric_name, metric_fn, why = metric_factory(trainer.images[:, :trainer.image_channels].cpu(), cfg.metric,
                                                      feature_batch=cfg.feature_batch, device=device,
                                                      dtype=data_meta.get("image", {}).get("dtype"))
     metric_name = metric_name or ("metric" if metric_fn is not None else None)
     # ---- start-up lines
     G_groups = trainer.G.parameter_groups()
     logger.info(f"fewgan StyleGAN2: run folder {run_dir}, device {device}")
-    logger.info(f"data: {trainer.n_images} images, {trainer.channels} channel(s), {cfg.resolution}x{cfg.resolution}, "
+    logger.info(f"data: {trainer.n_images} images, {trainer.image_channels} channel(s), {cfg.resolution}x{cfg.resolution}, "
                 f"{data_meta.get('image', {}).get('dtype', '?')} from {data_meta.get('root')}")
     logger.info(f"G parameters: {count_parameters(trainer.G):,} (mapping {G_groups['mapping']:,}, const "
                 f"{G_groups['const']:,}, toRGB {G_groups['torgb']:,}, synthesis {G_groups['synthesis']:,}); "
                 f"D parameters: {count_parameters(trainer.D):,}")
+    if cfg.label_channels:
+        extra_G, extra_D = label_parameters(trainer)
+        logger.info(f"labels: {data_meta.get('labels', {}).get('source', 'in-memory channels')}, "
+                    f"{cfg.label_channels} label channels (foreground, distance) beside the image: "
+                    f"+{extra_G:,} G parameters (toRGB), +{extra_D:,} D parameters (fromRGB)")
     logger.info(f"DiffAugment: {'on (policy ' + cfg.diffaugment + ')' if trainer.diffaug is not None else 'off'}")
     logger.info(f"EMA: on (decay {cfg.ema_decay}, updated after every G step and after the path-length step)")
     logger.info(f"ADA: {'on (target ' + str(cfg.ada_target) + ')' if trainer.ada is not None else 'off'}")
@@ -739,6 +791,15 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     return run_dir
 
 
+def label_parameters(trainer: Trainer) -> tuple[int, int]:
+    """Parameters the label channels add: ``(G, D)``. G: each toRGB layer's 1x1 weight and bias
+    gain ``L x (in + 1)``; D: the fromRGB 1x1 conv's weight gains ``L x out`` (its bias is per output)."""
+    L = trainer.cfg.label_channels
+    G = sum(L * (b.torgb.weight.shape[1] + 1) for b in trainer.G.synthesis.blocks)
+    D = sum(L * blk.fromrgb.weight.shape[0] for blk in trainer.D.blocks if blk.fromrgb is not None)
+    return G, D
+
+
 def _log_step(trainer: Trainer, logger: RunLogger) -> None:
     # under DDP the logged losses are means over the processes (every rank takes part)
     last = {k: float(trainer.dist.all_reduce_mean(v)) for k, v in sorted(trainer.last.items())}
@@ -764,7 +825,7 @@ def _evaluate(trainer: Trainer, run_dir: Path, logger: RunLogger, metric_fn, met
     cfg = trainer.cfg
     fake = trainer.generate_eval(cfg.eval_images, cfg.eval_batch, seed=seed + 1)
     with torch.random.fork_rng(devices=[]):
-        value = float(metric_fn(fake))
+        value = float(metric_fn(fake[:, :trainer.image_channels]))
     is_best = math.isfinite(value) and (trainer.best is None or value < trainer.best["value"])
     record = {"event": "eval", "epoch": trainer.epoch, "kimg": trainer.images_seen / 1000, "step": trainer.step,
               "metric": metric_name, "value": value, "best": is_best}
@@ -786,6 +847,6 @@ def _evaluate(trainer: Trainer, run_dir: Path, logger: RunLogger, metric_fn, met
 def _sample_grid(trainer: Trainer, run_dir: Path, logger: RunLogger, seed: int) -> None:
     from fewgan.data.images import save_grid, make_grid
 
-    fake = trainer.generate_eval(16, 16, seed=seed)
+    fake = trainer.generate_eval(16, 16, seed=seed)[:, :trainer.image_channels]
     save_grid(run_dir / SAMPLES_DIR / stylegan2_sample_grid(trainer.step), fake, nrow=4)
     logger.image("samples", make_grid(fake.clamp(-1, 1), nrow=4, pad_value=1.0), trainer.step)
