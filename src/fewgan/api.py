@@ -45,24 +45,38 @@ class _Default:
         return repr(self.value)
 
 
-def _default(cls, name: str) -> _Default:
-    field = {f.name: f for f in dataclasses.fields(cls)}[name]
-    return _Default(field.default)
+def _type_text(field) -> str:
+    t = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    return t.replace("Optional[int]", "int | None").replace("Optional[float]", "float | None")
 
 
-def _given(values: dict[str, Any], cls) -> dict[str, Any]:
-    """The config options a caller gave (those not left at their :class:`_Default`)."""
-    return {f.name: values[f.name] for f in dataclasses.fields(cls) if not isinstance(values[f.name], _Default)}
+def _config_options(cls, placeholder: str):
+    """Give a training function the fields of its config as keyword arguments.
+
+    The function is written with ``**options``; its signature (what ``help()``, ``inspect`` and IDEs
+    show) gets one keyword-only argument per field of ``cls``, in the dataclass's order, with the
+    field's type and default, and its docstring one entry per field in place of ``placeholder``.
+    The list exists once, in the dataclass; an option the caller does not pass is "not given"
+    (a resume keeps the run's value, a preset applies), which is what its :class:`_Default` shows.
+    """
+    import inspect
+
+    def decorate(fn):
+        sig = inspect.signature(fn)
+        base = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        fields = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_Default(f.default),
+                                    annotation=_type_text(f)) for f in dataclasses.fields(cls)]
+        fn.__signature__ = sig.replace(parameters=base + fields)
+        if fn.__doc__:  # None under python -OO
+            fn.__doc__ = fn.__doc__.replace(placeholder, _options_doc(cls))
+        return fn
+
+    return decorate
 
 
 def _options_doc(cls) -> str:
     """One numpydoc entry per config field: name, type and default (their meaning: the config's docstring)."""
-    lines = []
-    for f in dataclasses.fields(cls):
-        t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        t = t.replace("Optional[int]", "int | None").replace("Optional[float]", "float | None")
-        lines.append(f"    {f.name} : {t}, default {f.default!r}")
-    return "\n".join(lines)
+    return "\n".join(f"    {f.name} : {_type_text(f)}, default {f.default!r}" for f in dataclasses.fields(cls))
 
 
 # --------------------------------------------------------------------------- data
@@ -177,6 +191,7 @@ def _singan_done(run_dir: Path, logger) -> None:
     _report_when_done(run_dir, logger)
 
 
+@_config_options(_SG, "@@SINGAN_DOC@@")
 def train_singan(
     image: PathLike | None = None,
     *,
@@ -185,37 +200,7 @@ def train_singan(
     device: str = "cpu",
     quiet: bool = False,
     dry_run: bool = False,
-    min_size: int = _default(_SG, "min_size"),
-    max_size: int = _default(_SG, "max_size"),
-    scale_factor_init: float = _default(_SG, "scale_factor_init"),
-    noise_weight: float = _default(_SG, "noise_weight"),
-    steps: int = _default(_SG, "steps"),
-    lr: float = _default(_SG, "lr"),
-    betas: tuple[float, float] = _default(_SG, "betas"),
-    lr_step_size: int = _default(_SG, "lr_step_size"),
-    lr_gamma: float = _default(_SG, "lr_gamma"),
-    lr_decay_fraction: float | None = _default(_SG, "lr_decay_fraction"),
-    batch_size: int = _default(_SG, "batch_size"),
-    critic_steps: int = _default(_SG, "critic_steps"),
-    gp_weight: float = _default(_SG, "gp_weight"),
-    recon_weight: float = _default(_SG, "recon_weight"),
-    adv_weight: float = _default(_SG, "adv_weight"),
-    features: int = _default(_SG, "features"),
-    max_features: int = _default(_SG, "max_features"),
-    features_every: int = _default(_SG, "features_every"),
-    num_blocks: int = _default(_SG, "num_blocks"),
-    kernel_size: int = _default(_SG, "kernel_size"),
-    channels: str = _default(_SG, "channels"),
-    data_range: tuple[float, float] | None = _default(_SG, "data_range"),
-    page: int | None = _default(_SG, "page"),
-    labels: str | None = _default(_SG, "labels"),
-    seed: int = _default(_SG, "seed"),
-    log_every: int = _default(_SG, "log_every"),
-    checkpoint_every: int = _default(_SG, "checkpoint_every"),
-    sample_count: int = _default(_SG, "sample_count"),
-    stop_after: int | None = _default(_SG, "stop_after"),
-    concurrent: bool = _default(_SG, "concurrent"),
-    conv: str = _default(_SG, "conv"),
+    **options: Any,
 ) -> Path:
     """Train SinGAN on one image; then draw its scales and write its report. Returns the run folder.
 
@@ -247,9 +232,10 @@ def train_singan(
     from fewgan.singan.train import train
 
     return train(image, results=results, resume=resume, device=device, quiet=quiet, dry_run=dry_run,
-                 on_finish=_singan_done, **_given(locals(), _SG))
+                 on_finish=_singan_done, **options)
 
 
+@_config_options(_S2, "@@STYLEGAN2_DOC@@")
 def train_stylegan2(
     folder: PathLike | None = None,
     *,
@@ -259,50 +245,7 @@ def train_stylegan2(
     quiet: bool = False,
     dry_run: bool = False,
     preset: str | None = None,
-    resolution: int = _default(_S2, "resolution"),
-    channels: str = _default(_S2, "channels"),
-    fit: str = _default(_S2, "fit"),
-    recursive: bool = _default(_S2, "recursive"),
-    z_dim: int = _default(_S2, "z_dim"),
-    w_dim: int = _default(_S2, "w_dim"),
-    mapping_layers: int = _default(_S2, "mapping_layers"),
-    mapping_lr_mult: float = _default(_S2, "mapping_lr_mult"),
-    cbase: int | None = _default(_S2, "cbase"),
-    cmax: int = _default(_S2, "cmax"),
-    mbstd_group: int = _default(_S2, "mbstd_group"),
-    batch: int = _default(_S2, "batch"),
-    lr_g: float = _default(_S2, "lr_g"),
-    lr_d: float = _default(_S2, "lr_d"),
-    beta1: float = _default(_S2, "beta1"),
-    beta2: float = _default(_S2, "beta2"),
-    r1_gamma: float = _default(_S2, "r1_gamma"),
-    pl_weight: float = _default(_S2, "pl_weight"),
-    pl_decay: float = _default(_S2, "pl_decay"),
-    pl_batch_shrink: int = _default(_S2, "pl_batch_shrink"),
-    g_reg_every: int = _default(_S2, "g_reg_every"),
-    d_reg_every: int = _default(_S2, "d_reg_every"),
-    style_mixing: float = _default(_S2, "style_mixing"),
-    ema_decay: float = _default(_S2, "ema_decay"),
-    epochs: int = _default(_S2, "epochs"),
-    kimg: float | None = _default(_S2, "kimg"),
-    diffaugment: str = _default(_S2, "diffaugment"),
-    ada: bool = _default(_S2, "ada"),
-    ada_target: float = _default(_S2, "ada_target"),
-    ada_kimg: float = _default(_S2, "ada_kimg"),
-    ada_interval: int = _default(_S2, "ada_interval"),
-    classical: str = _default(_S2, "classical"),
-    metric: str = _default(_S2, "metric"),
-    eval_every: int = _default(_S2, "eval_every"),
-    eval_images: int = _default(_S2, "eval_images"),
-    eval_batch: int = _default(_S2, "eval_batch"),
-    feature_batch: int = _default(_S2, "feature_batch"),
-    checkpoint_every: int = _default(_S2, "checkpoint_every"),
-    checkpoint_every_steps: int = _default(_S2, "checkpoint_every_steps"),
-    sample_every: int = _default(_S2, "sample_every"),
-    log_every: int = _default(_S2, "log_every"),
-    channels_last: bool = _default(_S2, "channels_last"),
-    amp: bool = _default(_S2, "amp"),
-    seed: int = _default(_S2, "seed"),
+    **options: Any,
 ) -> Path:
     """Train data-efficient StyleGAN2 on a folder of images; then write its report. Returns the run folder.
 
@@ -340,7 +283,7 @@ def train_stylegan2(
     from fewgan.stylegan2.train import train
 
     return train(folder, results=results, resume=resume, device=device, quiet=quiet, dry_run=dry_run, preset=preset,
-                 metric_factory=selection_metric, on_finish=_report_when_done, **_given(locals(), _S2))
+                 metric_factory=selection_metric, on_finish=_report_when_done, **options)
 
 
 # --------------------------------------------------------------------------- trained runs
@@ -541,5 +484,3 @@ def report(run: PathLike, *, out: PathLike | None = None, plots: bool = True, ma
     return write_report(run, out=out, plots=plots, max_images=max_images, log_lines=log_lines)
 
 
-train_singan.__doc__ = train_singan.__doc__.replace("@@SINGAN_DOC@@", _options_doc(_SG))
-train_stylegan2.__doc__ = train_stylegan2.__doc__.replace("@@STYLEGAN2_DOC@@", _options_doc(_S2))

@@ -171,6 +171,41 @@ def test_single_image_mode_uses_crops_of_the_image_as_floor(tmp_path):
     assert json.loads(text)["metrics"]["psnr"]["value"] is None
 
 
+def test_single_image_mode_takes_non_square_samples_without_a_resolution(tmp_path, capsys):
+    from fewgan.cli import main
+
+    image, _ = make_micrograph(seed=3, size=(40, 64), bit_depth=8)
+    write_array(tmp_path / "real.png", image[:, :, None], "png")
+    same, other = tmp_path / "same", tmp_path / "other"
+    same.mkdir()
+    other.mkdir()
+    for i in range(4):
+        sample, _ = make_micrograph(seed=10 + i, size=(40, 64), bit_depth=8)
+        write_array(same / f"s{i}.png", sample[:, :, None], "png")
+        write_array(other / f"s{i}.png", np.ascontiguousarray(sample[:, :48, None]), "png")
+    result = evaluate(tmp_path / "real.png", same, metrics=["diversity", "swd", "psnr"], floors=False)
+    assert result["fake"]["size"] == [40, 64] and result["fake"]["n"] == 4   # not squashed to a square
+    assert "note" not in result["metrics"]["diversity"] and "note" not in result["metrics"]["swd"]
+    # by hand: per-pixel std over the 4 samples, mean, over the real image's std (all in [-1, 1])
+    fake = torch.stack([torch.from_numpy(make_micrograph(seed=10 + i, size=(40, 64), bit_depth=8)[0]).double()
+                        for i in range(4)]) / 127.5 - 1
+    real = torch.from_numpy(image).double() / 127.5 - 1
+    expected = float(fake.std(0, unbiased=False).mean() / real.std(unbiased=False))
+    assert result["metrics"]["diversity"]["value"] == pytest.approx(expected, rel=1e-6)
+    assert len(result["metrics"]["psnr"]["per_image"]) == 4
+    # samples of another size: diversity on centre crops, SWD by patches, each saying so; PSNR cannot pair
+    result = evaluate(tmp_path / "real.png", other, metrics=["diversity", "swd"], floors=False)
+    assert result["fake"]["size"] == [40, 48]
+    assert "centre 40x48 px crops" in result["metrics"]["diversity"]["note"]
+    assert "patches" in result["metrics"]["swd"]["note"] and result["metrics"]["swd"]["value"] > 0
+    with pytest.raises(FewganError, match="real size"):
+        evaluate(tmp_path / "real.png", other, metrics=["psnr"], floors=False)
+    # the CLI: no --resolution needed, exit 0, the crop note in the table
+    assert main(["eval", str(tmp_path / "real.png"), str(other), "--metrics", "diversity", "swd",
+                 "--no-floors", "--quiet"]) == 0
+    assert "centre 40x48 px crops" in capsys.readouterr().out
+
+
 def test_bad_input_is_one_line(folders, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -315,3 +315,17 @@ def test_the_summary_shows_what_was_done_to_the_data(tmp_path):
     assert "data note" in html and "1 NaN, 1 +inf" in html and "resampled from 64 x 64" in html
     folder = {"data": {"root": "set", "notes": ["3 of 5 images fitted to 16x16 by crop"], "image": {"notes": []}}}
     assert "3 of 5 images fitted" in _summary(tmp_path, folder, "stylegan2", [])
+
+
+def test_singan_samples_state_their_sampling_rule(singan_run):
+    from fewgan.report import html as html_module
+    from fewgan.singan.nets import SAMPLING_RULE
+
+    page = html_module.render_report(singan_run, plots=False)
+    assert "sampling rule is not recorded" in page          # records of a run before issue 17
+    with open(singan_run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"event": "scale_end", "scale": 9, "size": [48, 64], "amp": 0.1, "psnr": 30.0,
+                            "ssim": 0.9, "sampling_rule": SAMPLING_RULE}) + "\n")
+    page = html_module.render_report(singan_run, plots=False)
+    assert "share one rule, as trained: the scale shown normalises each image by its own BatchNorm" in page
+    assert "not recorded" not in page

@@ -47,11 +47,11 @@ def test_samples_carry_the_pixel_size_of_the_trained_scale_tiff(tmp_path):
 
 def test_png_phys_pixel_size_is_scaled_by_the_downscale_factor(tmp_path):
     image = _png_phys(tmp_path / "a.png")
-    cfg = SinGANConfig.from_dict({**TINY, "max_size": 32}).validate()
+    cfg = SinGANConfig.from_dict({**TINY, "max_size": 32})
     tensor, meta, pyramid = prepare(image, cfg)
     assert tensor.shape[-2:] == (64, 64) and tuple(pyramid.sizes[-1]) == (32, 32)
     assert (meta.height, meta.width) == (32, 32) and meta.pixel_size == pytest.approx(0.5, rel=1e-5)
-    _, native = prepare(image, SinGANConfig.from_dict({**TINY, "max_size": 64}).validate())[:2]
+    _, native = prepare(image, SinGANConfig.from_dict({**TINY, "max_size": 64}))[:2]
     assert native.pixel_size == pytest.approx(0.25, rel=1e-5)
 
 

@@ -134,7 +134,8 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(train_mod.Trainer, "__init__", broken)
     images = torch.rand(4, 1, 16, 16) * 2 - 1
     with pytest.raises(RuntimeError, match="simulated"):
-        train_mod.train(images=images, results=tmp_path / "results", quiet=True, resolution=16, kimg=0.008)
+        train_mod.train(images=images, results=tmp_path / "results", quiet=True, resolution=16, kimg=0.008,
+                        eval_every=0)
     assert (tmp_path / "results").is_dir() and list((tmp_path / "results").iterdir()) == []
 
 

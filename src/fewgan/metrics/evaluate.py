@@ -97,11 +97,46 @@ def _is_run(path: Path) -> bool:
 RunLoader = Callable[..., "ImageSet"]
 
 
+def _load_folder_native(folder: Path, channels: str | int) -> tuple[torch.Tensor, Any, list[str]]:
+    """Every image of ``folder`` at its own size (no square fit): ``([N, C, H, W], meta, notes)``.
+
+    Images of one size (square or not) are stacked as they are; images of several sizes are
+    centre-cropped to the largest size they all hold, and the note says so.
+    """
+    import torch
+
+    from fewgan.data.folder import list_images
+    from fewgan.data.images import read_image
+
+    files = list_images(folder)
+    images, metas = zip(*(read_image(f, channels=channels) for f in files))
+    if len({im.shape[0] for im in images}) > 1:  # 'auto' found gray and colour images: load all as RGB
+        images, metas = zip(*(read_image(f, channels=3) for f in files))
+    sizes = {tuple(im.shape[-2:]) for im in images}
+    notes = []
+    if len(sizes) > 1:
+        h, w = min(s[0] for s in sizes), min(s[1] for s in sizes)
+        images = [_centre_crop(im, (h, w)) for im in images]
+        notes.append(f"{len(files)} images of {len(sizes)} sizes centre-cropped to {h}x{w} px")
+    return torch.stack(list(images)), metas[0], notes
+
+
+def _centre_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The centre ``size`` (h, w) of ``[..., H, W]`` (H >= h, W >= w)."""
+    h, w = size
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top: top + h, left: left + w]
+
+
 def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resolution: int | None = None,
              channels: str | int = "auto", device: str = "cpu", want_recon: bool = False,
-             run_loader: RunLoader | None = None) -> ImageSet:
+             run_loader: RunLoader | None = None, native_size: bool = False) -> ImageSet:
     """Load one side: a tensor ``[N, C, H, W]`` (used as is), an image file, a folder, or a run folder
-    through ``run_loader`` (:data:`RunLoader`; without one a run folder is an error)."""
+    through ``run_loader`` (:data:`RunLoader`; without one a run folder is an error).
+
+    ``native_size``: a folder is loaded at its images' own size (see :func:`_load_folder_native`)
+    instead of a square ``resolution``; used for the samples of single-image mode.
+    """
     import torch
 
     if isinstance(path, ImageSet):
@@ -117,6 +152,9 @@ def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resol
             raise FewganError(f"{role} {p} is a run folder: evaluate it through fewgan.evaluate / fewgan eval")
         return run_loader(p, role=role, n=n or 64, seed=seed, device=device, want_recon=want_recon,
                           resolution=resolution, channels=channels)
+    if p.is_dir() and native_size and resolution is None:
+        images, meta, notes = _load_folder_native(p, channels)
+        return ImageSet(images=images, meta=meta, source=str(p), kind="folder", notes=notes)
     if p.is_dir():
         from fewgan.data.folder import load_folder
 
@@ -239,7 +277,8 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     if n is None:
         n = max(int(real_set.images.shape[0]), 50) if single else int(real_set.images.shape[0])
     fake_set = load_set(fake, role="fake", n=n, seed=seed, resolution=resolution, channels=channels,
-                        device=device, want_recon=("psnr" in chosen or "ssim" in chosen), run_loader=run_loader)
+                        device=device, want_recon=("psnr" in chosen or "ssim" in chosen), run_loader=run_loader,
+                        native_size=single)
     if fake_set.meta is None:
         fake_set.meta = real_set.meta
     trained = fake_set.recon_real
@@ -496,7 +535,17 @@ def _diversity(ctx: _Context, floor: bool) -> dict[str, Any]:
     from fewgan.metrics.sifid import pixel_diversity
 
     if not floor:
-        return _as_dict(pixel_diversity(fake, real[0] if ctx.single else real), "diversity")
+        note = None
+        if ctx.single and fake.shape[-2:] != real.shape[-2:]:
+            # per-pixel spread needs one grid: compare the centre crops both images hold
+            size = (min(real.shape[-2], fake.shape[-2]), min(real.shape[-1], fake.shape[-1]))
+            note = (f"samples are {fake.shape[-2]}x{fake.shape[-1]} px, the real image {real.shape[-2]}x"
+                    f"{real.shape[-1]} px: computed on their centre {size[0]}x{size[1]} px crops")
+            real, fake = _centre_crop(real, size), _centre_crop(fake, size)
+        out = _as_dict(pixel_diversity(fake, real[0] if ctx.single else real), "diversity")
+        if note:
+            out["note"] = note
+        return out
     # same definition: mean over pixels of the std over samples, divided by the real image's std
     value = float(fake.double().std(dim=0, unbiased=False).mean() / real.double().std(unbiased=False).clamp_min(1e-12))
     return {"value": value}
@@ -509,6 +558,9 @@ def _swd(ctx: _Context, floor: bool) -> dict[str, Any]:
     _need(min(real.shape[-2:]) >= 7 and min(fake.shape[-2:]) >= 7, "SWD needs images of at least 7 px")
     out = swd_levels(real, fake, seed=ctx.seed, device=ctx.device)
     out["value"] = out.pop("swd")
+    if real.shape[-2:] != fake.shape[-2:]:
+        out["note"] = (f"{real.shape[-2]}x{real.shape[-1]} px real against {fake.shape[-2]}x{fake.shape[-1]} px "
+                       "generated: compared by 7x7 patches at every pyramid level, no resize")
     return out
 
 
@@ -636,7 +688,8 @@ def build_table(results: dict[str, Any]) -> list[dict[str, Any]]:
             else:
                 add("sifid", entry, lambda e: e.get("value", e.get("mean")))
         elif name == "swd":
-            add("swd", entry, lambda e: e["value"], "levels " + ", ".join(f"{v:.3g}" for v in entry["levels"]))
+            add("swd", entry, lambda e: e["value"], "levels " + ", ".join(f"{v:.3g}" for v in entry["levels"])
+                + (f"; {entry['note']}" if entry.get("note") else ""))
         elif name == "particles":
             for i, row in enumerate(entry["table"]):
                 add(f"particles {row['quantity']} KS", entry, lambda e, i=i: e["table"][i]["ks"],
@@ -648,7 +701,7 @@ def build_table(results: dict[str, Any]) -> list[dict[str, Any]]:
         elif name in ("psnr", "ssim"):
             add(name, entry, lambda e: e["value"], entry.get("pairing", ""))
         else:
-            add(name, entry, lambda e: e["value"])
+            add(name, entry, lambda e: e["value"], entry.get("note", ""))
     return rows
 
 

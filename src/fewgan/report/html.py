@@ -128,7 +128,7 @@ def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images:
         "results": _results_section(method, records),
         "evaluation": _evaluation_section(evaluation),
         "figures": _figures_section(figures),
-        "samples": _samples_section(run_dir, samples, max_images),
+        "samples": _samples_section(run_dir, samples, max_images, _sampling_rule_note(method, records)),
         "log": _log_section(run_dir, log_lines),
     }
     title = f"fewgan {method} run {run_dir.resolve().name}"
@@ -798,7 +798,29 @@ def _figures_section(figures: Sequence[tuple[str, Path | bytes]]) -> str:
     return '<div class="figs">' + "\n".join(parts) + "</div>"
 
 
-def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int) -> str:
+_SAMPLING_RULES = {
+    "as-trained": "as trained: the scale shown normalises each image by its own BatchNorm statistics and the "
+                  "frozen coarser scales use their running averages, as in training",
+    "running": "running averages: every scale's BatchNorm in eval mode",
+    "own": "every scale normalises each image by its own BatchNorm statistics",
+}
+
+
+def _sampling_rule_note(method: str, records: Sequence[dict]) -> str | None:
+    """One line naming the rule the SinGAN trainer drew its samples with (recorded per scale)."""
+    if method != "singan":
+        return None
+    rules = {r.get("sampling_rule") for r in records if r.get("event") == "scale_end"}
+    rules.discard(None)
+    if len(rules) != 1:
+        return ("SinGAN samples of this run: the sampling rule is not recorded (runs before issue 17 used "
+                "BatchNorm running averages)") if not rules else None
+    rule = next(iter(rules))
+    return (f"SinGAN samples here, in scales.png and from 'fewgan singan sample' share one rule, "
+            f"{_SAMPLING_RULES.get(rule, rule)}.")
+
+
+def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int, rule_note: str | None = None) -> str:
     if not samples:
         return _note("no sample images in the run folder yet.")
     by_folder: dict[str, list[Path]] = {}
@@ -812,7 +834,7 @@ def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int) ->
             if len(paths) > per_folder else range(len(paths))
         chosen[folder] = [paths[i] for i in picks]
     window = _common_window([p for shown in chosen.values() for p in shown])
-    parts = []
+    parts = [_note(rule_note)] if rule_note else []
     if window is not None:
         parts.append(_note(f"16-bit and float images are shown in 8 bits with one contrast window for all of them: "
                            f"{_fmt(window[0])} .. {_fmt(window[1])} data units (0.1 and 99.9 percentiles of their "

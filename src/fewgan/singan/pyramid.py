@@ -26,7 +26,7 @@ import torch
 
 from fewgan.errors import FewganError
 from fewgan.ops.imresize import imresize, scaled_size
-from fewgan.singan.nets import make_noise, upsample
+from fewgan.singan.nets import make_noise, statistics_at, upsample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +177,8 @@ class TrainedScales:
 
     def coarse_to_fine(self, noise: NoiseFn, *, stop: int, start: int = 0, image: torch.Tensor | None = None,
                        batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
-                       sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False) -> torch.Tensor:
+                       sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False,
+                       rule: str | None = None) -> torch.Tensor:
         """Run scales ``start..stop``: ``y <- G_j(y + amp_j * noise_j, y)``, upsampled between scales.
 
         Parameters
@@ -191,6 +192,9 @@ class TrainedScales:
         sizes : the scale sizes to run at (default: the trained ones; sampling at another size or
             aspect passes its own).
         to_next : also bring the result to scale ``stop + 1`` (the image that scale starts from).
+        rule : BatchNorm statistics of a sampling pass (:data:`fewgan.singan.nets.SAMPLING_RULES`,
+            :func:`fewgan.singan.nets.statistics_at` with ``stop`` as the last scale); None (training):
+            every generator as its train / eval mode says.
 
         Returns ``[N, C, h, w]``: scale ``stop``'s output (or its upsampled version with ``to_next``);
         runs with the caller's grad mode and the generators' train / eval modes.
@@ -202,7 +206,8 @@ class TrainedScales:
             image = torch.zeros((batch, c) + tuple(sizes[start]), device=device)
         y = image
         for j in range(start, stop + 1):
-            y = self.generators[j](y + self.amps[j] * noise(j, tuple(y.shape)), y)
+            z = y + self.amps[j] * noise(j, tuple(y.shape))
+            y = self.generators[j](z, y) if rule is None else self.generators[j](z, y, statistics_at(j, stop, rule))
             if j < stop or to_next:
                 y = self.upsample(y, sizes[j + 1])
         return y

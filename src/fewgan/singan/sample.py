@@ -1,12 +1,15 @@
 """Sampling from a trained SinGAN run: any number of images, any size or aspect.
 
 Every image ``i`` draws its noises from its own generator seeded by ``(seed, i)``,
-BatchNorm runs in eval mode, and every image goes through the networks on its own (a fixed
-internal micro-batch of one, ``MICRO_BATCH``), so the same seed gives bit-identical images
-whatever ``batch`` is: convolution kernels may change with the batch size (oneDNN picks
-other kernels for other batch sizes on AVX-512 CPUs), and a micro-batch that never changes
-means every image always meets the same kernels. ``scale`` / ``size`` change the size of every scale in proportion (SinGAN's
-fully-convolutional generators accept any size): a larger field of view, or another aspect.
+BatchNorm follows :data:`fewgan.singan.nets.SAMPLING_RULE` (as trained: the finest scale
+normalises each image by its own statistics, the frozen coarser scales use their running
+averages; the rule of the trainer's figures and the report too), and every image goes through
+the networks on its own (a fixed internal micro-batch of one, ``MICRO_BATCH``), so the same seed
+gives bit-identical images whatever ``batch`` is: convolution kernels may change with the batch
+size (oneDNN picks other kernels for other batch sizes on AVX-512 CPUs), and a micro-batch that
+never changes means every image always meets the same kernels. The fixed-noise reconstruction
+follows the same rule. ``scale`` / ``size`` change the size of every scale in proportion
+(SinGAN's fully-convolutional generators accept any size): a larger field of view, or another aspect.
 ``start_scale=K`` feeds the real image at scale K-1 instead of generated coarse scales, for
 variations close to the original (SinGAN's injection at a chosen scale).
 
@@ -27,7 +30,7 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.ops.imresize import imresize
 from fewgan.run import SINGAN_MODEL_FILE, load_checkpoint, read_run_config, resolve_device
-from fewgan.singan.nets import METHOD, MODEL_FORMAT, Generator, make_noise
+from fewgan.singan.nets import METHOD, MODEL_FORMAT, SAMPLING_RULE, Generator, make_noise
 from fewgan.singan.pyramid import Pyramid, TrainedScales, fixed_noise
 
 # images per forward pass, whatever --batch says: a constant batch shape means the same kernels
@@ -193,14 +196,17 @@ class SinGANModel:
 
     @torch.no_grad()
     def sample_tensor(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
-                      start_scale: int | None = None, batch: int = 16) -> torch.Tensor:
+                      start_scale: int | None = None, batch: int = 16,
+                      rule: str = SAMPLING_RULE) -> torch.Tensor:
         """``n`` random images as ``[n, C, H, W]`` float in [-1, 1] (clipped), on the CPU.
 
         Image ``i`` depends only on ``(seed, i)``, not on ``batch``: images are computed one at a
         time (``MICRO_BATCH``) and ``batch`` only sets how many are generated between checks.
+        ``rule``: the BatchNorm rule (:data:`fewgan.singan.nets.SAMPLING_RULES`); the others than
+        the default are kept for comparisons (``bench/singan_quality.py``).
         The image channels only; a labelled model's labels: :meth:`sample_with_labels`.
         """
-        return self._sample_all(n, seed, size, scale, start_scale, batch)[:, :self.image_channels]
+        return self._sample_all(n, seed, size, scale, start_scale, batch, rule)[:, :self.image_channels]
 
     @torch.no_grad()
     def sample_with_labels(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
@@ -221,7 +227,7 @@ class SinGANModel:
         return both[:, :ci], [decode_instances(x[ci:].numpy()) for x in both]
 
     def _sample_all(self, n: int, seed: int, size: Any, scale: Any, start_scale: int | None,
-                    batch: int) -> torch.Tensor:
+                    batch: int, rule: str = SAMPLING_RULE) -> torch.Tensor:
         """Every channel (image, then labels) of ``n`` samples, clipped to [-1, 1], on the CPU."""
         if n < 0 or batch < 1:
             raise FewganError("--n must be >= 0 and --batch >= 1")
@@ -233,7 +239,7 @@ class SinGANModel:
             for m in range(idx.start, idx.stop, MICRO_BATCH):
                 gens = [torch.Generator().manual_seed(image_seed(seed, i))
                         for i in range(m, min(idx.stop, m + MICRO_BATCH))]
-                out.append(self._generate(sizes, k0, gens).clamp(-1, 1).cpu())
+                out.append(self._generate(sizes, k0, gens, rule).clamp(-1, 1).cpu())
         if not out:
             h, w = sizes[-1]
             return torch.zeros((0, self.channels, h, w))
@@ -244,7 +250,8 @@ class SinGANModel:
         """The trained scales (:meth:`fewgan.singan.pyramid.TrainedScales.coarse_to_fine`)."""
         return TrainedScales(self.generators, self.amps, self.pyramid.sizes, self.pyramid.scale_factor)
 
-    def _generate(self, sizes: list[tuple[int, int]], k0: int, gens: list[torch.Generator]) -> torch.Tensor:
+    def _generate(self, sizes: list[tuple[int, int]], k0: int, gens: list[torch.Generator],
+                  rule: str = SAMPLING_RULE) -> torch.Tensor:
         b, c = len(gens), self.channels
         scales = self.scales
         image = None
@@ -258,7 +265,7 @@ class SinGANModel:
         noises = {j: torch.cat([make_noise((1, c) + tuple(sizes[j]), j == 0, generator=g) for g in gens])
                   for j in range(self.num_scales)}
         return scales.coarse_to_fine(lambda j, shape: noises[j].to(self.device), start=k0, stop=self.num_scales - 1,
-                                     image=image, batch=b, channels=c, device=self.device, sizes=sizes)
+                                     image=image, batch=b, channels=c, device=self.device, sizes=sizes, rule=rule)
 
     def sample(self, n: int, seed: int = 0, size: Any = None, scale: Any = None, start_scale: int | None = None,
                batch: int = 16) -> np.ndarray:
@@ -271,7 +278,7 @@ class SinGANModel:
     def reconstruct_tensor(self) -> torch.Tensor:
         """The fixed-noise reconstruction of the training image, ``[1, C, H, W]`` in [-1, 1]."""
         y = self.scales.coarse_to_fine(fixed_noise(self.fixed_noises), stop=self.num_scales - 1,
-                                       channels=self.channels, device=self.device)
+                                       channels=self.channels, device=self.device, rule=SAMPLING_RULE)
         return y[:, :self.image_channels].clamp(-1, 1).cpu()
 
     def reconstruct(self) -> np.ndarray:

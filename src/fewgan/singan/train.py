@@ -49,7 +49,7 @@ from fewgan.run import (CHECKPOINT_DIR, SINGAN_LOSS_KEYS, SINGAN_RESUME_FILE, Ru
 from fewgan.singan import losses, outputs
 from fewgan.singan.config import SinGANConfig
 from fewgan.model import count_parameters
-from fewgan.singan.nets import METHOD, MODEL_FORMAT, Discriminator, Generator, make_noise
+from fewgan.singan.nets import METHOD, MODEL_FORMAT, SAMPLING_RULE, Discriminator, Generator, make_noise
 from fewgan.singan.pyramid import Pyramid, TrainedScales, build_reals, fixed_noise, plan_pyramid, random_noise
 
 
@@ -370,23 +370,33 @@ class SinGANTrainer:
     # ------------------------------------------------------------------ scale end, evaluation
     @torch.no_grad()
     def reconstruct(self, k: int) -> torch.Tensor:
-        """Fixed-noise reconstruction at scale k, every network in eval mode: ``[1, C, h, w]``."""
+        """Fixed-noise reconstruction at scale k: ``[1, C, h, w]``.
+
+        The sampling rule (:data:`fewgan.singan.nets.SAMPLING_RULE`): the frozen scales in eval
+        mode, scale k with the image's own statistics, as the reconstruction loss ran it.
+        """
         st = self.state
         gen = st.generators[k]
         was = gen.training
         gen.eval()
-        out = self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), stop=k)
+        out = self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), stop=k, rule=SAMPLING_RULE)
         gen.train(was)
         return out
 
     @torch.no_grad()
     def sample(self, k: int, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` random images at scale k (eval mode, noise from ``generator``): ``[n, C, h, w]``."""
+        """``n`` random images at scale k (noise from ``generator``): ``[n, C, h, w]``.
+
+        The sampling rule of ``fewgan singan sample`` (:data:`fewgan.singan.nets.SAMPLING_RULE`:
+        scale k normalises each image by its own statistics, the frozen scales use their running
+        averages), so the per-scale grids and ``scales.png`` show what the sampler draws.
+        """
         st = self.state
         gen = st.generators[k]
         was = gen.training
         gen.eval()
-        y = self.scales.coarse_to_fine(random_noise(generator, self.device), stop=k, batch=n, channels=self.channels)
+        y = self.scales.coarse_to_fine(random_noise(generator, self.device), stop=k, batch=n, channels=self.channels,
+                                       rule=SAMPLING_RULE)
         gen.train(was)
         return y
 

@@ -1,0 +1,254 @@
+#!/usr/bin/env python
+"""SinGAN sample quality, fewgan against the public kligvasser/SinGAN, both sampling rules (issue 17).
+
+For every image and seed: the image is fitted to ``--max-size`` (PIL bicubic, antialiased, sides
+rounded up: what the peer harness's ``--prefit`` does) and saved as one 8-bit gray PNG that both
+programs train on (fewgan reads it as one channel, the peer as RGB); fewgan trains in this process
+(``fewgan.singan.train.train``), the peer through ``../shared/peers/singan_peer.py`` with its own
+virtual environment. Then 16 random samples are drawn with each program's two BatchNorm rules:
+
+* fewgan ``as-trained`` (the rule fewgan samples with, :data:`fewgan.singan.nets.SAMPLING_RULE`: the
+  finest scale normalises each sample by its own statistics, the frozen scales use their running
+  averages); ``running`` (every scale in BatchNorm eval mode: the rule before issue 17); ``own``
+  (every scale each sample's own statistics, the peer's evaluation rule applied to fewgan);
+* peer ``train``: its ``--evaluation`` path (every scale in train mode on a batch of one: each sample
+  its own statistics); peer ``eval``: the same networks with BatchNorm in eval mode.
+
+The peer is sampled by ``bench/singan_peer_sample.py``, run with the peer's python: it imports the
+peer's own ``Trainer`` and ``g_multivanilla`` from its work tree (nothing copied) and draws with them.
+One metric code judges all: per-sample intensity std and 0.5 / 99.5 percentiles (8-bit grey levels;
+the peer's RGB averaged to gray), SWD (``fewgan.metrics.swd.swd_levels``, mean over ``--metric-seeds``),
+pixel diversity (``fewgan.metrics.sifid.pixel_diversity``), reconstruction PSNR (fixed noise,
+fewgan's as-trained rule; the peer's with BatchNorm eval, as it saves ``s<N>_fixed.png``). Writes ``OUT/quality.json``, ``OUT/quality.md`` (the table) and
+``OUT/<image>_seed<k>.png`` (rows: real | reconstruction | 7 samples, one row per program and rule, in
+the order of the table).
+
+    .venv/bin/python bench/singan_quality.py --peer /tmp/peer_singan --peer-python /tmp/peer-venv/bin/python \\
+        --images coins hubble brick synth --seeds 0 1 2 --max-size 128 --steps 300 --out bench/quality
+
+Images (all offline): ``coins`` (skimage, 303x384 gray), ``hubble`` (skimage ``hubble_deep_field``
+rows 0:250, cols 250:450, to gray), ``brick`` (skimage texture, 512x512 gray), ``synth`` (``fewgan
+synth`` micrograph, 8-bit, 256 px, bright particles on a dark background), the quick cases ``coins96``
+and ``synth96`` of ``bench/README.md``, or a path to any image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEER_HARNESS = HERE.parent.parent / "shared" / "peers" / "singan_peer.py"
+
+
+def source_image(name: str):
+    """``[H, W]`` uint8 gray array of a named test image (or a file)."""
+    import numpy as np
+    from PIL import Image
+
+    if name == "coins":
+        from skimage import data
+        return data.coins()
+    if name == "hubble":
+        from skimage import color, data
+        rgb = data.hubble_deep_field()[0:250, 250:450]
+        return np.clip(np.rint(color.rgb2gray(rgb) * 255), 0, 255).astype(np.uint8)
+    if name in ("brick", "grass", "gravel"):
+        from skimage import data
+        return getattr(data, name)()
+    if name == "coins96":  # the quick case of issue 17: three coins, bright on dark, 96 x 96
+        from skimage import data
+        return data.coins()[170:266, 0:96]
+    if name == "synth96":  # the quick micrograph of issue 17 (fit to 64 px in the figures of bench/README.md)
+        from fewgan.data.synthetic import make_micrograph
+        image, _ = make_micrograph(seed=3, size=(96, 96), bit_depth=8, density=6.0, radius=7.0)
+        return image
+    if name == "synth":
+        from fewgan.data.synthetic import make_micrograph
+        image, _ = make_micrograph(seed=0, size=(256, 256), bit_depth=8, density=2.0, radius=10.0)
+        return image
+    with Image.open(name) as im:
+        return np.asarray(im.convert("L"))
+
+
+def prefit(array, max_size: int, path: Path) -> Path:
+    """The larger side at most ``max_size`` (PIL bicubic, antialiased, ceil sizes), 8-bit gray PNG."""
+    from PIL import Image
+
+    im = Image.fromarray(array)
+    w, h = im.size
+    s = min(max_size / max(h, w), 1.0)
+    nh, nw = math.ceil(h * s), math.ceil(w * s)
+    if (nh, nw) != (h, w):
+        im = im.resize((nw, nh), Image.BICUBIC)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+    return path
+
+
+def fewgan_run(image: Path, out: Path, a) -> Path:
+    from fewgan.singan.train import train
+
+    done = sorted(out.glob("*/generator.pt"))
+    if done:
+        return done[-1].parent
+    return Path(train(str(image), results=str(out), quiet=True, steps=a.steps, min_size=a.min_size,
+                      max_size=a.max_size, lr=a.lr, seed=a.seed_now, log_every=100, checkpoint_every=10**9))
+
+
+def fewgan_samples(run: Path, n: int, seed: int):
+    """{rule: [n, 1, H, W]} in [-1, 1] for the three rules, the reconstruction [1, 1, H, W], the real image."""
+    import torch
+
+    from fewgan.singan.sample import SinGANModel
+
+    model = SinGANModel.load(run)
+    out = {rule: model.sample_tensor(n, seed=seed, rule=rule) for rule in ("as-trained", "running", "own")}
+    return out, model.reconstruct_tensor(), model.reals[-1].cpu()
+
+
+def peer_run(image: Path, out: Path, a) -> Path:
+    run = out / "run"
+    if not (run / "g_multivanilla.pt").is_file():
+        cmd = [a.peer_python, str(PEER_HARNESS), "run", "--peer", a.peer, "--image", str(image), "--out", str(out),
+               "--min-size", str(a.min_size), "--max-size", str(a.max_size), "--lr", repr(a.lr),
+               "--steps", str(a.steps), "--seed", str(a.seed_now), "--threads", str(a.threads),
+               "--print-every", "100", "--quiet", "--no-quality", "--force"]
+        subprocess.run(cmd, check=True)
+    return run
+
+
+def peer_samples(run: Path, image: Path, n: int, seed: int, a):
+    import numpy as np
+    import torch
+
+    prefix = run / f"samples_seed{seed}"
+    if not Path(f"{prefix}_train.npy").is_file():
+        subprocess.run([a.peer_python, str(HERE / "singan_peer_sample.py"), a.peer, str(run), str(image),
+                        str(a.min_size), str(a.max_size), str(n), str(seed), str(prefix)], check=True,
+                       env={**os.environ, "PYTHONPATH": str(PEER_HARNESS.parent / "shims")})
+    gray = lambda x: torch.from_numpy(np.load(x)).float().mean(1, keepdim=True)  # noqa: E731
+    return ({"train": gray(f"{prefix}_train.npy"), "eval": gray(f"{prefix}_eval.npy")},
+            gray(f"{prefix}_recon.npy"), gray(f"{prefix}_real.npy"))
+
+
+def judge(real, fake, recon, metric_seeds):
+    """Numbers of one set of samples against the real image (all ``[N, 1, H, W]`` in [-1, 1])."""
+    import numpy as np
+    import torch
+
+    from fewgan.metrics.sifid import pixel_diversity
+    from fewgan.metrics.swd import swd_levels
+
+    u8 = lambda x: ((x.double().clamp(-1, 1) + 1) * 127.5).numpy()  # noqa: E731
+    f = u8(fake)
+    per = np.array([[s.std(), *np.percentile(s, [0.5, 99.5]), s.max()] for s in f])
+    swds = [swd_levels(real, fake, seed=k) for k in metric_seeds]
+    return {"std": float(per[:, 0].mean()), "p0.5": float(per[:, 1].mean()), "p99.5": float(per[:, 2].mean()),
+            "max": float(per[:, 3].mean()),
+            "swd": float(np.mean([s["swd"] for s in swds])), "swd_sd": float(np.std([s["swd"] for s in swds])),
+            "swd_levels": [float(np.mean(v)) for v in zip(*[s["levels"] for s in swds])],
+            "diversity": float(pixel_diversity(fake, real[0])),
+            "psnr": float(10 * torch.log10(4 / ((recon.clamp(-1, 1) - real) ** 2).mean()))}
+
+
+def picture(path: Path, real, rows: dict):
+    """real | reconstruction | 7 samples, one row per program and rule."""
+    import torch
+
+    from fewgan.data.images import save_grid
+
+    k = min(7, *(len(samples) for _, samples in rows.values()))
+    tiles = []
+    for name, (recon, samples) in rows.items():
+        tiles += [real[0], recon[0], *samples[:k]]
+    save_grid(path, torch.stack(tiles), nrow=2 + k)
+
+
+def real_stats(real):
+    import numpy as np
+
+    r = ((real.double() + 1) * 127.5).numpy()
+    return {"std": float(r.std()), "p0.5": float(np.percentile(r, 0.5)), "p99.5": float(np.percentile(r, 99.5)),
+            "max": float(r.max())}
+
+
+def markdown(results) -> str:
+    lines = ["| image | seed | program, sampler | std (real) | p0.5 / p99.5 (real) | SWD | SWD levels fine..coarse "
+             "| diversity | recon PSNR |", "| --- " * 9 + "|"]
+    for r in results:
+        rs = r["real"]
+        for key, m in r["programs"].items():
+            lines.append(f"| {r['image']} | {r['seed']} | {key} | {m['std']:.1f} ({rs['std']:.1f}) | "
+                         f"{m['p0.5']:.0f} / {m['p99.5']:.0f} ({rs['p0.5']:.0f} / {rs['p99.5']:.0f}) | "
+                         f"{m['swd']:.3f} | {' '.join(f'{v:.3f}' for v in m['swd_levels'])} | "
+                         f"{m['diversity']:.2f} | {m['psnr']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", nargs="+", default=["coins", "hubble", "brick", "synth"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--min-size", type=int, default=16)
+    p.add_argument("--max-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--n", type=int, default=16, help="random samples per program and rule")
+    p.add_argument("--metric-seeds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--peer", default=None, help="kligvasser/SinGAN work tree (setup_peer.sh); omit for fewgan only")
+    p.add_argument("--peer-python", default="/tmp/peer-venv/bin/python")
+    p.add_argument("--out", default=str(HERE / "quality"))
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in a.images:
+        stem = Path(name).stem
+        image = prefit(source_image(name), a.max_size, out / "images" / f"{stem}_fit{a.max_size}.png")
+        for seed in a.seeds:
+            a.seed_now = seed
+            t0 = time.perf_counter()
+            run = fewgan_run(image, out / "runs" / f"fewgan_{stem}_s{seed}", a)
+            samples, recon, real = fewgan_samples(run, a.n, 100 + seed)
+            real = real.float()
+            entry = {"image": stem, "seed": seed, "fitted": str(image), "real": real_stats(real), "programs": {},
+                     "fewgan_run": str(run), "seconds_fewgan": round(time.perf_counter() - t0, 1)}
+            rows = {}
+            for rule in ("as-trained", "running", "own"):
+                entry["programs"][f"fewgan {rule}"] = judge(real, samples[rule], recon, range(a.metric_seeds))
+                rows[f"fewgan {rule}"] = (recon, samples[rule])
+            if a.peer:
+                t0 = time.perf_counter()
+                prun = peer_run(image, out / "runs" / f"peer_{stem}_s{seed}", a)
+                psamples, precon, preal = peer_samples(prun, image, a.n, seed, a)
+                entry["seconds_peer"] = round(time.perf_counter() - t0, 1)
+                if tuple(preal.shape[-2:]) == tuple(real.shape[-2:]):
+                    for rule in ("train", "eval"):
+                        entry["programs"][f"peer {rule}"] = judge(preal, psamples[rule], precon,
+                                                                  range(a.metric_seeds))
+                        rows[f"peer {rule}"] = (precon, psamples[rule])
+                else:
+                    entry["peer_note"] = f"peer pyramid ends at {tuple(preal.shape[-2:])}, fewgan at {tuple(real.shape[-2:])}"
+            picture(out / f"{stem}_seed{seed}.png", real, rows)
+            results.append(entry)
+            print(markdown([entry]), flush=True)
+            from fewgan.run import atomic_write_json, atomic_write_text
+            atomic_write_json(out / "quality.json", {"config": {k: v for k, v in vars(a).items()},
+                                                     "results": results})
+            atomic_write_text(out / "quality.md", markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
