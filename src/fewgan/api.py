@@ -307,7 +307,7 @@ def load(run: PathLike, *, device: str = "cpu"):
 
 def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: int = 16, seed: int = 0,
            size: Any = None, scale: Any = None, start_scale: int | None = None, reconstruct: bool = False,
-           format: str | None = None, device: str = "cpu") -> Path:
+           format: str | None = None, device: str = "cpu", export: str | None = None) -> Path:
     """Write ``n`` samples of a SinGAN run, in the input's format, bit depth and data range.
 
     Parameters
@@ -323,6 +323,9 @@ def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: in
     reconstruct : also write the fixed-noise reconstruction.
     format : 'png' or 'tiff' (default: the input's).
     device : 'cpu', 'cuda', 'cuda:N' or 'auto'.
+    export : for a model trained with labels (which always writes ``NAME_masks.tif`` beside each
+        sample): label formats to write as well, ``'cellpose,coco,yolo'`` (any of them, or
+        ``'yolo-seg'``) or ``'all'``.
 
     Returns
     -------
@@ -331,7 +334,7 @@ def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: in
     from fewgan.singan.sample import sample_to_folder
 
     return sample_to_folder(run, out, n=n, batch=batch, seed=seed, size=size, scale=scale, start_scale=start_scale,
-                            reconstruct=reconstruct, format=format, device=device)
+                            reconstruct=reconstruct, format=format, device=device, export=export)
 
 
 def generate(run: PathLike, out: PathLike | None = None, *, n: int | None = None, seeds: Any = None,

@@ -16,6 +16,8 @@ _TRAIN_HELP = {
     "data_range": "LO HI: data values mapped to [-1, 1], e.g. 0 4095 for a 12-bit camera in uint16 "
                   "(default: the dtype range; the value range for float images)",
     "page": "page of a multi-page TIFF",
+    "labels": "train on the image and its instance labels: PATH (label image or binary mask, same size), "
+              "beside (NAME_masks.tif|png next to the image) or auto (fewgan's particle analysis)",
     "log_every": "steps between loss lines (in the published code's format) and metrics records",
     "checkpoint_every": "resume checkpoint every N steps within a scale",
     "stop_after": "stop after N steps in total, as if killed (for testing --resume)",
@@ -78,6 +80,9 @@ def register(sub) -> None:
     s.add_argument("--reconstruct", action="store_true", help="also write the fixed-noise reconstruction")
     s.add_argument("--format", choices=("png", "tiff"), default=None, help="output format (default: the input's)")
     s.add_argument("--device", default="auto", help=DEVICE_HELP)
+    s.add_argument("--export", default=None, metavar="FORMATS",
+                   help="a model trained with --labels writes NAME_masks.tif beside each sample; also write "
+                        "these label formats: cellpose,coco,yolo (or yolo-seg), any combination, or all")
     s.set_defaults(func=_sample)
 
 
@@ -110,6 +115,6 @@ def _sample(args) -> int:
     print(f"device: {resolve_device(args.device)}")
     out = api.sample(args.run, args.out, n=args.n, batch=args.batch, seed=args.seed, size=args.size,
                      scale=args.scale, start_scale=args.start_scale, reconstruct=args.reconstruct,
-                     format=args.format, device=args.device)
+                     format=args.format, device=args.device, export=args.export)
     print(f"wrote {args.n} image(s) to {out}")
     return 0

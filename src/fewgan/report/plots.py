@@ -484,8 +484,9 @@ def plot_singan_scales(model, path: str | os.PathLike) -> Path:
     fig = _figure(8, 2 * n, margins=(0.45, 0.1, 0.1, 0.35))
     axes = fig.subplots(n, 4, squeeze=False)
     lo, hi = -1.0, 1.0
+    ci = model.image_channels  # a labelled model's label channels are not drawn here
     if str(model.meta.dtype) != "uint8":
-        q = torch.quantile(model.reals[-1].float().flatten().cpu(), torch.tensor([0.005, 0.995]))
+        q = torch.quantile(model.reals[-1][:, :ci].float().flatten().cpu(), torch.tensor([0.005, 0.995]))
         if float(q[1]) > float(q[0]):
             lo, hi = float(q[0]), float(q[1])
     with torch.no_grad():
@@ -494,7 +495,7 @@ def plot_singan_scales(model, path: str | os.PathLike) -> Path:
                                           device=model.device)
             samples = scales.coarse_to_fine(random_noise(g, model.device), stop=k, batch=2,
                                             channels=model.channels, device=model.device)
-            row = [model.reals[k][0], recon[0], *samples]
+            row = [model.reals[k][0, :ci], recon[0, :ci], *samples[:, :ci]]
             for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
                 arr = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
                 ax = axes[k, col]

@@ -39,6 +39,12 @@ class SinGANConfig(Config):
     data_range : (lo, hi) data values mapped to [-1, 1] (default: the dtype's range, or the
         value range of a float image); e.g. (0, 4095) for a 12-bit camera stored in uint16.
     page : page of a multi-page TIFF.
+    labels : train on the image and its instance labels jointly (SinGAN-Seg: Thambawita et al., PLOS ONE
+        2022, doi:10.1371/journal.pone.0267976): a label image or binary mask file of the image's height and
+        width, 'beside' (the Cellpose ``NAME_masks.tif|png`` next to the image) or 'auto' (instances from
+        fewgan's particle analysis of the image, its parameters recorded in ``config.json``). The labels
+        become :data:`fewgan.data.labels.LABEL_CHANNELS` extra channels (foreground, normalised distance;
+        :func:`fewgan.data.labels.encode_instances`) of every generator and critic; None: no labels.
     seed : RNG seed (torch, numpy, python).
     log_every : seed-format loss line and metrics record every N steps.
     checkpoint_every : resume checkpoint every N steps within a scale (and at every scale end).
@@ -78,6 +84,7 @@ class SinGANConfig(Config):
     channels: str = "auto"
     data_range: tuple[float, float] | None = None
     page: int | None = None
+    labels: str | None = None
     seed: int = 0
     log_every: int = 100
     checkpoint_every: int = 100
@@ -133,6 +140,8 @@ class SinGANConfig(Config):
             bad(f"--page must be >= 0, got {self.page}")
         if str(self.channels) not in ("auto", "1", "3"):
             bad(f"--channels must be auto, 1 or 3, got {self.channels!r}")
+        if self.labels is not None and not str(self.labels).strip():
+            bad("--labels takes a label file, 'beside' or 'auto'")
         if self.conv not in ("auto", "winograd", "direct"):
             bad(f"--conv must be auto, winograd or direct, got {self.conv!r}")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.sample_count < 1:
@@ -156,3 +165,10 @@ class SinGANConfig(Config):
     def lr_at(self, step: int) -> float:
         """Learning rate used by training step ``step`` (0-based), as StepLR stepped after each step."""
         return self.lr * self.lr_gamma ** (max(step - 1, 0) // self.step_size())
+
+    @property
+    def label_channels(self) -> int:
+        """Label channels after the image channels: :data:`fewgan.data.labels.LABEL_CHANNELS` with labels, else 0."""
+        from fewgan.data.labels import LABEL_CHANNELS
+
+        return LABEL_CHANNELS if self.labels is not None else 0

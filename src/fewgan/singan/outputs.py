@@ -38,10 +38,11 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
 
     st, cfg, log = trainer.state, trainer.cfg, trainer.log
     meta = ImageMeta.from_dict(trainer.meta)
-    recon = trainer.reconstruct(k)
+    ci = trainer.image_channels  # the image's channels: label channels never meet ImageMeta
+    recon = trainer.reconstruct(k)[:, :ci]
     g = torch.Generator().manual_seed(cfg.seed * 1000 + k)
-    samples = trainer.sample(k, cfg.sample_count, g)
-    real_np = to_numpy(st.reals[k][0], meta).astype(np.float64)
+    samples = trainer.sample(k, cfg.sample_count, g)[:, :ci]
+    real_np = to_numpy(st.reals[k][0, :ci], meta).astype(np.float64)
     recon_np = to_numpy(recon[0], meta).astype(np.float64)
     lo, hi = meta.data_range
     squeeze = (lambda a: a[..., 0]) if real_np.shape[-1] == 1 else (lambda a: a)

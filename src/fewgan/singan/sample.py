@@ -93,7 +93,6 @@ class SinGANModel:
     """
 
     method = METHOD
-    outputs: tuple[str, ...] = ()
 
     def __init__(self, data: dict[str, Any], device: torch.device, run: Path | None = None,
                  data_path: Path | None = None):
@@ -143,7 +142,23 @@ class SinGANModel:
         """The fixed-noise reconstruction and the training image at the finest scale (:class:`fewgan.model.Reconstruction`)."""
         from fewgan.model import Reconstruction
 
-        return Reconstruction(image=self.reconstruct_tensor(), target=self.reals[-1].detach().float().cpu())
+        return Reconstruction(image=self.reconstruct_tensor(),
+                              target=self.reals[-1][:, :self.image_channels].detach().float().cpu())
+
+    @property
+    def label_channels(self) -> int:
+        """Label channels after the image channels (:data:`fewgan.data.labels.LABEL_CHANNELS`, or 0)."""
+        return self.config.label_channels
+
+    @property
+    def image_channels(self) -> int:
+        """The image's channels, the first ``image_channels`` of every generator's output."""
+        return self.channels - self.label_channels
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """``('labels',)`` for a model trained with labels (:meth:`sample_with_labels`), else ``()``."""
+        return ("labels",) if self.label_channels else ()
 
     @property
     def num_scales(self) -> int:
@@ -189,7 +204,31 @@ class SinGANModel:
         time (``MICRO_BATCH``) and ``batch`` only sets how many are generated between checks.
         ``rule``: the BatchNorm rule (:data:`fewgan.singan.nets.SAMPLING_RULES`); the others than
         the default are kept for comparisons (``bench/singan_quality.py``).
+        The image channels only; a labelled model's labels: :meth:`sample_with_labels`.
         """
+        return self._sample_all(n, seed, size, scale, start_scale, batch, rule)[:, :self.image_channels]
+
+    @torch.no_grad()
+    def sample_with_labels(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
+                           start_scale: int | None = None, batch: int = 16) -> tuple[torch.Tensor, list[np.ndarray]]:
+        """``n`` random images and their instances: ``([n, C, H, W] in [-1, 1], n arrays [H, W] int32)``.
+
+        The images are those of :meth:`sample_tensor` with the same arguments; each image's instances
+        are decoded from its generated label channels by :func:`fewgan.data.labels.decode_instances`
+        (foreground > 0, watershed of the distance channel). Raises :class:`FewganError` for a model
+        trained without labels.
+        """
+        from fewgan.data.labels import decode_instances
+
+        if not self.label_channels:
+            raise FewganError(f"{self.run}: this model was trained without labels (fewgan singan train --labels)")
+        both = self._sample_all(n, seed, size, scale, start_scale, batch)
+        ci = self.image_channels
+        return both[:, :ci], [decode_instances(x[ci:].numpy()) for x in both]
+
+    def _sample_all(self, n: int, seed: int, size: Any, scale: Any, start_scale: int | None,
+                    batch: int, rule: str = SAMPLING_RULE) -> torch.Tensor:
+        """Every channel (image, then labels) of ``n`` samples, clipped to [-1, 1], on the CPU."""
         if n < 0 or batch < 1:
             raise FewganError("--n must be >= 0 and --batch >= 1")
         sizes = self.scale_sizes(size, scale)
@@ -240,7 +279,7 @@ class SinGANModel:
         """The fixed-noise reconstruction of the training image, ``[1, C, H, W]`` in [-1, 1]."""
         y = self.scales.coarse_to_fine(fixed_noise(self.fixed_noises), stop=self.num_scales - 1,
                                        channels=self.channels, device=self.device, rule=SAMPLING_RULE)
-        return y.clamp(-1, 1).cpu()
+        return y[:, :self.image_channels].clamp(-1, 1).cpu()
 
     def reconstruct(self) -> np.ndarray:
         """The fixed-noise reconstruction as ``[H, W, C]`` in the input's dtype."""
@@ -251,16 +290,25 @@ class SinGANModel:
 
 def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, batch: int = 16, seed: int = 0,
                      size: Any = None, scale: Any = None, start_scale: int | None = None,
-                     reconstruct: bool = False, format: str | None = None, device: str = "cpu") -> Path:
+                     reconstruct: bool = False, format: str | None = None, device: str = "cpu",
+                     export: str | None = None) -> Path:
     """Write ``n`` samples (``sample_00000.png``...) of a SinGAN run into ``out``; returns ``out``.
 
     Images keep the input's format, bit depth and data range (``format`` 'png' or 'tiff'
     overrides the format). ``reconstruct`` writes ``reconstruction.<ext>`` as well.
-    Default ``out``: ``RUN/samples_seed<seed>``.
+    Default ``out``: ``RUN/samples_seed<seed>``. A model trained with labels also writes each
+    sample's instances as ``sample_00000_masks.tif`` (uint16, Cellpose) and, with ``export``
+    (``'coco,yolo'``, ``'all'``: :func:`fewgan.data.export.parse_formats`), those formats
+    (:func:`fewgan.data.export.export`); ``export`` for a model without labels is an error.
     """
+    from fewgan.data.export import LabelledImage, parse_formats
+    from fewgan.data.export import export as export_formats
     from fewgan.data.images import write_image
 
+    formats = parse_formats(export)
     model = SinGANModel.load(run, device=device)
+    if formats and not model.label_channels:
+        raise FewganError(f"{run}: --export needs a model trained with labels (fewgan singan train --labels)")
     if format is not None:
         format = {"tif": "tiff", "jpg": "jpeg"}.get(str(format).lower(), str(format).lower())
         if format not in ("png", "tiff"):
@@ -269,10 +317,20 @@ def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, ba
     ext = ".tif" if fmt == "tiff" else ".png"
     out = Path(out) if out is not None else Path(run) / f"samples_seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
-    images = model.sample_tensor(n, seed=seed, size=size, scale=scale, start_scale=start_scale, batch=batch)
+    labels = None
+    if model.label_channels:
+        images, labels = model.sample_with_labels(n, seed=seed, size=size, scale=scale, start_scale=start_scale,
+                                                  batch=batch)
+    else:
+        images = model.sample_tensor(n, seed=seed, size=size, scale=scale, start_scale=start_scale, batch=batch)
     width = max(5, len(str(max(n - 1, 0))))
+    paths = []
     for i, img in enumerate(images):
-        write_image(out / f"sample_{i:0{width}d}{ext}", img, model.meta.with_size(*img.shape[-2:]), format=fmt)
+        paths.append(write_image(out / f"sample_{i:0{width}d}{ext}", img, model.meta.with_size(*img.shape[-2:]),
+                                 format=fmt))
+    if labels is not None:  # the Cellpose masks always, the other formats on request
+        export_formats([LabelledImage(Path(p), lab) for p, lab in zip(paths, labels)], out,
+                       tuple(dict.fromkeys(("cellpose",) + formats)))
     if reconstruct:
         rec = model.reconstruct_tensor()[0]
         write_image(out / f"reconstruction{ext}", rec, model.meta.with_size(*rec.shape[-2:]), format=fmt)

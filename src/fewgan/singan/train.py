@@ -112,6 +112,11 @@ class SinGANTrainer:
         return int(self.state.reals[0].shape[1])
 
     @property
+    def image_channels(self) -> int:
+        """The image's channels (the first ones); the label channels, if any, follow them."""
+        return self.channels - self.cfg.label_channels
+
+    @property
     def scales(self) -> TrainedScales:
         """The scales trained so far (and the current one), for :meth:`TrainedScales.coarse_to_fine`."""
         st = self.state
@@ -170,6 +175,10 @@ class SinGANTrainer:
         if k == 0:
             self.log.info(f"Number of parameters in generator: {count_parameters(gen)}")
             self.log.info(f"Number of parameters in discriminator: {count_parameters(st.discriminator)}")
+            if cfg.label_channels:
+                g_extra, d_extra = label_parameter_counts(cfg, f)
+                self.log.info(f"of which for the {cfg.label_channels} label channels: generator {g_extra}, "
+                              f"discriminator {d_extra}")
 
     def _fixed_prev(self, k: int) -> torch.Tensor:
         """The frozen scales' reconstruction from the fixed noises, upsampled to scale k (``[1, C, h, w]``)."""
@@ -487,8 +496,58 @@ def _resolve_channels(value: Any) -> str | int:
     return "auto" if value == "auto" else int(value)
 
 
-def prepare(image: str | os.PathLike, config: SinGANConfig):
-    """Read ``image`` and plan its pyramid: ``(tensor [C, H, W] in [-1, 1], ImageMeta, Pyramid)``."""
+def resolve_labels(image: Path, tensor: torch.Tensor, spec: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """The instances ``[H, W]`` int32 of the training image for ``--labels`` ``spec`` and what to record of them.
+
+    ``spec``: a label image or binary mask file (same height and width), ``'beside'`` (the Cellpose
+    ``NAME_masks.tif|png`` next to the image) or ``'auto'`` (fewgan's particle analysis of ``tensor``
+    ``[C, H, W]`` in [-1, 1], :func:`fewgan.metrics.particles.measure_set` with the default
+    :class:`~fewgan.metrics.particles.ParticleConfig`). Raises :class:`FewganError` (one line) when
+    there are no usable labels.
+    """
+    from fewgan.data.labels import labels_beside, read_labels
+
+    h, w = tensor.shape[-2:]
+    if spec == "auto":
+        from fewgan.metrics.particles import ParticleConfig, measure_set
+
+        particle_config = ParticleConfig()
+        detected = measure_set(tensor[None].float(), particle_config, keep_labels=True)
+        instances = np.asarray(detected["labels"][0], np.int32)
+        if instances.max() == 0:
+            raise FewganError(f"{image}: --labels auto found no particles in the image; give a label file instead")
+        return instances, {"source": "auto", "particles": particle_config.to_dict(),
+                           "threshold": detected["threshold"], "instances": int(instances.max())}
+    if spec == "beside":
+        found = labels_beside(image)
+        if found is None:
+            raise FewganError(f"{image}: --labels beside found no {image.stem}_masks.tif or {image.stem}_masks.png "
+                              "next to the image; give the label file with --labels PATH")
+        spec = str(found)
+    instances = read_labels(spec, (h, w))
+    return instances, {"source": str(Path(spec).resolve()), "instances": int(instances.max())}
+
+
+def label_parameter_counts(config: SinGANConfig, features: int) -> tuple[int, int]:
+    """Parameters the label channels add to a generator and a critic of ``features`` features.
+
+    The generator's first conv reads and its last conv writes ``L`` more channels
+    (``2 * L * F * k * k + L``: weights both ways, the last conv's bias); the critic's first conv
+    reads them (``L * F * k * k``); no other layer changes.
+    """
+    extra, f, k = config.label_channels, features, config.kernel_size
+    return 2 * extra * f * k * k + extra, extra * f * k * k
+
+
+def prepare(image: str | os.PathLike, config: SinGANConfig, record: dict[str, Any] | None = None):
+    """Read ``image`` and plan its pyramid: ``(tensor [C, H, W] in [-1, 1], ImageMeta, Pyramid)``.
+
+    With ``config.labels`` the tensor has ``C + 2`` channels: the image's, then its encoded
+    instances (:func:`resolve_labels`, :func:`fewgan.data.labels.encode_instances`) at full
+    resolution, resized with the image by the pyramid (the encoding is smooth, so bicubic is fine);
+    ``meta`` describes the image channels only; ``record`` (a dict, if given) receives what
+    :func:`resolve_labels` records under ``'labels'``.
+    """
     from fewgan.data.images import read_image
 
     path = Path(image)
@@ -500,6 +559,13 @@ def prepare(image: str | os.PathLike, config: SinGANConfig):
     tensor, meta = read_image(path, channels=_resolve_channels(config.channels), data_range=config.data_range,
                               page=config.page)
     _, h, w = tensor.shape
+    if config.labels is not None:  # the label channels follow the image channels; ImageMeta stays the image's
+        from fewgan.data.labels import instances_to_channels
+
+        instances, info = resolve_labels(path, tensor, config.labels)
+        if record is not None:
+            record["labels"] = info
+        tensor = torch.cat([tensor.float(), instances_to_channels(instances)], 0)
     pyramid = plan_pyramid(h, w, config.min_size, config.max_size, config.scale_factor_init, config.receptive_field)
     if tuple(pyramid.sizes[-1]) != (h, w):  # trained (and sampled) at the finest scale: its pixels are larger
         meta = meta.resampled(*pyramid.sizes[-1])
@@ -536,16 +602,17 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
     if image is None:
         raise FewganError("no image given: fewgan singan train IMAGE (or --resume RUN)")
     config = SinGANConfig.from_dict(options)
-    tensor, meta, pyramid = prepare(image, config)
+    record: dict[str, Any] = {}
+    tensor, meta, pyramid = prepare(image, config, record)
     if dry_run:
         import json
 
-        print(json.dumps({"config": config.to_dict(), "pyramid": pyramid.to_dict(), "image": meta.to_dict()},
-                         indent=2))
+        print(json.dumps({"config": config.to_dict(), "pyramid": pyramid.to_dict(), "image": meta.to_dict(),
+                          **record}, indent=2))
         return Path(results)
     run_dir = create_run_dir(results)
     write_run_config(run_dir, METHOD, config.to_dict(), data=meta.to_dict(), device=dev,
-                     extra={"pyramid": pyramid.to_dict()})
+                     extra={"pyramid": pyramid.to_dict(), **record})
     logger = RunLogger(run_dir, quiet=quiet)
     try:
         h0, w0 = tensor.shape[-2:]
@@ -554,6 +621,9 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
         if (h0, w0) != (meta.height, meta.width):
             logger.info(f"note: the image is downscaled from {h0}x{w0} to {meta.height}x{meta.width} px (--max-size "
                         f"{config.max_size}); to train at the native size use --max-size {max(h0, w0)}")
+        if "labels" in record:
+            logger.info(f"labels: {record['labels']['source']}, {record['labels']['instances']} instances, trained as "
+                        f"{config.label_channels} extra channels (foreground, normalised distance)")
         for note in pyramid.repaired:
             logger.info(f"note: {note}")
         logger.info(f"pyramid: {len(pyramid.sizes)} scales, "
