@@ -60,10 +60,6 @@ def parse_formats(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def mask_stem(image: Path) -> str:
-    return image.name[: -len(image.suffix)] if image.suffix else image.name
-
-
 # --------------------------------------------------------------------------- per-instance geometry
 def instance_masks(labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """``(id, [H, W] bool)`` for every instance id present, in increasing id order."""
@@ -112,8 +108,9 @@ def write_cellpose(item: LabelledImage) -> Path:
 
     if item.labels.max(initial=0) > np.iinfo(np.uint16).max:
         raise FewganError(f"{item.image}: more than 65535 instances do not fit a 16-bit Cellpose mask")
-    path = item.image.with_name(mask_stem(item.image) + "_masks.tif")
-    return write_array(path, item.labels.astype(np.uint16)[..., None], "tiff")
+    from fewgan.data.labels import mask_path
+
+    return write_array(mask_path(item.image), item.labels.astype(np.uint16)[..., None], "tiff")
 
 
 def coco_dict(items: Sequence[LabelledImage], root: Path) -> dict:
@@ -177,7 +174,7 @@ def write_yolo(items: Sequence[LabelledImage], root: Path, form: str = "yolo") -
     for item in items:
         _link_or_copy(item.image, base / "images" / item.image.name)
         text = "\n".join(yolo_lines(item.labels, form))
-        atomic_write_text(base / "labels" / (mask_stem(item.image) + ".txt"), text + ("\n" if text else ""))
+        atomic_write_text(base / "labels" / (item.image.stem + ".txt"), text + ("\n" if text else ""))
     kind = "polygons (segmentation)" if form == "yolo-seg" else "boxes"
     yaml = (f"# fewgan export: {len(items)} generated images, instance {kind}\n"
             f"path: {base.resolve()}\ntrain: images\nval: images\nnames:\n  0: {CATEGORY['name']}\n")

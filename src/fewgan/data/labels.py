@@ -115,12 +115,17 @@ def read_labels(path: str | os.PathLike, shape: tuple[int, int] | None = None) -
     return check_label_image(array, str(path), shape)
 
 
+def mask_path(image: str | os.PathLike) -> Path:
+    """Where the Cellpose-convention label image of ``image`` is written: ``NAME_masks.tif`` beside it."""
+    image = Path(image)
+    return image.with_name(image.stem + MASK_SUFFIXES[0])
+
+
 def labels_beside(image: str | os.PathLike) -> Path | None:
     """The Cellpose-convention label file beside an image (``NAME_masks.tif|tiff|png``), if there is one."""
     image = Path(image)
-    stem = image.name[: -len(image.suffix)] if image.suffix else image.name
     for suffix in MASK_SUFFIXES:
-        candidate = image.with_name(stem + suffix)
+        candidate = image.with_name(image.stem + suffix)
         if candidate.is_file():
             return candidate
     return None

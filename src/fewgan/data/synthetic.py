@@ -307,6 +307,8 @@ def _write(path: Path, image: np.ndarray, truth: dict[str, Any], write_array, Im
     meta = ImageMeta(pixel_size=p.get("pixel_size"), pixel_unit=p.get("pixel_unit") if p.get("pixel_size") else None)
     fmt = "tiff" if path.suffix == ".tif" else "png"
     write_array(path, arr, fmt, meta)
-    write_array(path.with_name(path.stem + "_masks.tif"), instance_labels(truth)[:, :, None], "tiff", meta)
+    from fewgan.data.labels import mask_path
+
+    write_array(mask_path(path), instance_labels(truth)[:, :, None], "tiff", meta)
     atomic_write_text(path.with_suffix(".json"), json.dumps(truth, indent=1) + "\n")
     return path
