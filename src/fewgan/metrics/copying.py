@@ -196,7 +196,9 @@ def single_image_copying(
 
     Objects are detected by :mod:`fewgan.metrics.particles` with the threshold of the real image
     (one rule for every image). ``other_real``: an independent real image ``[C, H, W]`` for the
-    layout measure's real-vs-real value. Returns ``{"layout": ..., "patches": ...}``.
+    layout measure's real-vs-real value, and the patch measure's (``patches["real_share"]``: the share
+    of its patches closer to the training image than the training image's own patches are to each
+    other). Returns ``{"layout": ..., "patches": ...}``.
     """
     from fewgan.metrics.particles import ParticleConfig, find_threshold, measure_set
 
@@ -209,5 +211,8 @@ def single_image_copying(
     other = None
     if other_real is not None:
         other = measure_set(torch.as_tensor(other_real)[None], config, threshold=threshold)["points"][0]
+    patches = patch_copying(real, samples, seed=seed)
+    if other_real is not None:
+        patches["real_share"] = patch_copying(real, torch.as_tensor(other_real)[None], seed=seed)["share"]
     return {"layout": layout_copying(train["points"][0], tuple(real.shape[1:]), found, radius, other),
-            "patches": patch_copying(real, samples, seed=seed)}
+            "patches": patches}
