@@ -159,3 +159,14 @@ def test_resize_labels_is_nearest_neighbour_and_keeps_ids():
     assert set(np.unique(up)) == {0, 3, 5, 7} and (up[:8, :8] == 3).all() and np.array_equal(up[::2, ::2], labels)
     down = resize_labels(labels, (4, 4))  # the 1-px object vanishes: ids made 1..n in their order
     assert set(np.unique(down)) == {0, 1, 2} and (down[:2, :2] == 1).all() and (down[2:, 2:] == 2).all()
+
+
+def test_the_readme_example_is_what_the_verdict_prints():
+    from pathlib import Path
+
+    from fewgan.metrics import verdict
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert str(verdict.fidelity(0.0885, 0.3138)) in readme
+    layout = {"fraction": 0.23, "chance": 0.02, "objects": 120, "train_objects": 30, "radius": 2.0}
+    assert str(verdict.layout_copying(layout)) in readme

@@ -20,6 +20,24 @@ Two modes follow from REAL:
 PSNR and SSIM are computed when asked (``metrics=[..., 'psnr', 'ssim']``): against the one real
 image (single-image mode) or pairwise in file order (two folders of equal size and count).
 
+**Copying** (single-image mode, by default): layout copying (objects in place within 2 px, beside
+the chance level and, with ``second_real``, two real images) and patch copying
+(:mod:`fewgan.metrics.copying`). Sets have the memorisation test instead.
+
+**Labels** travel with the images (:attr:`ImageSet.labels`): ``NAME_masks.tif|png`` beside the
+real image(s) or ``real_labels``; a labelled run's ``sample_with_labels``; the masks beside a
+folder of samples. The ``labels`` metric (default-on whenever both sides have labels) is the label
+consistency of :mod:`fewgan.metrics.instances` on the generated images beside the same on the real
+images with their real labels, both detected with the real set's threshold.
+
+**Utility** (only when asked: minutes): :mod:`fewgan.metrics.utility` trained on REAL, on FAKE and
+on both, tested on held-out real images with labels: ``test``, or :data:`UTILITY_SPLIT`. The
+generator must never have seen them; :func:`prepare_utility` checks it against the training data
+a FAKE run records, and refuses otherwise.
+
+**The verdict**: ``result['verdict']`` is :func:`fewgan.metrics.verdict.verdict_lines` of the
+result, one ``{question, level, text}`` per question whose metric ran.
+
 **Floors** (what "as good as real" looks like on these data): every metric is also computed
 between two halves of the real set (a seeded random split), or, for one image, between one
 half of the image and random crops (3/4 of the half's size) of the other half. Estimators that
