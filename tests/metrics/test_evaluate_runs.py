@@ -243,3 +243,36 @@ def test_utility_on_held_out_images_is_repeatable_from_its_seed(labelled_run):
     assert ua["real"]["n_ref"] == sum(int(lab.max()) for lab in
                                       (_labelled_micrograph(held_out / f"h{s}.png", s)[1] for s in (7, 8)))
     assert any(line["question"] == "utility" for line in a["verdict"])
+
+
+@pytest.mark.slow
+def test_a_trained_labelled_singan_run_through_eval(tmp_path):
+    """A real (tiny) labelled SinGAN trained on its image shrunk to 32 px: the samples' instances come from
+    sample_with_labels with the images sample_tensor gives, the real labels are brought to the trained size
+    by nearest neighbour, and the labels metric runs by default."""
+    from fewgan.data.labels import read_labels
+    from fewgan.data.synthetic import synth
+    from fewgan.singan.train import train
+
+    micrograph = synth(tmp_path / "synth", size=40, seed=3, density=40.0, radius=3.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = train(micrograph, results=tmp_path / "runs", quiet=True, steps=4, log_every=5, checkpoint_every=4,
+                    sample_count=1, min_size=16, max_size=32, labels="beside")
+        result = evaluate(micrograph, run, n=3, seed=2, floors=False)
+        model = trained.load(run)
+        images = model.sample_tensor(3, seed=2)
+    finally:
+        torch.set_num_threads(before)
+    assert result["fake"]["labels"].startswith("generated") and result["real"]["size"] == [32, 32]
+    entry = result["metrics"]["labels"]
+    assert entry["generated"]["images"] == 3 and entry["real"]["images"] == 1
+    truth = read_labels(str(micrograph).replace(".png", "_masks.tif"))
+    from fewgan.metrics.evaluate import resize_labels
+
+    assert entry["real"]["n_ref"] == int(resize_labels(truth, (32, 32)).max()) > 0
+    assert any(line["question"] == "labels" for line in result["verdict"])
+    # the compared images are the unlabelled sampler's, bit for bit (same seed rule)
+    fake_images, _ = model.sample_with_labels(3, seed=2)
+    assert torch.equal(fake_images, images)
