@@ -170,3 +170,32 @@ def test_the_readme_example_is_what_the_verdict_prints():
     assert str(verdict.fidelity(0.0885, 0.3138)) in readme
     layout = {"fraction": 0.23, "chance": 0.02, "objects": 120, "train_objects": 30, "radius": 2.0}
     assert str(verdict.layout_copying(layout)) in readme
+
+
+def test_labels_follow_their_images_when_a_folder_is_loaded(tmp_path):
+    """Samples of two sizes (native, single-image mode) are centre-cropped, a set fitted to a square
+    resolution is cropped and resized: the labels go through the same crop (and a nearest-neighbour resize)."""
+    from fewgan.metrics.evaluate import load_set
+
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    labels = {}
+    for name, size in (("a", 64), ("b", 48)):
+        image = np.zeros((size, size), np.uint8)
+        lab = np.zeros((size, size), np.uint16)
+        image[size // 2 - 4: size // 2 + 4, size // 2 - 4: size // 2 + 4] = 200
+        lab[size // 2 - 4: size // 2 + 4, size // 2 - 4: size // 2 + 4] = 1
+        lab[0:3, 0:3] = 2  # a corner object that the centre crop of the 64 px image removes
+        write_array(folder / f"{name}.png", image[:, :, None], "png")
+        write_array(mask_path(folder / f"{name}.png"), lab[:, :, None], "tiff")
+        labels[name] = lab
+    native = load_set(folder, role="fake", native_size=True)
+    assert native.images.shape[-2:] == (48, 48) and native.labels_from.startswith("NAME_masks")
+    # the object sits where the image's bright square sits, in both images; the cropped-away corner is gone
+    # (ids are renumbered in raster order when read: the corner object, where present, is 1)
+    for image, lab in zip(native.images, native.labels):
+        assert np.array_equal(lab[3:, 3:] > 0, image[0].numpy()[3:, 3:] > 0)
+    assert native.labels[0].max() == 1 and native.labels[1].max() == 2
+    square = load_set(folder, role="real", resolution=32)
+    assert [lab.shape for lab in square.labels] == [(32, 32), (32, 32)]
+    assert (square.labels[0] == 1).sum() == 1 and (square.labels[0] == 2).sum() == 16  # 64 -> 32: halved

@@ -193,7 +193,8 @@ def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resol
         from fewgan.data.folder import list_images
 
         files = list_images(p)
-        if native_size and resolution is None:
+        native = native_size and resolution is None
+        if native:
             images, meta, notes = _load_folder_native(p, channels)
             out = ImageSet(images=images, meta=meta, source=str(p), kind="folder", notes=notes)
         else:
@@ -205,11 +206,11 @@ def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resol
     else:
         from fewgan.data.images import read_image
 
-        files = [p]
+        files, native = [p], True
         image, meta = read_image(p, channels=channels)
         out = ImageSet(images=image[None], meta=meta, source=str(p), kind="image", notes=list(meta.notes))
     out.files = [str(f) for f in files]
-    return attach_labels(out, labels, labels_option)
+    return attach_labels(out, labels, labels_option, resize=not native)
 
 
 # --------------------------------------------------------------------------- labels
@@ -239,12 +240,14 @@ def _compact(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def _fit_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A file's instances brought to the grid its image was loaded at: centre-cropped to that aspect
-    (as :func:`fewgan.data.folder.fit_square` crops and :func:`_load_folder_native` crops), then resized
-    by nearest neighbour (:func:`resize_labels`)."""
+def _fit_labels(labels: np.ndarray, size: tuple[int, int], resize: bool = True) -> np.ndarray:
+    """A file's instances brought to the grid its image was loaded at: centre-cropped to ``size``
+    (``resize=False``, as :func:`_load_folder_native` crops) or to its aspect and then resized by
+    nearest neighbour (as :func:`fewgan.data.folder.fit_square` crops and resizes; :func:`resize_labels`)."""
     h0, w0 = labels.shape
     h, w = size
+    if not resize:
+        return _centre_crop(labels, (h, w))
     if h0 * w != w0 * h:  # crop to the target's aspect first
         if h0 * w > w0 * h:
             labels = _centre_crop(labels, (max(1, round(w0 * h / w)), w0))
@@ -264,15 +267,16 @@ def _label_file_in(folder: Path, image: Path) -> Path | None:
     return None
 
 
-def attach_labels(image_set: ImageSet, labels: Any = None, option: str = "--real-labels") -> ImageSet:
+def attach_labels(image_set: ImageSet, labels: Any = None, option: str = "--real-labels",
+                  resize: bool = True) -> ImageSet:
     """Read the instance labels of an image set's files and fit them to its images' grid.
 
     ``labels``: None (the Cellpose ``NAME_masks.tif|png`` beside every image, when every image has
     one; otherwise no labels, with a note when only some have them), a label file (one image), or a
     folder of label files with the images' names or stems. Each label image is checked against its
     image's size (:func:`fewgan.data.labels.read_labels`: one-line errors for a wrong size, non-integer
-    values, an empty mask) and brought to the loaded size by the same centre crop and a
-    nearest-neighbour resize (instance ids kept).
+    values, an empty mask) and brought to the loaded size by the same centre crop and (``resize``,
+    images fitted to a square resolution) a nearest-neighbour resize (instance ids kept).
     """
     from fewgan.data.images import read_array
     from fewgan.data.labels import labels_beside, read_labels
@@ -317,7 +321,7 @@ def attach_labels(image_set: ImageSet, labels: Any = None, option: str = "--real
     out = []
     for f, q in zip(files, paths):
         instances = read_labels(q, shape=tuple(read_array(f)[0].shape[:2]))
-        out.append(_compact(_fit_labels(instances, size)))
+        out.append(_compact(_fit_labels(instances, size, resize)))
     image_set.labels = out
     image_set.labels_from = origin
     return image_set
