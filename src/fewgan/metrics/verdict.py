@@ -22,7 +22,8 @@ of being read as significant.
 
 Each line is a :class:`Line`: the question, a level (``good``, ``warn``, ``bad``, ``unknown``), and
 the plain-words text with its number ("copies the training layout: 23 % of particles in place,
-chance 2 %").
+chance 2 %"). :func:`verdict_lines` builds the lines of an :func:`fewgan.metrics.evaluate.evaluate`
+result, or of the ``eval.json`` it wrote (the ``verdict`` key holds them as dicts).
 """
 
 from __future__ import annotations
