@@ -257,7 +257,8 @@ def _fit_labels(labels: np.ndarray, size: tuple[int, int], resize: bool = True) 
 
 
 def _label_file_in(folder: Path, image: Path) -> Path | None:
-    """The label file of ``image`` in ``folder``: the same name, the same stem, or the Cellpose name."""
+    """The label file of ``image`` in ``folder``: the Cellpose name, the same name, or the same stem
+    (never the image itself, when ``folder`` is the image's own folder)."""
     from fewgan.data.labels import MASK_SUFFIXES
 
     for name in [image.stem + s for s in MASK_SUFFIXES] + [image.name] + [image.stem + s for s in (".png", ".tif", ".tiff")]:
