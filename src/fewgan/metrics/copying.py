@@ -171,8 +171,14 @@ def patch_copying(
     real_d = _nearest(real_q, ref, overlapping)
     threshold = float(torch.quantile(real_d, quantile))
 
-    sample_rows = torch.cat([_patches(s, patch)[0] for s in samples])
-    sample_rows = sample_rows[sample_rows.std(1) > floor]
+    # informative patches of each sample, at most ``queries`` of each (so that 50 large samples never
+    # hold all their patches at once), then ``queries`` of them all, at random
+    kept = []
+    for s in samples:
+        rows = _patches(s, patch)[0]
+        rows = rows[rows.std(1) > floor]
+        kept.append(rows[torch.randperm(rows.shape[0], generator=gen)[:queries]])
+    sample_rows = torch.cat(kept)
     sample_rows = sample_rows[torch.randperm(sample_rows.shape[0], generator=gen)[:queries]]
     if sample_rows.shape[0] == 0:
         return {"share": float("nan"), "chance": quantile, "ratio": float("nan"), "threshold": threshold,
