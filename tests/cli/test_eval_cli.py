@@ -120,6 +120,15 @@ def test_eval_prints_the_verdict_above_the_table(sets, tmp_path, capsys):
     swd = data["metrics"]["swd"]
     ratio = swd["value"] / swd["floor"]["value"]
     assert f"({ratio:.2f}x)" in stdout.split("metric ")[0]
+    assert "particle statistics (real vs generated):" in stdout  # 12 real images: no too-few mark
+
+
+def test_one_real_image_marks_the_particle_table(labelled, capsys):
+    code = main(["eval", str(labelled / "plain.png"), str(labelled / "fake"), "--metrics", "particles",
+                 "--no-floors", "--quiet"])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "particle statistics (real vs generated) (1 real image: too few to judge" in stdout
+    assert "[n/a ] statistics: particle statistics rest on 1 real image(s)" in stdout
 
 
 @pytest.fixture(scope="module")

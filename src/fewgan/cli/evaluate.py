@@ -125,7 +125,9 @@ def _run(args) -> int:
     particles = result["metrics"].get("particles")
     if particles and "table" in particles:
         print()
-        print("particle statistics (real vs generated):")
+        few = " (1 real image: too few to judge significance, KS p-values are descriptive only)" \
+            if result["real"]["n"] == 1 else ""
+        print(f"particle statistics (real vs generated){few}:")
         print(particle_table(particles))
     if args.json_path:
         from fewgan.metrics.evaluate import json_safe
