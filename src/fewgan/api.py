@@ -382,7 +382,9 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
              channels: str | int = "auto", size_mismatch: str = "resize", floors: bool = True, resize: str = "clean",
              batch_size: int = 50, weights: Any = None, cache: bool | str | None = None,
              particle_options: dict[str, Any] | None = None, near_copy_threshold: float | None = None,
-             log: Callable[[str], None] | None = None, progress: bool = False) -> dict[str, Any]:
+             log: Callable[[str], None] | None = None, progress: bool = False, real_labels: Any = None,
+             second_real: Any = None, test: Any = None,
+             utility_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Compare real and generated images with every requested metric beside its real-vs-real floor.
 
     Parameters
@@ -402,11 +404,20 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     near_copy_threshold : memorisation ratio threshold (default 0.5).
     log : called with progress lines.
     progress : feature-extraction progress bars.
+    real_labels : REAL's instance labels: a label file (one image) or a folder of label files
+        (default: ``NAME_masks.tif|png`` beside the images, when every image has one).
+    second_real : an independent real image of REAL's size (single-image mode): what the copying
+        measures give between two real images.
+    test : held-out real images with labels beside them (image or folder) for the ``utility``
+        metric (default: the last quarter of REAL's images); refused when the FAKE run's recorded
+        training data holds them.
+    utility_options : fields of :class:`fewgan.metrics.utility.UtilityConfig` (steps, batch, crop, ...).
 
     Returns
     -------
     dict : ``mode``, ``real``, ``fake``, ``metrics`` (numbers, floor, seconds or the reason skipped),
-    ``table``, ``warnings``; see :func:`fewgan.metrics.evaluate.evaluate`.
+    ``table``, ``verdict`` (one ``{question, level, text}`` per question), ``warnings``; see
+    :func:`fewgan.metrics.evaluate.evaluate`.
     """
     from fewgan import trained
     from fewgan.metrics.evaluate import evaluate as _evaluate
@@ -415,7 +426,8 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
                      resolution=resolution, channels=channels, size_mismatch=size_mismatch, floors=floors,
                      resize=resize, batch_size=batch_size, weights=weights, cache=cache,
                      particle_options=particle_options, near_copy_threshold=near_copy_threshold, log=log,
-                     progress=progress, run_loader=trained.run_image_set)
+                     progress=progress, run_loader=trained.run_image_set, real_labels=real_labels,
+                     second_real=second_real, test=test, utility_options=utility_options)
 
 
 def weights_status(path: PathLike | None = None) -> dict[str, Any]:

@@ -47,6 +47,24 @@ def test_labels_utility_and_small_samples():
     assert verdict.utility({"real": {"f1": 0.8}, "synthetic": {"f1": 0.5}}).level == "bad"
     assert verdict.utility(None).level == "unknown"
     assert verdict.few_samples(1).level == "unknown" and verdict.few_samples(5) is None
+    few = verdict.utility({"real": {"f1": 0.8, "n_ref": 7}, "synthetic": {"f1": 0.9}})
+    assert few.level == "unknown" and "n = 7" in few.text
+    assert verdict.few_objects(12, 300).level == "unknown" and "12 real" in verdict.few_objects(12, 300).text
+    assert verdict.few_objects(20, 300) is None
+
+
+def test_verdict_lines_from_a_result_take_only_the_metrics_that_ran():
+    result = {"real": {"n": 1}, "metrics": {
+        "swd": {"value": 0.1, "floor": {"value": 0.3}},
+        "diversity": {"value": 0.5, "floor": {"skipped": "no floor"}},
+        "memorisation": {"skipped": "needs 2 images"},
+        "particles": {"particles": {"real": 40, "fake": 200}},
+        "labels": {"generated": {"f1": 0.45}, "real": {"f1": 0.9}},
+    }}
+    lines = verdict.verdict_lines(result)
+    assert [(l.question, l.level) for l in lines] == [
+        ("fidelity", "warn"), ("diversity", "unknown"), ("labels", "bad"), ("statistics", "unknown")]
+    assert "0.33x" in lines[0].text and "F1 0.45" in lines[2].text and "1 real image" in lines[3].text
 
 
 def _image(seed, size=96):

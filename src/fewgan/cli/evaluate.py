@@ -12,20 +12,23 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "eval",
-        help="compare real and generated images (FID, KID, PRDC, SIFID, SWD, PSNR/SSIM, particles, memorisation)",
+        help="compare real and generated images (FID, KID, PRDC, SIFID, SWD, PSNR/SSIM, particles, memorisation, "
+             "copying, labels, utility) and print a verdict",
         description=(
             "Compare real and generated images. REAL and FAKE are each a folder of images, one image, or a "
             "run folder (FAKE: images are generated from it first; REAL: the data it was trained on). "
             "Every metric is also computed between two halves of the real data (the floor: what 'as good "
             "as real' looks like). Without Inception weights, FID/KID/PRDC/SIFID are skipped with a note "
-            "and the other metrics still run."
+            "and the other metrics still run. A verdict (fidelity, diversity, copying, labels, utility: one "
+            "plain line each, thresholds in fewgan.metrics.verdict.THRESHOLDS) is printed above the table."
         ),
     )
     p.add_argument("real", help="real images: folder, image file or run folder")
     p.add_argument("fake", help="generated images: folder, image file or run folder")
     p.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
                    help=f"metrics to compute, from: {', '.join(METRICS)} (default: fid kid prdc swd particles "
-                        "memorisation for a real folder; sifid diversity swd particles for one real image)")
+                        "memorisation for a real folder; sifid diversity swd particles copying for one real image; "
+                        "labels too whenever both sides have labels; utility only when asked: minutes)")
     p.add_argument("--json", dest="json_path", default=None, help="write every number to this JSON file")
     p.add_argument("--n", type=positive_int, default=None,
                    help="images to generate when FAKE is a run folder (default: as many as REAL, at least 50 "
@@ -59,7 +62,19 @@ def register(sub) -> None:
                    help="do not split touching particles")
     p.add_argument("--near-copy-threshold", type=finite_float, default=None,
                    help="memorisation: distance ratio below which a generated image is a near-copy (default 0.5)")
-    p.add_argument("--quiet", action="store_true", help="print only the table")
+    p.add_argument("--real-labels", default=None, metavar="PATH|DIR",
+                   help="instance labels of REAL: a label image (one image) or a folder of label images named "
+                        "like the images (default: NAME_masks.tif|png beside each image, when every image has one)")
+    p.add_argument("--second-real", default=None, metavar="IMAGE",
+                   help="an independent real image of the same size (one real image): the copying measures "
+                        "between two real images, printed beside the samples'")
+    p.add_argument("--test", default=None, metavar="PATH",
+                   help="utility: held-out real images with labels beside them (image or folder) that the "
+                        "generator never saw (default: the last quarter of REAL's images in file order; refused "
+                        "when the FAKE run's config.json records training data that holds them)")
+    p.add_argument("--utility-steps", type=positive_int, default=None,
+                   help="utility: training steps of each of the three segmenters (default 400)")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict and the table")
     p.set_defaults(func=_run)
 
 
@@ -88,6 +103,8 @@ def _run(args) -> int:
         size_mismatch=args.size_mismatch, floors=args.floors, resize=args.resize, batch_size=args.batch_size,
         weights=args.weights, cache=True if args.cache else None, particle_options=particle_options,
         near_copy_threshold=args.near_copy_threshold, log=log, progress=not args.quiet,
+        real_labels=args.real_labels, second_real=args.second_real, test=args.test,
+        utility_options={"steps": args.utility_steps} if args.utility_steps else None,
     )
     for w in result["warnings"]:
         print(f"fewgan: warning: {w}", file=sys.stderr)
@@ -95,13 +112,22 @@ def _run(args) -> int:
           f"fake: {result['fake']['source']} ({result['fake']['n']} images), mode: {result['mode']}")
     if result.get("floor"):
         print(f"floor: {result['floor']}")
+    if result["verdict"]:
+        from fewgan.metrics.verdict import Line, render
+
+        print()
+        print("verdict:")
+        print(render([Line(**line) for line in result["verdict"]]))
+        print()
     print(format_table(result))
     if result["network_metrics"] != "computed":
         print(f"network metrics {result['network_metrics']}")
     particles = result["metrics"].get("particles")
     if particles and "table" in particles:
         print()
-        print("particle statistics (real vs generated):")
+        few = " (1 real image: too few to judge significance, KS p-values are descriptive only)" \
+            if result["real"]["n"] == 1 else ""
+        print(f"particle statistics (real vs generated){few}:")
         print(particle_table(particles))
     if args.json_path:
         from fewgan.metrics.evaluate import json_safe

@@ -204,17 +204,11 @@ def load_folder(
     return out.clamp_(-1.0, 1.0), meta  # bicubic overshoot stays inside the data range
 
 
-def load_folder_labels(files: list[str] | list[Path], labels: str, resolution: int, fit: str = "crop") -> torch.Tensor:
-    """The label channels of a folder's images: ``[N, 2, R, R]`` float32 in [-1, 1].
-
-    ``labels``: ``'beside'`` (``NAME_masks.tif|png`` next to each image, the Cellpose convention)
-    or a folder holding a label file of the same name (or stem) as each image. Each label image is
-    checked against its image's size, encoded at full resolution
-    (:func:`fewgan.data.labels.encode_instances`) and fitted to ``R`` exactly like its image
-    (:func:`fit_square`). A missing label, a label without an image, a wrong size: one-line errors.
-    """
-    from fewgan.data.images import read_array
-    from fewgan.data.labels import MASK_SUFFIXES, encode_instances, is_label_file, labels_beside, read_labels
+def label_paths(files: list[str] | list[Path], labels: str) -> list[Path]:
+    """The label file of each image of a folder: ``'beside'`` (``NAME_masks.tif|png`` next to each
+    image, the Cellpose convention) or a folder holding a label file of the same name (or stem) as
+    each image. A missing label or a label without an image: one-line errors."""
+    from fewgan.data.labels import MASK_SUFFIXES, is_label_file, labels_beside
 
     files = [Path(f) for f in files]
     if labels == "beside":
@@ -246,6 +240,22 @@ def load_folder_labels(files: list[str] | list[Path], labels: str, resolution: i
         extra = sorted(set(by_stem) - {f.stem for f in files})
         if extra:
             raise FewganError(f"{by_stem[extra[0]]}: label image without an image of that name")
+    return paths
+
+
+def load_folder_labels(files: list[str] | list[Path], labels: str, resolution: int, fit: str = "crop") -> torch.Tensor:
+    """The label channels of a folder's images: ``[N, 2, R, R]`` float32 in [-1, 1].
+
+    ``labels``: as :func:`label_paths`. Each label image is checked against its image's size,
+    encoded at full resolution (:func:`fewgan.data.labels.encode_instances`) and fitted to ``R``
+    exactly like its image (:func:`fit_square`). A missing label, a label without an image, a wrong
+    size: one-line errors.
+    """
+    from fewgan.data.images import read_array
+    from fewgan.data.labels import encode_instances, read_labels
+
+    files = [Path(f) for f in files]
+    paths = label_paths(files, labels)
     out = torch.empty((len(files), 2, resolution, resolution), dtype=torch.float32)
     for i, (f, p) in enumerate(zip(files, paths)):
         shape = read_array(f)[0].shape[:2]

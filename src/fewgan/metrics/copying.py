@@ -171,8 +171,14 @@ def patch_copying(
     real_d = _nearest(real_q, ref, overlapping)
     threshold = float(torch.quantile(real_d, quantile))
 
-    sample_rows = torch.cat([_patches(s, patch)[0] for s in samples])
-    sample_rows = sample_rows[sample_rows.std(1) > floor]
+    # informative patches of each sample, at most ``queries`` of each (so that 50 large samples never
+    # hold all their patches at once), then ``queries`` of them all, at random
+    kept = []
+    for s in samples:
+        rows = _patches(s, patch)[0]
+        rows = rows[rows.std(1) > floor]
+        kept.append(rows[torch.randperm(rows.shape[0], generator=gen)[:queries]])
+    sample_rows = torch.cat(kept)
     sample_rows = sample_rows[torch.randperm(sample_rows.shape[0], generator=gen)[:queries]]
     if sample_rows.shape[0] == 0:
         return {"share": float("nan"), "chance": quantile, "ratio": float("nan"), "threshold": threshold,
@@ -196,7 +202,9 @@ def single_image_copying(
 
     Objects are detected by :mod:`fewgan.metrics.particles` with the threshold of the real image
     (one rule for every image). ``other_real``: an independent real image ``[C, H, W]`` for the
-    layout measure's real-vs-real value. Returns ``{"layout": ..., "patches": ...}``.
+    layout measure's real-vs-real value, and the patch measure's (``patches["real_share"]``: the share
+    of its patches closer to the training image than the training image's own patches are to each
+    other). Returns ``{"layout": ..., "patches": ...}``.
     """
     from fewgan.metrics.particles import ParticleConfig, find_threshold, measure_set
 
@@ -209,5 +217,8 @@ def single_image_copying(
     other = None
     if other_real is not None:
         other = measure_set(torch.as_tensor(other_real)[None], config, threshold=threshold)["points"][0]
+    patches = patch_copying(real, samples, seed=seed)
+    if other_real is not None:
+        patches["real_share"] = patch_copying(real, torch.as_tensor(other_real)[None], seed=seed)["share"]
     return {"layout": layout_copying(train["points"][0], tuple(real.shape[1:]), found, radius, other),
-            "patches": patch_copying(real, samples, seed=seed)}
+            "patches": patches}

@@ -20,6 +20,24 @@ Two modes follow from REAL:
 PSNR and SSIM are computed when asked (``metrics=[..., 'psnr', 'ssim']``): against the one real
 image (single-image mode) or pairwise in file order (two folders of equal size and count).
 
+**Copying** (single-image mode, by default): layout copying (objects in place within 2 px, beside
+the chance level and, with ``second_real``, two real images) and patch copying
+(:mod:`fewgan.metrics.copying`). Sets have the memorisation test instead.
+
+**Labels** travel with the images (:attr:`ImageSet.labels`): ``NAME_masks.tif|png`` beside the
+real image(s) or ``real_labels``; a labelled run's ``sample_with_labels``; the masks beside a
+folder of samples. The ``labels`` metric (default-on whenever both sides have labels) is the label
+consistency of :mod:`fewgan.metrics.instances` on the generated images beside the same on the real
+images with their real labels, both detected with the real set's threshold.
+
+**Utility** (only when asked: minutes): :mod:`fewgan.metrics.utility` trained on REAL, on FAKE and
+on both, tested on held-out real images with labels: ``test``, or :data:`UTILITY_SPLIT`. The
+generator must never have seen them; :func:`prepare_utility` checks it against the training data
+a FAKE run records, and refuses otherwise.
+
+**The verdict**: ``result['verdict']`` is :func:`fewgan.metrics.verdict.verdict_lines` of the
+result, one ``{question, level, text}`` per question whose metric ran.
+
 **Floors** (what "as good as real" looks like on these data): every metric is also computed
 between two halves of the real set (a seeded random split), or, for one image, between one
 half of the image and random crops (3/4 of the half's size) of the other half. Estimators that
@@ -57,9 +75,16 @@ if TYPE_CHECKING:  # torch is imported where it is used, so that ``fewgan --help
     import torch
 
 NETWORK_METRICS = ("fid", "kid", "prdc", "sifid")
-METRICS = ("fid", "kid", "prdc", "sifid", "diversity", "swd", "psnr", "ssim", "particles", "memorisation")
+METRICS = ("fid", "kid", "prdc", "sifid", "diversity", "swd", "psnr", "ssim", "particles", "memorisation",
+           "copying", "labels", "utility")
 DEFAULT_SET = ("fid", "kid", "prdc", "swd", "particles", "memorisation")
-DEFAULT_SINGLE = ("sifid", "diversity", "swd", "particles")
+DEFAULT_SINGLE = ("sifid", "diversity", "swd", "particles", "copying")
+#: Default-on (either mode) whenever both sides carry instance labels.
+DEFAULT_WITH_LABELS = ("labels",)
+#: How to give labels, for the one-line error of a label metric asked for without them.
+LABEL_HINT = ("give instance labels on both sides: NAME_masks.tif|png beside the real image(s) or "
+              "--real-labels PATH|DIR, and a run trained with --labels (or a folder of samples written "
+              "with --export cellpose) as FAKE")
 SIZE_MISMATCH = ("resize", "error")
 PRDC_K = 5
 PR_K = 3
@@ -76,12 +101,18 @@ class ImageSet:
     recon: torch.Tensor | None = None  # SinGAN run: its reconstruction [1, C, H, W]
     recon_real: torch.Tensor | None = None  # SinGAN run: the real image at the trained size [1, C, H, W]
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: per image its instances ``[H, W]`` int (0 background, 1..n) at the image's size, or None
+    labels: list[np.ndarray] | None = None
+    labels_from: str | None = None  # where the labels came from, in words
+    files: list[str] | None = None  # the image files, in order (folder or image)
+    trained_on: str | None = None  # a run (FAKE): the training data its config.json records
 
     def describe(self) -> dict[str, Any]:
         meta = self.meta.to_dict() if self.meta is not None else None
         return {"source": self.source, "kind": self.kind, "n": int(self.images.shape[0]),
                 "channels": int(self.images.shape[1]), "size": [int(self.images.shape[2]), int(self.images.shape[3])],
-                "meta": meta, "notes": list(self.notes)}
+                "meta": meta, "notes": list(self.notes), "labels": self.labels_from,
+                "trained_on": self.trained_on}
 
 
 # --------------------------------------------------------------------------- loading
@@ -92,7 +123,7 @@ def _is_run(path: Path) -> bool:
 
 
 #: How a run folder becomes an image set: ``loader(run, *, role, n, seed, device, want_recon, resolution,
-#: channels) -> ImageSet``. Runs are a layer above metrics; :func:`fewgan.trained.run_image_set` is the one
+#: channels, labels) -> ImageSet``. Runs are a layer above metrics; :func:`fewgan.trained.run_image_set` is the one
 #: the API passes in.
 RunLoader = Callable[..., "ImageSet"]
 
@@ -130,12 +161,18 @@ def _centre_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resolution: int | None = None,
              channels: str | int = "auto", device: str = "cpu", want_recon: bool = False,
-             run_loader: RunLoader | None = None, native_size: bool = False) -> ImageSet:
+             run_loader: RunLoader | None = None, native_size: bool = False, labels: Any = None,
+             labels_option: str = "--real-labels") -> ImageSet:
     """Load one side: a tensor ``[N, C, H, W]`` (used as is), an image file, a folder, or a run folder
     through ``run_loader`` (:data:`RunLoader`; without one a run folder is an error).
 
     ``native_size``: a folder is loaded at its images' own size (see :func:`_load_folder_native`)
     instead of a square ``resolution``; used for the samples of single-image mode.
+
+    ``labels``: the instance labels of the images (:func:`attach_labels`): None takes the Cellpose
+    ``NAME_masks.tif|png`` beside every image when every image has one; a label file (one image) or a
+    folder of label files named like the images is required to fit. ``labels_option`` names the
+    option in error messages.
     """
     import torch
 
@@ -151,19 +188,144 @@ def load_set(path: Any, *, role: str, n: int | None = None, seed: int = 0, resol
         if run_loader is None:
             raise FewganError(f"{role} {p} is a run folder: evaluate it through fewgan.evaluate / fewgan eval")
         return run_loader(p, role=role, n=n or 64, seed=seed, device=device, want_recon=want_recon,
-                          resolution=resolution, channels=channels)
-    if p.is_dir() and native_size and resolution is None:
-        images, meta, notes = _load_folder_native(p, channels)
-        return ImageSet(images=images, meta=meta, source=str(p), kind="folder", notes=notes)
+                          resolution=resolution, channels=channels, labels=labels)
     if p.is_dir():
-        from fewgan.data.folder import load_folder
+        from fewgan.data.folder import list_images
 
-        images, meta = load_folder(p, resolution=resolution, channels=channels)
-        return ImageSet(images=images, meta=meta.image, source=str(p), kind="folder", notes=list(meta.notes))
-    from fewgan.data.images import read_image
+        files = list_images(p)
+        native = native_size and resolution is None
+        if native:
+            images, meta, notes = _load_folder_native(p, channels)
+            out = ImageSet(images=images, meta=meta, source=str(p), kind="folder", notes=notes)
+        else:
+            from fewgan.data.folder import load_folder
 
-    image, meta = read_image(p, channels=channels)
-    return ImageSet(images=image[None], meta=meta, source=str(p), kind="image", notes=list(meta.notes))
+            images, folder_meta = load_folder(p, resolution=resolution, channels=channels)
+            out = ImageSet(images=images, meta=folder_meta.image, source=str(p), kind="folder",
+                           notes=list(folder_meta.notes))
+    else:
+        from fewgan.data.images import read_image
+
+        files, native = [p], True
+        image, meta = read_image(p, channels=channels)
+        out = ImageSet(images=image[None], meta=meta, source=str(p), kind="image", notes=list(meta.notes))
+    out.files = [str(f) for f in files]
+    return attach_labels(out, labels, labels_option, resize=not native)
+
+
+# --------------------------------------------------------------------------- labels
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Instances ``[H, W]`` -> ``[h, w]`` by nearest neighbour (pixel centres); ids are kept, and renumbered
+    1..n in their order only when an instance too small for the new grid vanishes."""
+    labels = np.asarray(labels)
+    h0, w0 = labels.shape
+    h, w = int(size[0]), int(size[1])
+    if (h0, w0) == (h, w):
+        return labels
+    rows = np.minimum(((np.arange(h) + 0.5) * h0 / h).astype(np.int64), h0 - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * w0 / w).astype(np.int64), w0 - 1)
+    out = labels[rows[:, None], cols[None, :]]
+    return out if np.unique(out).size == np.unique(labels).size else _compact(out)
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """Instance ids made 1..n (in their order) when some are missing; 0 stays background."""
+    labels = np.asarray(labels)
+    ids = np.unique(labels)
+    ids = ids[ids != 0]
+    if not ids.size or ids[-1] == ids.size:
+        return labels.astype(np.int32)
+    lut = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
+    lut[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
+    return lut[labels]
+
+
+def _fit_labels(labels: np.ndarray, size: tuple[int, int], resize: bool = True) -> np.ndarray:
+    """A file's instances brought to the grid its image was loaded at: centre-cropped to ``size``
+    (``resize=False``, as :func:`_load_folder_native` crops) or to its aspect and then resized by
+    nearest neighbour (as :func:`fewgan.data.folder.fit_square` crops and resizes; :func:`resize_labels`)."""
+    h0, w0 = labels.shape
+    h, w = size
+    if not resize:
+        return _centre_crop(labels, (h, w))
+    if h0 * w != w0 * h:  # crop to the target's aspect first
+        if h0 * w > w0 * h:
+            labels = _centre_crop(labels, (max(1, round(w0 * h / w)), w0))
+        else:
+            labels = _centre_crop(labels, (h0, max(1, round(h0 * w / h))))
+    return resize_labels(labels, size)
+
+
+def _label_file_in(folder: Path, image: Path) -> Path | None:
+    """The label file of ``image`` in ``folder``: the Cellpose name, the same name, or the same stem
+    (never the image itself, when ``folder`` is the image's own folder)."""
+    from fewgan.data.labels import MASK_SUFFIXES
+
+    for name in [image.stem + s for s in MASK_SUFFIXES] + [image.name] + [image.stem + s for s in (".png", ".tif", ".tiff")]:
+        candidate = folder / name
+        if candidate.is_file() and candidate.resolve() != image.resolve():
+            return candidate
+    return None
+
+
+def attach_labels(image_set: ImageSet, labels: Any = None, option: str = "--real-labels",
+                  resize: bool = True) -> ImageSet:
+    """Read the instance labels of an image set's files and fit them to its images' grid.
+
+    ``labels``: None (the Cellpose ``NAME_masks.tif|png`` beside every image, when every image has
+    one; otherwise no labels, with a note when only some have them), a label file (one image), or a
+    folder of label files with the images' names or stems. Each label image is checked against its
+    image's size (:func:`fewgan.data.labels.read_labels`: one-line errors for a wrong size, non-integer
+    values, an empty mask) and brought to the loaded size by the same centre crop and (``resize``,
+    images fitted to a square resolution) a nearest-neighbour resize (instance ids kept).
+    """
+    from fewgan.data.images import read_array
+    from fewgan.data.labels import labels_beside, read_labels
+
+    files = [Path(f) for f in image_set.files or []]
+    if not files:
+        if labels is not None:
+            raise FewganError(f"{option} {labels}: labels need the images as files, not a tensor")
+        return image_set
+    if labels is None:
+        beside = [labels_beside(f) for f in files]
+        found = sum(b is not None for b in beside)
+        if found == 0:
+            return image_set
+        if found < len(files):
+            image_set.notes.append(f"{found} of {len(files)} images have labels beside them: labels not used "
+                                   "(every image needs its NAME_masks.tif|png)")
+            return image_set
+        if len(files) > 1:
+            from fewgan.data.folder import label_paths
+
+            beside = label_paths(files, "beside")  # also refuses a label image without its image
+        paths, origin = beside, "NAME_masks.tif|png beside the images"
+    else:
+        given = Path(labels)
+        if given.is_file():
+            if len(files) != 1:
+                raise FewganError(f"{option} {given}: one label file is for one image; for a folder of "
+                                  "images give a folder of label images with the same names")
+            paths = [given]
+        elif given.is_dir():
+            paths = [_label_file_in(given, f) for f in files]
+            missing = [f for f, q in zip(files, paths) if q is None]
+            if missing:
+                raise FewganError(f"{option} {given}: no label image for {missing[0].name} (expected "
+                                  f"{missing[0].stem}.png/.tif or {missing[0].stem}_masks.tif there); "
+                                  f"{len(missing)} of {len(files)} images have none")
+        else:
+            raise FewganError(f"{option} {given}: no such label file or folder")
+        origin = str(given)
+    size = tuple(int(v) for v in image_set.images.shape[-2:])
+    out = []
+    for f, q in zip(files, paths):
+        instances = read_labels(q, shape=tuple(read_array(f)[0].shape[:2]))
+        out.append(_compact(_fit_labels(instances, size, resize)))
+    image_set.labels = out
+    image_set.labels_from = origin
+    return image_set
 
 
 # --------------------------------------------------------------------------- helpers
@@ -211,6 +373,133 @@ def _to_data_units(images: torch.Tensor, meta) -> np.ndarray:
     return (np.clip(x, -1.0, 1.0) + 1.0) * ((hi - lo) / 2.0) + lo
 
 
+def _second_real(path: Any, compared: tuple[int, int], native: tuple[int, int], channels: int,
+                 single: bool) -> torch.Tensor:
+    """The independent real image of ``second_real`` ``[1, C, H, W]`` at the compared size: as it is,
+    or resized like REAL when REAL was (a run trained on it shrunk); another size is an error."""
+    from fewgan.data.folder import resize
+
+    if not single:
+        raise FewganError("--second-real is for single-image mode (REAL one image); sets have the memorisation test")
+    other = load_set(path, role="second real", channels=channels)
+    if other.images.shape[0] != 1:
+        raise FewganError(f"--second-real {path}: give one image, not {other.images.shape[0]}")
+    size = tuple(int(v) for v in other.images.shape[-2:])
+    if size == compared:
+        return other.images
+    if size == native:
+        return resize(other.images, compared).clamp(-1.0, 1.0)
+    raise FewganError(f"--second-real {path}: the image is {size[0]}x{size[1]} px but the real image "
+                      f"{native[0]}x{native[1]} px; give an independent real image of the same size")
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def held_out_overlap(test_files: list[Any], training: Any, test_root: Any = None) -> str | None:
+    """Why the test images are *not* held out from the training data at ``training`` (a file or a
+    folder of images), or None when they are: a test path (or ``test_root``) that is the training
+    data, lies inside it or contains it, or a test image with the same bytes as a training image."""
+    from fewgan.data.folder import IMAGE_SUFFIXES
+
+    training = Path(training).resolve()
+    roots = [Path(f).resolve() for f in test_files] + ([Path(test_root).resolve()] if test_root is not None else [])
+    for r in roots:
+        if r == training:
+            return f"{r} is the training data"
+        if training in r.parents:
+            return f"{r} lies inside the training data {training}"
+        if r in training.parents:
+            return f"{r} contains the training data {training}"
+    if training.is_dir():
+        train_files = [f for f in training.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    else:
+        train_files = [training] if training.is_file() else []
+    digests = {_digest(f): f for f in train_files}
+    for f in test_files:
+        twin = digests.get(_digest(Path(f)))
+        if twin is not None:
+            return f"{f} has the same bytes as the training image {twin}"
+    return None
+
+
+@dataclasses.dataclass
+class _UtilityData:
+    real: list  # ([C, H, W], [H, W]) pairs the real-only segmenter trains on
+    test: list  # held-out ([C, H, W], [H, W]) pairs
+    config: Any  # fewgan.metrics.utility.UtilityConfig
+    test_source: str
+    checked: str
+
+
+UTILITY_SPLIT = ("without --test, the last quarter of REAL's images in file order (at least one) is held out "
+                 "for testing and the rest trains the real-only segmenter")
+
+
+def prepare_utility(real_set: ImageSet, fake_set: ImageSet, test: Any, *, channels: int, seed: int,
+                    options: dict[str, Any] | None, warns: list[str]) -> _UtilityData:
+    """The held-out real data of ``utility`` and the check that the generator never saw it.
+
+    ``test``: an image or a folder with labels beside (``NAME_masks.tif|png``); without it, the
+    documented split (:data:`UTILITY_SPLIT`). Refused (one line): test images that are, lie inside,
+    contain or repeat (same bytes) the training data the FAKE run's ``config.json`` records, or REAL
+    (what the real-only segmenter trains on). FAKE as a folder of samples records nothing: the
+    requirement is then stated in a warning, not checked.
+    """
+    from fewgan.metrics.utility import UtilityConfig
+
+    config = UtilityConfig.from_dict({"seed": int(seed), **(options or {})})
+    for side, image_set in (("real", real_set), ("generated", fake_set)):
+        if image_set.labels is None:
+            raise FewganError(f"utility: the {side} images have no labels; {LABEL_HINT}")
+    real_pairs = list(zip(real_set.images, real_set.labels))
+    trained_on = fake_set.trained_on
+    if test is not None:
+        test_set = load_set(test, role="test", channels=channels, native_size=True, labels_option="--test")
+        if test_set.labels is None:
+            raise FewganError(f"--test {test}: the test images have no labels beside them (NAME_masks.tif|png "
+                              "beside each image); the segmenters are scored against them")
+        test_pairs = list(zip(test_set.images, test_set.labels))
+        test_files = [Path(f) for f in test_set.files or []]
+        if real_set.kind in ("image", "folder"):  # a run as REAL is loaded as its training image or folder
+            why = held_out_overlap(test_files, real_set.source, test_root=test)
+            if why:
+                raise FewganError(f"--test {test}: {why}; the real-only segmenter trains on REAL, so test on "
+                                  "other labelled real images")
+        source, root = str(test), test
+    else:
+        n = len(real_pairs)
+        if n < 2 or not real_set.files:
+            raise FewganError("utility needs held-out real images with labels: pass --test IMAGE|DIR (labels "
+                              "beside), or give REAL as a folder of at least 2 labelled images (its last quarter "
+                              "is held out)")
+        k = max(1, n // 4)
+        test_pairs, real_pairs = real_pairs[n - k:], real_pairs[: n - k]
+        test_files = [Path(f) for f in real_set.files[n - k:]]
+        source = f"the last {k} of REAL's {n} images in file order ({', '.join(f.name for f in test_files)})"
+        root = None
+    if trained_on is None:
+        checked = "unchecked: FAKE records no training data"
+        warns.append(f"utility: FAKE records no training data, so the held-out requirement (its generator never "
+                     f"saw the test images: {source}) is not checked; make sure it holds")
+    elif not Path(trained_on).exists():
+        checked = f"unchecked: the run's training data {trained_on} is not on this machine"
+        warns.append(f"utility: the run's training data {trained_on} is not on this machine: the held-out "
+                     "requirement is not checked")
+    else:
+        why = held_out_overlap(test_files, trained_on, test_root=root)
+        if why:
+            fix = ("pass --test with labelled real images the generator never saw" if test is None else
+                   "test on labelled real images the generator never saw")
+            raise FewganError(f"utility: the test images were seen by the generator ({why}, recorded in "
+                              f"{fake_set.source}/config.json); {fix}")
+        checked = f"checked: none of the test images is in the run's training data {trained_on}"
+    return _UtilityData(real=real_pairs, test=test_pairs, config=config, test_source=source, checked=checked)
+
+
 # --------------------------------------------------------------------------- the orchestrator
 def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | None = None,
              json_path: Any = None, device: str = "cpu", n: int | None = None, seed: int = 0,
@@ -218,7 +507,9 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
              floors: bool = True, resize: str = "clean", batch_size: int = 50, weights: Any = None,
              cache: bool | str | None = None, particle_options: dict[str, Any] | None = None,
              near_copy_threshold: float | None = None, log: Callable[[str], None] | None = None,
-             progress: bool = False, run_loader: RunLoader | None = None) -> dict[str, Any]:
+             progress: bool = False, run_loader: RunLoader | None = None, real_labels: Any = None,
+             second_real: Any = None, test: Any = None,
+             utility_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Compare real and generated images with every requested metric and its real-vs-real floor.
 
     Parameters
@@ -242,12 +533,24 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     log : called with progress lines (the CLI passes a printer); None for silence.
     run_loader : turns a run folder into an image set (:data:`RunLoader`); the API passes
         :func:`fewgan.trained.run_image_set`. Without it REAL and FAKE must be images.
+    real_labels : instance labels of REAL: a label file (one image) or a folder of label files
+        named like the images; default the Cellpose ``NAME_masks.tif|png`` beside each image.
+        FAKE's labels come from a labelled run (``outputs == ('labels',)``) or the masks beside a
+        folder of samples.
+    second_real : an independent real image (single-image mode): the layout and patch copying
+        measures between it and REAL show what two real images give.
+    test : held-out real images with labels beside them (an image or a folder) for ``utility``;
+        default: the last quarter of REAL's images (:func:`utility_split`).
+    utility_options : fields of :class:`fewgan.metrics.utility.UtilityConfig` (its seed defaults
+        to ``seed``).
 
     Returns
     -------
     dict: ``real`` and ``fake`` (what was compared), ``mode``, ``metrics`` (per metric its
     numbers, its ``floor`` and ``seconds``, or ``skipped`` with the reason), ``table`` (rows
-    ``{metric, value, floor, note}`` for the terminal), ``warnings``.
+    ``{metric, value, floor, note}`` for the terminal), ``verdict`` (one
+    :meth:`fewgan.metrics.verdict.Line.to_dict` per question whose metric ran:
+    :func:`fewgan.metrics.verdict.verdict_lines`), ``warnings``.
     """
     say = log or (lambda line: None)
     if size_mismatch not in SIZE_MISMATCH:
@@ -270,8 +573,10 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
     warns: list[str] = []
     started = time.perf_counter()
 
-    real_set = load_set(real, role="real", resolution=resolution, channels=channels, run_loader=run_loader)
+    real_set = load_set(real, role="real", resolution=resolution, channels=channels, run_loader=run_loader,
+                        labels=real_labels)
     single = real_set.images.shape[0] == 1
+    real_native = tuple(int(v) for v in real_set.images.shape[-2:])
     chosen = list(requested or (DEFAULT_SINGLE if single else DEFAULT_SET))
     explicit = requested is not None
     if n is None:
@@ -281,6 +586,8 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
                         native_size=single)
     if fake_set.meta is None:
         fake_set.meta = real_set.meta
+    if not explicit and real_set.labels is not None and fake_set.labels is not None:
+        chosen += [m for m in DEFAULT_WITH_LABELS if m not in chosen]
     trained = fake_set.recon_real
     if (single and trained is not None and trained.shape[1] == real_set.images.shape[1]
             and trained.shape[-2:] != real_set.images.shape[-2:]):
@@ -288,6 +595,8 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
         # particle sizes and patch scales match the samples
         (h0, w0), (h1, w1) = real_set.images.shape[-2:], trained.shape[-2:]
         real_set.images = trained
+        if real_set.labels is not None:  # nearest neighbour, instance ids kept
+            real_set.labels = [resize_labels(lab, (int(h1), int(w1))) for lab in real_set.labels]
         if real_set.meta is not None:
             pixel_size = real_set.meta.pixel_size
             real_set.meta = dataclasses.replace(
@@ -309,6 +618,8 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
         from fewgan.data.folder import resize as _resize
 
         f_img = _resize(f_img, tuple(r_img.shape[-2:])).clamp(-1.0, 1.0)
+        if fake_set.labels is not None:
+            fake_set.labels = [resize_labels(lab, tuple(r_img.shape[-2:])) for lab in fake_set.labels]
         warns.append(f"{text}: generated images resized to the real size (bicubic, antialiased)")
     say(f"real: {real_set.source} ({r_img.shape[0]} x {r_img.shape[1]}x{r_img.shape[2]}x{r_img.shape[3]}), "
         f"fake: {fake_set.source} ({f_img.shape[0]} x {f_img.shape[1]}x{f_img.shape[2]}x{f_img.shape[3]})")
@@ -329,8 +640,18 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
         else:
             floor_reason = "needs at least 2 real images"
 
+    second = None
+    if second_real is not None:
+        second = _second_real(second_real, tuple(int(v) for v in r_img.shape[-2:]), real_native,
+                              int(r_img.shape[1]), single)
+    utility_data = None
+    if "utility" in chosen:
+        utility_data = prepare_utility(real_set, fake_set, test, channels=int(r_img.shape[1]), seed=seed,
+                                       options=utility_options, warns=warns)
     ctx = _Context(r_img, f_img, real_set, fake_set, floor_pair, single, seed, device, resize, batch_size,
-                   weights, cache, particle_options or {}, near_copy_threshold, progress, say)
+                   weights, cache, particle_options or {}, near_copy_threshold, progress, say,
+                   real_labels=real_set.labels, fake_labels=fake_set.labels, second_real=second,
+                   utility_data=utility_data)
     results: dict[str, Any] = {}
     network_error: FewganError | None = None
     for name in chosen:
@@ -380,6 +701,9 @@ def evaluate(real: Any, fake: Any, *, metrics: list[str] | tuple[str, ...] | Non
         "network_metrics": "skipped: " + str(network_error) if network_error is not None else "computed",
         "seconds": round(time.perf_counter() - started, 3),
     }
+    from fewgan.metrics.verdict import verdict_lines
+
+    out["verdict"] = [line.to_dict() for line in verdict_lines(json_safe(out))]
     if json_path:
         from fewgan.run import atomic_write_json
 
@@ -426,6 +750,10 @@ class _Context:
     near_copy_threshold: float | None
     progress: bool
     say: Callable[[str], None]
+    real_labels: list[np.ndarray] | None = None
+    fake_labels: list[np.ndarray] | None = None
+    second_real: torch.Tensor | None = None  # [1, C, H, W] at the compared size, or None
+    utility_data: Any = None  # _UtilityData, prepared before the metrics run
     _features: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def pair(self, floor: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -636,11 +964,65 @@ def _memorisation(ctx: _Context, floor: bool) -> dict[str, Any]:
     return out
 
 
+def _copying(ctx: _Context, floor: bool) -> dict[str, Any]:
+    from fewgan.metrics.copying import PATCH_SIZE, single_image_copying
+    from fewgan.metrics.particles import ParticleConfig
+
+    _need(ctx.single, "copying compares samples with one training image; sets have the memorisation test")
+    _need(not floor, "compared with chance levels (and with a second real image: --second-real)")
+    real, fake = ctx.real, ctx.fake
+    _need(min(real.shape[-2:]) >= 2 * PATCH_SIZE and min(fake.shape[-2:]) >= PATCH_SIZE,
+          f"copying needs a real image of at least {2 * PATCH_SIZE} px and samples of at least {PATCH_SIZE} px")
+    config = ParticleConfig.from_dict(ctx.particle_options)
+    other = ctx.second_real[0] if ctx.second_real is not None else None
+    out = single_image_copying(real[0], fake, other_real=other, particle_config=config, seed=ctx.seed)
+    if fake.shape[-2:] != real.shape[-2:]:
+        out["layout"]["note"] = (f"samples are {fake.shape[-2]}x{fake.shape[-1]} px, the training image "
+                                 f"{real.shape[-2]}x{real.shape[-1]} px: objects inside its frame are counted")
+    out["value"] = out["layout"]["fraction"]
+    out["value_is"] = "layout: fraction of sample objects in place"
+    return out
+
+
+def _labels(ctx: _Context, floor: bool) -> dict[str, Any]:
+    from fewgan.metrics.instances import label_consistency
+    from fewgan.metrics.particles import ParticleConfig, find_threshold
+
+    missing = [side for side, lab in (("the real images", ctx.real_labels), ("the generated images", ctx.fake_labels))
+               if lab is None]
+    _need(not missing, f"{' and '.join(missing)} have no labels; {LABEL_HINT}")
+    _need(not floor, "the reference is the same measure on the real images with their real labels")
+    config = ParticleConfig.from_dict(ctx.particle_options)
+    threshold = find_threshold(ctx.real, config)  # one detection rule for both sides: the real set's
+    real = label_consistency(ctx.real, [_compact(lab) for lab in ctx.real_labels], config, threshold)
+    fake = label_consistency(ctx.fake, [_compact(lab) for lab in ctx.fake_labels], config, threshold)
+    ratio = fake["f1"] / real["f1"] if real["f1"] > 0 else float("nan")
+    return {"value": fake["f1"], "generated": fake, "real": real, "ratio": ratio, "threshold": threshold,
+            "definition": "fewgan's particle analysis of each image (the real set's threshold) matched to the "
+                          "image's instance labels: F1 at IoU 0.5 (Hungarian matching), mean matched IoU"}
+
+
+def _utility(ctx: _Context, floor: bool) -> dict[str, Any]:
+    from fewgan.metrics.utility import utility
+
+    _need(not floor, "the reference is the segmenter trained on real images only")
+    data = ctx.utility_data
+    synthetic = list(zip(ctx.fake, ctx.fake_labels))
+    ctx.say(f"utility: training the segmenter 3 times ({data.config.steps} steps each) ...")
+    out = utility(data.real, synthetic, data.test, data.config)
+    out["value"] = out["synthetic"]["f1"]
+    out["test"] = {"source": data.test_source, "images": len(data.test), "held_out": data.checked}
+    out["train"] = {"real_images": len(data.real), "synthetic_images": len(synthetic)}
+    out["split_rule"] = UTILITY_SPLIT
+    return out
+
+
 _METRIC_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
     "fid": _fid, "kid": _kid, "prdc": _prdc, "sifid": _sifid, "diversity": _diversity, "swd": _swd,
     "psnr": lambda ctx, floor: _psnr_ssim(ctx, floor, "psnr"),
     "ssim": lambda ctx, floor: _psnr_ssim(ctx, floor, "ssim"),
     "particles": _particles, "memorisation": _memorisation,
+    "copying": _copying, "labels": _labels, "utility": _utility,
 }
 
 
@@ -700,6 +1082,29 @@ def build_table(results: dict[str, Any]) -> list[dict[str, Any]]:
                     f"ratio < {entry['threshold']:g}, median ratio {entry[space]['median_ratio']:.3g}")
         elif name in ("psnr", "ssim"):
             add(name, entry, lambda e: e["value"], entry.get("pairing", ""))
+        elif name == "copying":
+            lay, pat = entry["layout"], entry["patches"]
+            note = f"chance {lay['chance']:.3g}, r = {lay['radius']:g} px, {lay['objects']} objects"
+            if lay.get("real_fraction") is not None:
+                note += f"; second real image {lay['real_fraction']:.3g}"
+            rows.append({"metric": "copying layout (in place)", "value": lay["fraction"], "floor": None, "note": note})
+            note = f"chance {pat['chance']:.3g}, {pat['patch']}x{pat['patch']} px patches"
+            if pat.get("real_share") is not None:
+                note += f"; second real image {pat['real_share']:.3g}"
+            rows.append({"metric": "copying patches", "value": pat["share"], "floor": None, "note": note})
+        elif name == "labels":
+            gen, ref = entry["generated"], entry["real"]
+            rows.append({"metric": "labels F1", "value": gen["f1"], "floor": ref["f1"],
+                         "note": f"floor: real images with real labels; {gen['n_ref']} generated instances"})
+            rows.append({"metric": "labels mean matched IoU", "value": gen["mean_matched_iou"],
+                         "floor": ref["mean_matched_iou"], "note": "floor: real images with real labels"})
+        elif name == "utility":
+            for source, label in (("real", "real only"), ("synthetic", "synthetic only"), ("both", "real + synthetic")):
+                if source in entry:
+                    e = entry[source]
+                    rows.append({"metric": f"utility F1 ({label})", "value": e["f1"], "floor": None,
+                                 "note": f"mean matched IoU {e['mean_matched_iou']:.3g}, count error "
+                                         f"{e['relative_count_error']:+.2f}, {e['seconds']:.0f} s"})
         else:
             add(name, entry, lambda e: e["value"], entry.get("note", ""))
     return rows

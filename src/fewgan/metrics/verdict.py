@@ -22,7 +22,8 @@ of being read as significant.
 
 Each line is a :class:`Line`: the question, a level (``good``, ``warn``, ``bad``, ``unknown``), and
 the plain-words text with its number ("copies the training layout: 23 % of particles in place,
-chance 2 %").
+chance 2 %"). :func:`verdict_lines` builds the lines of an :func:`fewgan.metrics.evaluate.evaluate`
+result, or of the ``eval.json`` it wrote (the ``verdict`` key holds them as dicts).
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def patch_copying(result: dict[str, Any] | None) -> Line:
     share, chance = result["share"], result["chance"]
     numbers = (f"{_pct(share)} of sample patches closer to the training image than its own patches are to "
                f"each other, chance {_pct(chance)}")
+    if _finite(result.get("real_share")):
+        numbers += f", another real image {_pct(result['real_share'])}"
     level = _copy_level(share, chance)
     words = {"bad": "copies training patches", "warn": "some patches copied", "good": "new patches"}[level]
     return Line("copying (patches)", level, f"{words}: {numbers}")
@@ -185,16 +188,23 @@ def utility(result: dict[str, Any] | None) -> Line:
     t = THRESHOLDS
     if not result or "real" not in result:
         return Line("utility", "unknown", "not measured (needs labels and held-out real images with labels)")
-    real = result["real"]["f1"]
+    real = result["real"].get("f1")
+    if not _finite(real):
+        return Line("utility", "unknown", "the real-only segmenter has no score")
     parts, best = [], None
     for source in ("synthetic", "both"):
         if source in result:
-            f1 = result[source]["f1"]
+            f1 = result[source].get("f1")
+            if not _finite(f1):
+                continue
             parts.append(f"{'synthetic only' if source == 'synthetic' else 'real + synthetic'} F1 {f1:.2f}")
             best = f1 if best is None else max(best, f1)
     if best is None:
         return Line("utility", "unknown", f"only the real-only segmenter was trained (F1 {real:.2f})")
     numbers = f"{', '.join(parts)} vs real only {real:.2f} (held-out real images, F1 at IoU 0.5)"
+    objects = result["real"].get("n_ref")
+    if isinstance(objects, (int, float)) and objects < t["min_objects"]:
+        return Line("utility", "unknown", f"too few held-out objects to judge (n = {int(objects)}): {numbers}")
     gain = best - real
     if gain >= t["utility_helps"]:
         return Line("utility", "good", f"the generated data helps a segmenter: {numbers}")
@@ -209,6 +219,59 @@ def few_samples(real_images: int, what: str = "particle statistics") -> Line | N
         return Line("statistics", "unknown", f"{what} rest on {real_images} real image(s): too few to judge "
                                              "significance; read KS p-values as descriptive only")
     return None
+
+
+def few_objects(real_objects: int | None, fake_objects: int | None) -> Line | None:
+    """A warning line when particle statistics rest on fewer than ``min_objects`` objects on a side."""
+    counts = [c for c in (real_objects, fake_objects) if isinstance(c, (int, float))]
+    if counts and min(counts) < THRESHOLDS["min_objects"]:
+        return Line("statistics", "unknown", f"particle statistics rest on {int(real_objects or 0)} real and "
+                                             f"{int(fake_objects or 0)} generated objects (fewer than "
+                                             f"{THRESHOLDS['min_objects']:.0f}): too few to judge")
+    return None
+
+
+def _ran(metrics: dict[str, Any], name: str) -> dict[str, Any] | None:
+    entry = metrics.get(name)
+    return entry if isinstance(entry, dict) and "skipped" not in entry else None
+
+
+def _floor(entry: dict[str, Any], key: str = "value") -> Any:
+    floor = entry.get("floor")
+    return floor.get(key) if isinstance(floor, dict) and "skipped" not in floor else None
+
+
+def verdict_lines(result: dict[str, Any]) -> list[Line]:
+    """The verdict of an :func:`fewgan.metrics.evaluate.evaluate` result (or its ``eval.json``).
+
+    One line per question whose metric ran: fidelity (``swd`` vs its floor), diversity
+    (``diversity`` vs its floor), copying (``copying``: layout and patches vs chance, single-image
+    mode; ``memorisation`` vs its floor, set mode), labels (``labels``: generated vs real
+    consistency), utility (``utility``: synthetic / both vs real only); then the "too few to judge"
+    marks of the particle statistics (one real image; fewer than ``min_objects`` objects).
+    """
+    metrics = result.get("metrics") or {}
+    lines: list[Line] = []
+    if (entry := _ran(metrics, "swd")) is not None:
+        lines.append(fidelity(entry.get("value"), _floor(entry)))
+    if (entry := _ran(metrics, "diversity")) is not None:
+        lines.append(diversity(entry.get("value"), _floor(entry)))
+    if (entry := _ran(metrics, "copying")) is not None:
+        lines += [layout_copying(entry.get("layout")), patch_copying(entry.get("patches"))]
+    if (entry := _ran(metrics, "memorisation")) is not None:
+        lines.append(memorisation(entry.get("near_copy_share"), _floor(entry, "near_copy_share")))
+    if (entry := _ran(metrics, "labels")) is not None:
+        lines.append(labels((entry.get("generated") or {}).get("f1"), (entry.get("real") or {}).get("f1")))
+    if (entry := _ran(metrics, "utility")) is not None:
+        lines.append(utility(entry))
+    if (entry := _ran(metrics, "particles")) is not None:
+        n_real = (result.get("real") or {}).get("n")
+        if isinstance(n_real, int) and (line := few_samples(n_real)) is not None:
+            lines.append(line)
+        counts = entry.get("particles") or {}
+        if (line := few_objects(counts.get("real"), counts.get("fake"))) is not None:
+            lines.append(line)
+    return lines
 
 
 def render(lines: list[Line]) -> str:
