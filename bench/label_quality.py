@@ -222,11 +222,48 @@ def measure_stylegan2(run: Path, data: dict, args) -> dict:
             "real_reference": real, "curve": curve, "generated": last, "ratio": ratio(last, real)}
 
 
+def resize_ceiling(work: Path, side: int, max_sizes: list[int], seed: int) -> list[dict]:
+    """What a perfect SinGAN could score when it trains a ``side`` px micrograph at ``max_size``.
+
+    A default ``fewgan synth`` micrograph (median particle radius 6 px) and its encoded labels are
+    resized together to the finest scale exactly as SinGAN's pyramid does
+    (:func:`fewgan.singan.pyramid.build_reals`: bicubic ``imresize`` of image + label channels),
+    the label channels are decoded by :func:`fewgan.data.labels.decode_instances`, and the label
+    consistency of the resized real image with those labels is measured (its own Otsu threshold).
+    No generator is involved: this is the ceiling that the resize alone sets.
+    """
+    import torch
+
+    import numpy as np
+
+    from fewgan import api
+    from fewgan.data.labels import decode_instances, encode_instances
+    from fewgan.metrics.particles import find_threshold
+    from fewgan.singan.pyramid import build_reals, plan_pyramid
+
+    path = api.synth(work / f"ceiling_{side}", size=side, seed=seed)
+    images, labels = labelled_images([path])
+    both = torch.cat([images[0], torch.from_numpy(encode_instances(labels[0]))])[None]
+    out = []
+    for max_size in max_sizes:
+        pyramid = plan_pyramid(side, side, max_size=max_size)
+        finest = build_reals(both, pyramid)[-1] if max_size < side else both
+        image = finest[:, :images.shape[1]]
+        decoded = decode_instances(finest[0, images.shape[1]:].numpy())
+        entry = consistency(image, [decoded], find_threshold(image))
+        area = np.bincount(decoded.ravel())[1:]
+        out.append({"side": side, "max_size": max_size, "trained_size": list(image.shape[2:]),
+                    "median_radius_px": round(float(np.sqrt(np.median(area) / np.pi)), 2) if area.size else None,
+                    "f1": entry["f1"], "mean_matched_iou": entry["mean_matched_iou"], "n_pred": entry["n_pred"],
+                    "n_ref": entry["n_ref"]})
+    return out
+
+
 # --------------------------------------------------------------------------- the whole run
 def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     """The options of the data and the two trainings (``bench/utility_story.py`` adds its own)."""
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--methods", nargs="+", default=["singan", "stylegan2"], choices=["singan", "stylegan2"])
+    ap.add_argument("--methods", nargs="*", default=["singan", "stylegan2"], choices=["singan", "stylegan2"])
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fewgan_label_quality",
                     help="data and runs go here")
     ap.add_argument("--json", type=Path, default=HERE / "results" / json_name)
@@ -241,7 +278,7 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--singan-size", type=int, default=128, help="micrograph side = SinGAN max_size, px")
     ap.add_argument("--singan-min-size", type=int, default=16)
     ap.add_argument("--singan-density", type=float, default=20.0, help="particles per 10,000 px^2")
-    ap.add_argument("--singan-steps", type=int, default=150, help="steps per scale")
+    ap.add_argument("--singan-steps", type=int, default=60, help="steps per scale")
     ap.add_argument("--singan-run", type=Path, help="measure this trained run instead of training one")
     ap.add_argument("--s2-n", type=int, default=100, help="64 px training crops (and held-out crops)")
     ap.add_argument("--s2-kimg", type=lambda s: [float(x) for x in s.split(",")],
@@ -250,6 +287,8 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--s2-cmax", type=int, default=128)
     ap.add_argument("--s2-ema-decay", type=float, default=0.995)
     ap.add_argument("--s2-run", type=Path, help="measure this trained run (with its snapshot_kimg*.pt) instead")
+    ap.add_argument("--ceiling", type=lambda s: [int(x) for x in s.split(",") if x], default=[512, 256, 200, 128],
+                    help="max sizes at which the resize ceiling of a 512 px micrograph is measured ('' to skip)")
     return ap
 
 
@@ -259,6 +298,7 @@ def quick(args: argparse.Namespace) -> argparse.Namespace:
         args.singan_size, args.singan_min_size, args.singan_steps, args.singan_density = 32, 16, 2, 60.0
         args.s2_n, args.s2_kimg, args.s2_cbase, args.s2_cmax = 16, [0.032], 64, 32
         args.samples, args.test_images = 2, 1
+        args.ceiling = [64]
     return args
 
 
@@ -283,6 +323,8 @@ def main(argv=None) -> dict:
     args = quick(parser(__doc__.split("\n\n")[0], "label_quality.json").parse_args(argv))
     args.work.mkdir(parents=True, exist_ok=True)
     result = header(args)
+    if args.ceiling:
+        result["resize_ceiling"] = resize_ceiling(args.work, 128 if args.quick else 512, args.ceiling, args.test_seed)
     if "singan" in args.methods:
         data = singan_data(args.work, args)
         t0 = time.perf_counter()

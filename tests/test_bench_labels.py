@@ -35,6 +35,13 @@ def test_label_quality_and_utility_story_quick(tmp_path):
     result = lq.main(["--quick", "--work", str(tmp_path / "work"), "--json", str(tmp_path / "lq.json")])
     assert json.loads((tmp_path / "lq.json").read_text())["singan"]["real_reference"]["f1"] == 1.0
 
+    # the resize ceiling: a 128 px micrograph resized as the pyramid would (to 64 px), its labels decoded:
+    # every particle survives and is found
+    (ceiling,) = result["resize_ceiling"]
+    truth = json.loads((tmp_path / "work" / "ceiling_128" / "micrograph.json").read_text())
+    assert ceiling["trained_size"] == [64, 64]
+    assert ceiling["n_ref"] == ceiling["n_pred"] == truth["count"] > 0 and ceiling["f1"] == 1.0
+
     sg = result["singan"]
     held_out = sorted((tmp_path / "work").glob("singan_test*/micrograph.png"))
     assert len(held_out) == 1
