@@ -1,0 +1,358 @@
+#!/usr/bin/env python
+"""Label quality of generated labelled data, SinGAN and StyleGAN2 (issue 13, point 5).
+
+On ``fewgan synth`` data with exact instance labels: a generator is trained on images and their
+labels jointly, samples are drawn with their decoded instances
+(``sample_with_labels``: :func:`fewgan.data.labels.decode_instances`), and fewgan's independent
+particle analysis of every generated image is matched to the generated instances
+(:func:`fewgan.metrics.instances.label_consistency`: F1 at IoU 0.5 with Hungarian matching, mean
+matched IoU). The reference is the same number on real images of a **held-out seed** with their
+exact labels. The particle threshold is Otsu's on the training images, applied unchanged to the
+held-out and the generated images (the rule of :mod:`fewgan.metrics.particles`). The target:
+generated F1 at least 0.9 of the reference (``fewgan.metrics.verdict.THRESHOLDS['labels_good']``).
+
+The data (every length in px of the image the generator trains on, nothing is resized):
+
+* SinGAN: one ``--singan-size`` px micrograph (``fewgan synth``, 8-bit, ``--singan-density``
+  particles per 10,000 px^2, median radius 6 px), trained at ``max_size`` = its size, so particles
+  keep their radius; held-out micrographs of seeds ``--test-seed`` ... for the reference.
+* StyleGAN2: a folder of ``--s2-n`` 64 px crops (``fewgan synth --mode folder``, 8-bit, median
+  radius 4 px); the reference on a held-out folder of another seed. Trained in chunks of ``--s2-kimg``
+  (a resume between chunks continues exactly), the checkpoint of each chunk end is kept, and the
+  consistency of its EMA and of its raw generator is measured at each: the curve vs kimg.
+
+Besides the target numbers it records what could explain a low score (``diagnostics``): the F1 with
+a threshold fitted to the generated images themselves (is it the real set's threshold?), the pixel
+IoU of the generated foreground channel with the particle analysis' mask (is it the instance
+decoding or the pixels?), and the image contrast inside vs outside the generated foreground
+against the same on real data (does the image show what the labels say?).
+
+    .venv/bin/python bench/label_quality.py                  # the reported run (see bench/README.md)
+    .venv/bin/python bench/label_quality.py --quick          # about a minute: structure only
+    .venv/bin/python bench/label_quality.py --singan-run RUN --s2-run DIR   # re-measure trained runs
+
+Writes ``--json`` (default ``bench/results/label_quality.json``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SNAPSHOT = "snapshot_kimg{:g}.pt"
+
+
+# --------------------------------------------------------------------------- data
+def singan_data(work: Path, args) -> dict:
+    """The SinGAN training micrograph and the held-out ones: ``{'train': path, 'test': [paths]}``."""
+    from fewgan import api
+
+    common = dict(size=args.singan_size, density=args.singan_density, bit_depth=args.bit_depth)
+    train = api.synth(work / "singan_train", seed=args.train_seed, **common)
+    test = [api.synth(work / f"singan_test{s}", seed=s, **common)
+            for s in range(args.test_seed, args.test_seed + args.test_images)]
+    return {"train": train, "test": test}
+
+
+def stylegan2_data(work: Path, args) -> dict:
+    """The StyleGAN2 training folder and the held-out one: ``{'train': folder, 'test': folder}``."""
+    from fewgan import api
+
+    common = dict(mode="folder", size=64, bit_depth=args.bit_depth)
+    return {"train": api.synth(work / "stylegan2_train", n=args.s2_n, seed=args.train_seed, **common),
+            "test": api.synth(work / "stylegan2_test", n=args.s2_n, seed=args.test_seed, **common)}
+
+
+def labelled_images(paths) -> tuple:
+    """``([N, C, H, W] in [-1, 1], N instance label images)`` of images with labels beside them."""
+    import torch
+
+    from fewgan import api
+    from fewgan.data.labels import labels_beside, read_labels
+
+    images, labels = [], []
+    for path in paths:
+        image, _ = api.read_image(path)
+        images.append(image)
+        labels.append(read_labels(labels_beside(path), tuple(image.shape[1:])))
+    return torch.stack(images), labels
+
+
+def folder_images(folder: Path) -> list[Path]:
+    from fewgan.data.labels import is_label_file
+
+    return sorted(p for p in Path(folder).glob("*.png") if not is_label_file(p))
+
+
+# --------------------------------------------------------------------------- training
+def train_singan(image: Path, work: Path, args) -> Path:
+    from fewgan import api
+
+    return api.train_singan(image, results=work / "singan_runs", labels="beside", max_size=args.singan_size,
+                            min_size=args.singan_min_size, steps=args.singan_steps, lr_decay_fraction=0.8,
+                            seed=args.seed, quiet=True)
+
+
+def train_stylegan2(folder: Path, work: Path, args) -> tuple[Path, list[tuple[float, Path]]]:
+    """Train in chunks ending at each of ``args.s2_kimg``; keep each chunk's last checkpoint."""
+    from fewgan import api
+    from fewgan.run import CHECKPOINT_DIR, STYLEGAN2_LAST_CHECKPOINT
+
+    runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, quiet=True)
+    run, snapshots = None, []
+    for kimg in args.s2_kimg:
+        if run is None:
+            run = api.train_stylegan2(folder, results=work / "stylegan2_runs", labels="beside", kimg=kimg,
+                                      cbase=args.s2_cbase, cmax=args.s2_cmax, ema_decay=args.s2_ema_decay,
+                                      seed=args.seed, **runtime)
+        else:
+            run = api.train_stylegan2(resume=run, kimg=kimg, **runtime)
+        snap = run / SNAPSHOT.format(kimg)
+        shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, snap)
+        snapshots.append((kimg, snap))
+    return run, snapshots
+
+
+def stylegan2_snapshots(run: Path) -> list[tuple[float, Path]]:
+    out = []
+    for path in Path(run).glob("snapshot_kimg*.pt"):
+        out.append((float(path.stem[len("snapshot_kimg"):]), path))
+    return sorted(out)
+
+
+def stylegan2_model(run: Path, snapshot: Path, which: str):
+    """The StyleGAN2 model of one snapshot, its EMA (``G_ema``) or raw (``G``) generator."""
+    from fewgan.run import load_checkpoint, read_run_config
+    from fewgan.stylegan2.config import StyleGAN2Config
+    from fewgan.stylegan2.generate import StyleGAN2Model
+    from fewgan.stylegan2.nets import METHOD, build_networks
+
+    payload = read_run_config(run, method=METHOD)
+    data = load_checkpoint(snapshot, map_location="cpu")
+    cfg = StyleGAN2Config.from_dict(data.get("config", payload["config"]))
+    # as StyleGAN2Model.load: the checkpoint's ``img_channels`` (what build_networks takes)
+    channels = int(data.get("img_channels", payload["data"]["image"]["channels"]))
+    G, _ = build_networks(cfg, channels)
+    G.load_state_dict(data[which])
+    return StyleGAN2Model(G, payload["data"]["image"], which, snapshot, run=run, label_channels=cfg.label_channels)
+
+
+# --------------------------------------------------------------------------- measuring
+def consistency(images, labels, threshold) -> dict:
+    """Label consistency (F1 at IoU 0.5, mean matched IoU, counts) and the diagnostics of a low score."""
+    import numpy as np
+
+    from fewgan.metrics.instances import label_consistency
+    from fewgan.metrics.particles import _luminance, find_threshold, measure_set
+
+    fixed = label_consistency(images, labels, threshold=threshold)
+    own = label_consistency(images, labels, threshold=find_threshold(images))
+    detected = measure_set(images, threshold=threshold, keep_labels=True)["labels"]
+    inter = sum(int(((d > 0) & (lab > 0)).sum()) for d, lab in zip(detected, labels))
+    union = sum(int(((d > 0) | (lab > 0)).sum()) for d, lab in zip(detected, labels))
+    lum = _luminance(images)
+    inside = np.concatenate([im[lab > 0] for im, lab in zip(lum, labels)])
+    outside = np.concatenate([im[lab == 0] for im, lab in zip(lum, labels)])
+    keys = ("f1", "mean_matched_iou", "precision", "recall", "relative_count_error", "n_pred", "n_ref", "images")
+    out = {k: _clean(fixed[k]) for k in keys}
+    out["diagnostics"] = {
+        "f1_own_threshold": _clean(own["f1"]),
+        "foreground_pixel_iou": inter / union if union else float("nan"),
+        "contrast_in_minus_out": _clean(float(inside.mean() - outside.mean())) if inside.size and outside.size else None,
+        "labelled_fraction": float(inside.size / (inside.size + outside.size)),
+    }
+    return out
+
+
+def _clean(x):
+    if isinstance(x, (float, int)) and not isinstance(x, bool):
+        x = float(x) if isinstance(x, float) else int(x)
+        return None if isinstance(x, float) and not math.isfinite(x) else (round(x, 4) if isinstance(x, float) else x)
+    return x
+
+
+def ratio(generated: dict, real: dict) -> float | None:
+    g, r = generated.get("f1"), real.get("f1")
+    return round(g / r, 4) if g is not None and r else None
+
+
+def measure_singan(run: Path, data: dict, args) -> dict:
+    from fewgan import api
+    from fewgan.metrics.particles import find_threshold
+
+    train_images, train_labels = labelled_images([data["train"]])
+    threshold = find_threshold(train_images)
+    test_images, test_labels = labelled_images(data["test"])
+    model = api.load(run)
+    t0 = time.perf_counter()
+    images, labels = model.sample_with_labels(args.samples, seed=args.sample_seed)
+    sampling = time.perf_counter() - t0
+    real = consistency(test_images, test_labels, threshold)
+    generated = consistency(images, labels, threshold)
+    return {"run": str(run), "threshold": threshold, "sample_size": list(images.shape[2:]),
+            "sampling_seconds": round(sampling, 1),
+            "real_training_image": consistency(train_images, train_labels, threshold),
+            "real_reference": real, "generated": generated, "ratio": ratio(generated, real)}
+
+
+def measure_stylegan2(run: Path, data: dict, args) -> dict:
+    from fewgan.metrics.particles import find_threshold
+
+    train_images, train_labels = labelled_images(folder_images(data["train"]))
+    threshold = find_threshold(train_images)
+    test_images, test_labels = labelled_images(folder_images(data["test"]))
+    real = consistency(test_images, test_labels, threshold)
+    curve = []
+    for kimg, snap in stylegan2_snapshots(run):
+        point = {"kimg": kimg}
+        for which in ("G_ema", "G"):
+            images, labels = stylegan2_model(run, snap, which).sample_with_labels(args.samples, seed=args.sample_seed)
+            point[which] = consistency(images, labels, threshold)
+        curve.append(point)
+    last = curve[-1]["G_ema"] if curve else {}
+    return {"run": str(run), "threshold": threshold, "real_training_images": consistency(train_images, train_labels, threshold),
+            "real_reference": real, "curve": curve, "generated": last, "ratio": ratio(last, real)}
+
+
+def resize_ceiling(work: Path, side: int, max_sizes: list[int], seed: int) -> list[dict]:
+    """What a perfect SinGAN could score when it trains a ``side`` px micrograph at ``max_size``.
+
+    A default ``fewgan synth`` micrograph (median particle radius 6 px) and its encoded labels are
+    resized together to the finest scale exactly as SinGAN's pyramid does
+    (:func:`fewgan.singan.pyramid.build_reals`: bicubic ``imresize`` of image + label channels),
+    the label channels are decoded by :func:`fewgan.data.labels.decode_instances`, and the label
+    consistency of the resized real image with those labels is measured (its own Otsu threshold).
+    No generator is involved: this is the ceiling that the resize alone sets.
+    """
+    import torch
+
+    import numpy as np
+
+    from fewgan import api
+    from fewgan.data.labels import decode_instances, encode_instances
+    from fewgan.metrics.particles import find_threshold
+    from fewgan.singan.pyramid import build_reals, plan_pyramid
+
+    path = api.synth(work / f"ceiling_{side}", size=side, seed=seed)
+    images, labels = labelled_images([path])
+    both = torch.cat([images[0], torch.from_numpy(encode_instances(labels[0]))])[None]
+    out = []
+    for max_size in max_sizes:
+        pyramid = plan_pyramid(side, side, max_size=max_size)
+        finest = build_reals(both, pyramid)[-1] if max_size < side else both
+        image = finest[:, :images.shape[1]]
+        decoded = decode_instances(finest[0, images.shape[1]:].numpy())
+        entry = consistency(image, [decoded], find_threshold(image))
+        area = np.bincount(decoded.ravel())[1:]
+        out.append({"side": side, "max_size": max_size, "trained_size": list(image.shape[2:]),
+                    "median_radius_px": round(float(np.sqrt(np.median(area) / np.pi)), 2) if area.size else None,
+                    "f1": entry["f1"], "mean_matched_iou": entry["mean_matched_iou"], "n_pred": entry["n_pred"],
+                    "n_ref": entry["n_ref"]})
+    return out
+
+
+# --------------------------------------------------------------------------- the whole run
+def parser(description: str, json_name: str) -> argparse.ArgumentParser:
+    """The options of the data and the two trainings (``bench/utility_story.py`` adds its own)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--methods", nargs="*", default=["singan", "stylegan2"], choices=["singan", "stylegan2"])
+    ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fewgan_label_quality",
+                    help="data and runs go here")
+    ap.add_argument("--json", type=Path, default=HERE / "results" / json_name)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and budgets (about a minute): structure only")
+    ap.add_argument("--seed", type=int, default=0, help="training seed")
+    ap.add_argument("--train-seed", type=int, default=1, help="seed of the training data")
+    ap.add_argument("--test-seed", type=int, default=2, help="first held-out seed")
+    ap.add_argument("--test-images", type=int, default=2, help="held-out SinGAN micrographs")
+    ap.add_argument("--bit-depth", type=int, default=8, choices=[8, 16])
+    ap.add_argument("--samples", type=int, default=16, help="generated images measured")
+    ap.add_argument("--sample-seed", type=int, default=1000)
+    ap.add_argument("--singan-size", type=int, default=128, help="micrograph side = SinGAN max_size, px")
+    ap.add_argument("--singan-min-size", type=int, default=16)
+    ap.add_argument("--singan-density", type=float, default=20.0, help="particles per 10,000 px^2")
+    ap.add_argument("--singan-steps", type=int, default=60, help="steps per scale")
+    ap.add_argument("--singan-run", type=Path, help="measure this trained run instead of training one")
+    ap.add_argument("--s2-n", type=int, default=100, help="64 px training crops (and held-out crops)")
+    ap.add_argument("--s2-kimg", type=lambda s: [float(x) for x in s.split(",")],
+                    default=[1, 2, 4, 6, 8, 10], help="chunk ends, kimg (the curve's points)")
+    ap.add_argument("--s2-cbase", type=int, default=512)
+    ap.add_argument("--s2-cmax", type=int, default=128)
+    ap.add_argument("--s2-ema-decay", type=float, default=0.995)
+    ap.add_argument("--s2-run", type=Path, help="measure this trained run (with its snapshot_kimg*.pt) instead")
+    ap.add_argument("--ceiling", type=lambda s: [int(x) for x in s.split(",") if x], default=[512, 256, 200, 128],
+                    help="max sizes at which the resize ceiling of a 512 px micrograph is measured ('' to skip)")
+    return ap
+
+
+def quick(args: argparse.Namespace) -> argparse.Namespace:
+    """``--quick``: tiny sizes and budgets."""
+    if args.quick:
+        args.singan_size, args.singan_min_size, args.singan_steps, args.singan_density = 32, 16, 2, 60.0
+        args.s2_n, args.s2_kimg, args.s2_cbase, args.s2_cmax = 16, [0.032], 64, 32
+        args.samples, args.test_images = 2, 1
+        args.ceiling = [64]
+    return args
+
+
+def write_json(path: Path, result: dict) -> None:
+    """``result`` as JSON at ``path``, written to a temporary name and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    tmp.replace(path)
+
+
+def header(args: argparse.Namespace) -> dict:
+    """Date, machine, threads, load and options of a benchmark run."""
+    import torch
+
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_start": os.getloadavg()[0],
+            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+
+
+def main(argv=None) -> dict:
+    args = quick(parser(__doc__.split("\n\n")[0], "label_quality.json").parse_args(argv))
+    args.work.mkdir(parents=True, exist_ok=True)
+    result = header(args)
+    if args.ceiling:
+        result["resize_ceiling"] = resize_ceiling(args.work, 128 if args.quick else 512, args.ceiling, args.test_seed)
+    if "singan" in args.methods:
+        data = singan_data(args.work, args)
+        t0 = time.perf_counter()
+        run = args.singan_run or train_singan(data["train"], args.work, args)
+        result["singan"] = {"train_seconds": round(time.perf_counter() - t0, 1) if not args.singan_run else None,
+                            **measure_singan(run, data, args)}
+    if "stylegan2" in args.methods:
+        data = stylegan2_data(args.work, args)
+        t0 = time.perf_counter()
+        run = args.s2_run or train_stylegan2(data["train"], args.work, args)[0]
+        result["stylegan2"] = {"train_seconds": round(time.perf_counter() - t0, 1) if not args.s2_run else None,
+                               **measure_stylegan2(run, data, args)}
+    result["load_end"] = os.getloadavg()[0]
+    write_json(args.json, result)
+    print(table(result))
+    return result
+
+
+def table(result: dict) -> str:
+    rows = ["| method | real F1 | real mIoU | generated F1 | generated mIoU | ratio (target 0.9) |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for method in ("singan", "stylegan2"):
+        if method in result:
+            r = result[method]
+            rows.append(f"| {method} | {r['real_reference']['f1']} | {r['real_reference']['mean_matched_iou']} | "
+                        f"{r['generated'].get('f1')} | {r['generated'].get('mean_matched_iou')} | {r['ratio']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The labelled-data benchmarks (bench/label_quality.py, bench/utility_story.py) in their --quick mode.
+
+What could fail: the real reference must be F1 1.0 on exact synth labels and count exactly the
+held-out instances (a wrong threshold, a wrong label file or a resized image breaks it); the
+output must carry every number bench/README.md reports.
+"""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _instances(paths):
+    from fewgan.data.labels import labels_beside, read_labels
+
+    return sum(int(read_labels(labels_beside(p)).max()) for p in paths)
+
+
+@pytest.mark.slow
+def test_label_quality_and_utility_story_quick(tmp_path):
+    lq = _script("label_quality")
+    result = lq.main(["--quick", "--work", str(tmp_path / "work"), "--json", str(tmp_path / "lq.json")])
+    assert json.loads((tmp_path / "lq.json").read_text())["singan"]["real_reference"]["f1"] == 1.0
+
+    # the resize ceiling: a 128 px micrograph resized as the pyramid would (to 64 px), its labels decoded:
+    # every particle survives and is found
+    (ceiling,) = result["resize_ceiling"]
+    truth = json.loads((tmp_path / "work" / "ceiling_128" / "micrograph.json").read_text())
+    assert ceiling["trained_size"] == [64, 64]
+    assert ceiling["n_ref"] == ceiling["n_pred"] == truth["count"] > 0 and ceiling["f1"] == 1.0
+
+    sg = result["singan"]
+    held_out = sorted((tmp_path / "work").glob("singan_test*/micrograph.png"))
+    assert len(held_out) == 1
+    assert sg["real_reference"]["f1"] == 1.0
+    assert sg["real_reference"]["n_ref"] == sg["real_reference"]["n_pred"] == _instances(held_out) > 0
+    assert sg["real_training_image"]["f1"] == 1.0
+    assert sg["sample_size"] == [32, 32]  # trained at the micrograph's own size: nothing resized
+    assert sg["generated"]["images"] == 2 and 0.0 <= sg["generated"]["f1"] <= 1.0
+    assert sg["ratio"] == pytest.approx(sg["generated"]["f1"] / sg["real_reference"]["f1"], abs=1e-4)
+
+    s2 = result["stylegan2"]
+    test_folder = sorted((tmp_path / "work" / "stylegan2_test").glob("particles_*.png"))
+    assert len(test_folder) == 16
+    assert s2["real_reference"]["f1"] == 1.0
+    assert s2["real_reference"]["n_ref"] == _instances(test_folder)
+    assert [p["kimg"] for p in s2["curve"]] == [0.032]
+    for which in ("G_ema", "G"):
+        point = s2["curve"][0][which]
+        assert point["images"] == 2 and 0.0 <= point["f1"] <= 1.0
+        assert set(point["diagnostics"]) == {"f1_own_threshold", "foreground_pixel_iou", "contrast_in_minus_out",
+                                             "labelled_fraction"}
+    assert s2["generated"] == s2["curve"][-1]["G_ema"]
+    # real data: the labels cover the bright particles, so the contrast inside minus outside is positive
+    assert s2["real_reference"]["diagnostics"]["contrast_in_minus_out"] > 0.1
+
+    story = _script("utility_story")
+    runs = ["--singan-run", sg["run"], "--s2-run", s2["run"]]
+    out = story.main(["--quick", "--work", str(tmp_path / "work"), "--json", str(tmp_path / "us.json"), *runs])
+    for method, questions in (("singan", ["fidelity", "diversity", "copying (layout)", "copying (patches)"]),
+                              ("stylegan2", ["fidelity", "copying (set)"])):
+        entry = out[method]
+        assert [line["question"] for line in entry["verdict"]] == questions + ["labels", "utility"]
+        for source in ("real", "synthetic", "both"):
+            f1 = entry["utility"][source]["f1"]
+            assert 0.0 <= f1 <= 1.0 and entry["utility"][source]["n_ref"] > 0
+        real_f1 = entry["label_consistency"]["real"]["f1"]
+        assert real_f1 == 1.0
+        gen_f1 = entry["label_consistency"]["generated"]["f1"]
+        assert f"at F1 {gen_f1:.2f}, with the real labels at F1 1.00" in entry["verdict_text"][-2]
+        assert not math.isnan(np.float64(entry["utility"]["real"]["seconds"]))
