@@ -106,18 +106,22 @@ def steps(args) -> dict:
         st.fixed_prev = imresize(st.reals[k - 1], size=pyramid.sizes[k]) if k else torch.zeros_like(st.reals[0])
         st.g_opt = torch.optim.Adam(gens[k].parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         st.d_opt = torch.optim.Adam(st.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
-        times = []
+        times, cpu = [], []
         for t in range(args.skip + args.steps):
             st.step = t
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             trainer.train_step()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         steady = sum(times[args.skip:]) / max(1, len(times) - args.skip)
+        steady_cpu = sum(cpu[args.skip:]) / max(1, len(cpu) - args.skip)
         out["scales"][k] = {"size": list(pyramid.sizes[k]), "cropped": k in cropped, "seconds": times,
-                            "s_per_step": steady, "projected_steps_s": steady * (FULL_STEPS + 1)}
+                            "cpu_seconds": cpu, "s_per_step": steady, "cpu_s_per_step": steady_cpu,
+                            "projected_steps_s": steady * (FULL_STEPS + 1),
+                            "projected_steps_cpu_s": steady_cpu * (FULL_STEPS + 1)}
         print(f"s{k} {pyramid.sizes[k][0]}x{pyramid.sizes[k][1]} ({'crop' if k in cropped else 'whole'}, "
-              f"{cfg.features_at(k)} features): {steady:.2f} s/step ({', '.join(f'{v:.2f}' for v in times)})",
-              flush=True)
+              f"{cfg.features_at(k)} features): {steady:.2f} s/step wall, {steady_cpu:.2f} CPU s/step "
+              f"({', '.join(f'{v:.2f}' for v in times)})", flush=True)
     out["machine"]["load_after"] = os.getloadavg()
     return out
 
@@ -148,28 +152,30 @@ def sample(args) -> dict:
         pyr.tiles = probe
     g = torch.Generator().manual_seed(0)
     noises = {j: make_noise((1, trainer.channels) + tuple(s), j == 0, generator=g) for j, s in enumerate(sizes)}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.no_grad():
         y = scales.tiled(lambda j, shape: noises[j], stop=len(sizes) - 1, tile=args.tile, channels=trainer.channels,
                          sizes=sizes, rule=SAMPLING_RULE)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     pyr.tiles = real_tiles
     # seconds per tile of the finest scale's generator (one full pass over a tile with its margin)
     pad = gens[-1].pad
     x = torch.randn(1, trainer.channels, args.tile + 2 * pad, args.tile + 2 * pad)
     with torch.no_grad():
         gens[-1](x, x)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         gens[-1](x, x)
-        per_tile = time.perf_counter() - t1
+        per_tile, per_tile_cpu = time.perf_counter() - t1, time.process_time() - c1
     finest_tiles = len(real_tiles(sizes[-1], args.tile))
     out = {"train_size": args.size, "out_size": args.out_size, "tile": args.tile, "probe_tiles": args.probe_tiles,
-           "shape": list(y.shape), "seconds": seconds, "finest_tile_pass_s": per_tile,
+           "shape": list(y.shape), "seconds": seconds, "cpu_seconds": cpu_seconds, "finest_tile_pass_s": per_tile,
+           "finest_tile_pass_cpu_s": per_tile_cpu,
            "finest_tiles": finest_tiles, "machine": _machine()}
     # the finest scale costs 3 passes (1 + L / 2, L = 4 BatchNorm layers), the coarser ones 1 pass each;
     # their pixels add up to sum((h * w) / finest) of the finest scale's
     coarser = sum(h * w for h, w in sizes[:-1]) / (sizes[-1][0] * sizes[-1][1])
     out["projected_full_s"] = per_tile * finest_tiles * (3 + coarser)
+    out["projected_full_cpu_s"] = per_tile_cpu * finest_tiles * (3 + coarser)
     print(json.dumps({k: v for k, v in out.items() if k != "machine"}), flush=True)
     return out
 

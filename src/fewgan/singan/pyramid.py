@@ -284,6 +284,12 @@ class TrainedScales:
                 needed = upsample_needed(grown, sizes[j - 1], sizes[j], self.scale_factor)
         return runs
 
+    def whole(self, noise: NoiseFn, *, tile: int | None = None, **kwargs) -> torch.Tensor:
+        """Whole images: :meth:`coarse_to_fine` (``tile`` None) or :meth:`tiled` with ``tile`` px tiles."""
+        if tile:
+            return self.tiled(noise, tile=tile, **kwargs)
+        return self.coarse_to_fine(noise, **kwargs)
+
     def tiled(self, noise: NoiseFn, *, stop: int, tile: int, start: int = 0, image: torch.Tensor | None = None,
               batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
               sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False, rule: str | None = None,

@@ -301,9 +301,7 @@ class SinGANModel:
                   for j in range(self.num_scales)}
         kwargs = dict(start=k0, stop=self.num_scales - 1, image=image, batch=b, channels=c, device=self.device,
                       sizes=sizes, rule=rule)
-        if tile is not None:
-            return scales.tiled(lambda j, shape: noises[j].to(self.device), tile=tile, **kwargs)
-        return scales.coarse_to_fine(lambda j, shape: noises[j].to(self.device), **kwargs)
+        return scales.whole(lambda j, shape: noises[j].to(self.device), tile=tile, **kwargs)
 
     def sample(self, n: int, seed: int = 0, size: Any = None, scale: Any = None, start_scale: int | None = None,
                batch: int = 16, tile: int | None = None) -> np.ndarray:
@@ -319,8 +317,7 @@ class SinGANModel:
         sizes = [tuple(s) for s in self.pyramid.sizes]
         tile = self.tile_for(sizes, tile)
         kwargs = dict(stop=self.num_scales - 1, channels=self.channels, device=self.device, rule=SAMPLING_RULE)
-        y = (self.scales.tiled(fixed_noise(self.fixed_noises), tile=tile, **kwargs) if tile is not None else
-             self.scales.coarse_to_fine(fixed_noise(self.fixed_noises), **kwargs))
+        y = self.scales.whole(fixed_noise(self.fixed_noises), tile=tile, **kwargs)
         return y[:, :self.image_channels].clamp(-1, 1).cpu()
 
     def reconstruct(self) -> np.ndarray:

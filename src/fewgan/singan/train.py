@@ -207,9 +207,7 @@ class SinGANTrainer:
 
     def _whole(self, noise, **kwargs) -> torch.Tensor:
         """:meth:`TrainedScales.coarse_to_fine` of whole images; in ``crop`` px tiles where a scale is larger."""
-        if self.cfg.crop:
-            return self.scales.tiled(noise, tile=self.cfg.crop, **kwargs)
-        return self.scales.coarse_to_fine(noise, **kwargs)
+        return self.scales.whole(noise, tile=self.cfg.crop or None, **kwargs)
 
     def _fixed_prev(self, k: int) -> torch.Tensor:
         """The frozen scales' reconstruction from the fixed noises, upsampled to scale k (``[1, C, h, w]``)."""
