@@ -169,17 +169,27 @@ def test_crop_step_sees_crops_and_only_the_region_it_needs(gray72):
     dis = trainer.state.discriminator
     hook = dis.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[-2:])))
     shapes = []
-    hooks = [g.register_forward_hook(lambda m, i, o: shapes.append(tuple(i[0].shape[-2:])))
-             for g in trainer.state.generators]
+    hooks = [g.register_forward_hook(lambda m, i, o, j=j: shapes.append((j, tuple(i[0].shape[-2:]))))
+             for j, g in enumerate(trainer.state.generators)]
+    window = (40, 64, 20, 44)
+    trainer.crop_window = lambda k: window
     trainer.train_step()
     hook.remove()
     for h in hooks:
         h.remove()
-    assert set(seen) == {(24, 24)}
-    h, w = pyramid.sizes[last]
-    # every generator ran on less than its whole scale except the coarse ones
-    assert all(a * b < h * w for a, b in shapes)
-    assert (24 + 2 * 5, 24 + 2 * 5) in shapes or any(a <= 34 and b <= 34 for a, b in shapes[-3:])
+    assert set(seen) == {(24, 24)}  # the critic scores 24 px crops of the real and the fake
+    sizes = pyramid.sizes
+    runs = dict(shapes)
+    # the current scale runs on the crop and its 5 px margin
+    assert runs[last] == (34, 34)
+    # the scale below runs on the region the crop needs, smaller than that scale on both sides ...
+    assert all(a < b for a, b in zip(runs[last - 1], sizes[last - 1]))
+    # ... and every scale on the planned window (the coarse ones whole)
+    plan = trainer.scales.input_windows((35, 69, 15, 49), stop=last - 1, to_next=True)
+    for j in range(last):
+        y0, y1, x0, x1 = plan[j][0]
+        assert runs[j] == (y1 - y0, x1 - x0), j
+    assert runs[0] == tuple(sizes[0])
 
 
 def test_native_resume_equals_uninterrupted(tmp_path, gray72, native_run):
