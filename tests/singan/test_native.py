@@ -270,9 +270,10 @@ def test_automatic_tiling_above_the_memory_budget(native_run, monkeypatch):
     model = SinGANModel.load(native_run)
     sizes = model.scale_sizes()
     assert model.tile_for(sizes, None) is None
-    # 3 maps of 128 features at 4096 + 10 px squared: 25.8 GB untiled, so a 4096 px sample is tiled
+    # 8 maps of 128 features at 4096 + 10 px squared: 69 GB untiled, so a 4096 px sample is tiled
     big = model.scale_sizes(size="4096x4096")
-    assert model.untiled_bytes(big) == 3 * 4 * model.features[-1] * 4106 * 4106
+    assert model.untiled_bytes(big) == 8 * 4 * model.features[-1] * 4106 * 4106
+    assert model.untiled_bytes(big, batch=2) == 2 * model.untiled_bytes(big)
     assert model.tile_for(big, None) == sample.DEFAULT_TILE
     monkeypatch.setattr(sample, "MEMORY_BUDGET", 1000)
     calls = []

@@ -85,8 +85,8 @@ def register(sub) -> None:
     s.add_argument("--format", choices=("png", "tiff"), default=None, help="output format (default: the input's)")
     s.add_argument("--tile", type=positive_int, default=None,
                    help="make each image in TILE x TILE px tiles with overlap: any size (4096x4096 too) in bounded "
-                        "memory, the same image up to float rounding (default: automatic, when the untiled image "
-                        "would need more than 1 GiB of feature maps)")
+                        "memory, the same image up to float rounding (default: automatic, 256 px tiles when the "
+                        "untiled image would need more than 1 GiB of feature maps)")
     s.add_argument("--device", default="auto", help=DEVICE_HELP)
     s.add_argument("--export", default=None, metavar="FORMATS",
                    help="a model trained with --labels writes NAME_masks.tif beside each sample; also write "

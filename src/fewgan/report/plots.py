@@ -490,7 +490,7 @@ def plot_singan_scales(model, path: str | os.PathLike) -> Path:
         if float(q[1]) > float(q[0]):
             lo, hi = float(q[0]), float(q[1])
     # a native-size model's finest scales in tiles (bounded memory; the same pixels up to rounding)
-    tile = model.tile_for([tuple(s) for s in sizes], None)
+    tile = model.tile_for([tuple(s) for s in sizes], None, batch=2)
     with torch.no_grad():
         for k in range(n):
             recon = scales.whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels,
