@@ -307,7 +307,8 @@ def load(run: PathLike, *, device: str = "cpu"):
 
 def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: int = 16, seed: int = 0,
            size: Any = None, scale: Any = None, start_scale: int | None = None, reconstruct: bool = False,
-           format: str | None = None, device: str = "cpu", export: str | None = None) -> Path:
+           format: str | None = None, device: str = "cpu", export: str | None = None,
+           tile: int | None = None) -> Path:
     """Write ``n`` samples of a SinGAN run, in the input's format, bit depth and data range.
 
     Parameters
@@ -326,6 +327,9 @@ def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: in
     export : for a model trained with labels (which always writes ``NAME_masks.tif`` beside each
         sample): label formats to write as well, ``'cellpose,coco,yolo'`` (any of them, or
         ``'yolo-seg'``) or ``'all'``.
+    tile : make each image tile by tile, ``tile`` px tiles with overlap (any size in bounded memory;
+        the same image up to float rounding); None: automatic, tiled when the untiled pass would not
+        fit :data:`fewgan.singan.sample.MEMORY_BUDGET`.
 
     Returns
     -------
@@ -334,7 +338,7 @@ def sample(run: PathLike, out: PathLike | None = None, *, n: int = 16, batch: in
     from fewgan.singan.sample import sample_to_folder
 
     return sample_to_folder(run, out, n=n, batch=batch, seed=seed, size=size, scale=scale, start_scale=start_scale,
-                            reconstruct=reconstruct, format=format, device=device, export=export)
+                            reconstruct=reconstruct, format=format, device=device, export=export, tile=tile)
 
 
 def generate(run: PathLike, out: PathLike | None = None, *, n: int | None = None, seeds: Any = None,

@@ -119,6 +119,9 @@ def _cases(root: Path) -> list[tuple[list[str], str]]:
         (train + [ok, "--results", res, "--betas", "0.5", "2"], "--betas"),
         (train + [ok, "--results", res, "--min-size", "30", "--max-size", "20"], "--min-size 30 is larger"),
         (train + [ok, "--results", res, "--channels", "2"], "--channels"),
+        (train + [ok, "--results", res, "--crop", "64"], "--crop 64 is larger than the image the model trains on (40x40"),
+        (train + [ok, "--results", res, "--native", "--crop", "5"], "--crop 5 is below the discriminator's receptive"),
+        (train + [ok, "--results", res, "--crop", "-1"], "--crop -1 is below"),
         (train + [ok, "--results", res, "--device", "tpu"], "tpu"),
         (train + [ok, "--results", f"{r}/blocker"], "is a file, not a folder"),
         (train + [ok, "--results", f"{r}/blocker/sub"], "is a file, not a folder"),
@@ -132,6 +135,7 @@ def _cases(root: Path) -> list[tuple[list[str], str]]:
         (["singan", "sample", sg, "--n", "0"], "--n"),
         (["singan", "sample", sg, "--n", "-1"], "--n"),
         (["singan", "sample", sg, "--batch", "0"], "--batch"),
+        (["singan", "sample", sg, "--tile", "0"], "--tile"),
         (["singan", "sample", sg, "--out", f"{r}/blocker"], "is a file, not a folder"),
         # StyleGAN2
         (["stylegan2", "train", f"{r}/nowhere", "--results", res], "folder not found"),

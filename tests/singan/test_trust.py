@@ -33,7 +33,9 @@ def test_samples_carry_the_pixel_size_of_the_trained_scale_tiff(tmp_path):
     image = _tiff(tmp_path / "a.tif")
     run = train(image, results=tmp_path / "runs", quiet=True, **{**TINY, "steps": 2, "max_size": 32})
     log = (run / "log.txt").read_text()
-    assert "downscaled from 64x64 to 32x32 px (--max-size 32); to train at the native size use --max-size 64" in log
+    assert ("note: the image is resized from 64x64 to 32x32 px (--max-size 32); pixel size 0.25 -> 0.5 um, "
+            "features 2x smaller in pixels; to keep the native size use --native") in log
+    assert "resolution: the model works at 32x32 px, pixel size 0.5 um\n" in log
     out = sample_to_folder(run, tmp_path / "s", n=1)
     data, meta = tifffile.imread(out / "sample_00000.tif"), None
     from fewgan.data.images import read_array

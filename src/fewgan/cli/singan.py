@@ -18,6 +18,10 @@ _TRAIN_HELP = {
     "page": "page of a multi-page TIFF",
     "labels": "train on the image and its instance labels: PATH (label image or binary mask, same size), "
               "beside (NAME_masks.tif|png next to the image) or auto (fewgan's particle analysis)",
+    "native": "keep the image's own pixel size (no downscaling to --max-size): for micrographs whose "
+              "particles must keep their size in pixels",
+    "crop": "scales larger than this train on random CROP x CROP crops (the coarse scales see the whole "
+            "image); 0: never crop (default: 256)",
     "log_every": "steps between loss lines (in the published code's format) and metrics records",
     "checkpoint_every": "resume checkpoint every N steps within a scale",
     "stop_after": "stop after N steps in total, as if killed (for testing --resume)",
@@ -79,6 +83,10 @@ def register(sub) -> None:
     s.add_argument("--start-scale", type=int, default=None, help="inject the real image at this scale (0..N)")
     s.add_argument("--reconstruct", action="store_true", help="also write the fixed-noise reconstruction")
     s.add_argument("--format", choices=("png", "tiff"), default=None, help="output format (default: the input's)")
+    s.add_argument("--tile", type=positive_int, default=None,
+                   help="make each image in TILE x TILE px tiles with overlap: any size (4096x4096 too) in bounded "
+                        "memory, the same image up to float rounding (default: automatic, 256 px tiles when the "
+                        "untiled image would need more than 1 GiB of feature maps)")
     s.add_argument("--device", default="auto", help=DEVICE_HELP)
     s.add_argument("--export", default=None, metavar="FORMATS",
                    help="a model trained with --labels writes NAME_masks.tif beside each sample; also write "
@@ -115,6 +123,6 @@ def _sample(args) -> int:
     print(f"device: {resolve_device(args.device)}")
     out = api.sample(args.run, args.out, n=args.n, batch=args.batch, seed=args.seed, size=args.size,
                      scale=args.scale, start_scale=args.start_scale, reconstruct=args.reconstruct,
-                     format=args.format, device=args.device, export=args.export)
+                     format=args.format, device=args.device, export=args.export, tile=args.tile)
     print(f"wrote {args.n} image(s) to {out}")
     return 0

@@ -489,12 +489,14 @@ def plot_singan_scales(model, path: str | os.PathLike) -> Path:
         q = torch.quantile(model.reals[-1][:, :ci].float().flatten().cpu(), torch.tensor([0.005, 0.995]))
         if float(q[1]) > float(q[0]):
             lo, hi = float(q[0]), float(q[1])
+    # a native-size model's finest scales in tiles (bounded memory; the same pixels up to rounding)
+    tile = model.tile_for([tuple(s) for s in sizes], None, batch=2)
     with torch.no_grad():
         for k in range(n):
-            recon = scales.coarse_to_fine(fixed_noise(model.fixed_noises), stop=k, channels=model.channels,
-                                          device=model.device)
-            samples = scales.coarse_to_fine(random_noise(g, model.device), stop=k, batch=2,
-                                            channels=model.channels, device=model.device)
+            recon = scales.whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels,
+                                 device=model.device, tile=tile)
+            samples = scales.whole(random_noise(g, model.device), stop=k, batch=2,
+                                   channels=model.channels, device=model.device, tile=tile)
             row = [model.reals[k][0, :ci], recon[0, :ci], *samples[:, :ci]]
             for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
                 arr = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()

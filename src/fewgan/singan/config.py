@@ -45,7 +45,19 @@ class SinGANConfig(Config):
         fewgan's particle analysis of the image, its parameters recorded in ``config.json``). The labels
         become :data:`fewgan.data.labels.LABEL_CHANNELS` extra channels (foreground, normalised distance;
         :func:`fewgan.data.labels.encode_instances`) of every generator and critic; None: no labels.
-    seed : RNG seed (torch, numpy, python).
+    native : keep the input's pixel size (the finest scale is the image itself, ``max_size`` is not
+        applied); the pyramid rule is the seed's with ``max_size`` = the image's long side.
+    crop : scales larger than this (on either side) train on random aligned ``crop x crop`` crops:
+        the real image, the previous scale's upsampled image from fresh noise and from the fixed
+        reconstruction noise, cut at the same place, each computed with the margin the generators
+        need (:meth:`fewgan.singan.pyramid.TrainedScales.coarse_to_fine_window`); their whole-image
+        passes (noise amplitude, reconstruction, samples) run in ``crop`` px tiles
+        (:meth:`~fewgan.singan.pyramid.TrainedScales.tiled`). 0: never crop. The default, 256 px, is
+        just above the seed's finest scale (200 px): a step at a cropped scale costs what the seed's
+        finest step costs (~0.3 GFLOP per 128-feature conv layer), the critic still sees ~60,000 of its
+        11 px patches per step, and the widest activation is 128 x 266 x 266 floats (36 MB), so
+        memory no longer grows with the image. Scales of at most ``crop`` px see the whole image:
+        with ``max_size`` <= 256 (the default 200) nothing is cropped.
     log_every : seed-format loss line and metrics record every N steps.
     checkpoint_every : resume checkpoint every N steps within a scale (and at every scale end).
     sample_count : random samples in each scale's sample grid.
@@ -85,6 +97,8 @@ class SinGANConfig(Config):
     data_range: tuple[float, float] | None = None
     page: int | None = None
     labels: str | None = None
+    native: bool = False
+    crop: int = 256
     seed: int = 0
     log_every: int = 100
     checkpoint_every: int = 100
@@ -144,6 +158,9 @@ class SinGANConfig(Config):
             bad("--labels takes a label file, 'beside' or 'auto'")
         if self.conv not in ("auto", "winograd", "direct"):
             bad(f"--conv must be auto, winograd or direct, got {self.conv!r}")
+        if self.crop < 0 or (self.crop != 0 and self.crop < self.receptive_field):
+            bad(f"--crop {self.crop} is below the discriminator's receptive field ({self.receptive_field} px); "
+                f"use --crop {self.receptive_field} or more (or 0 for whole images)")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.sample_count < 1:
             bad("--log-every, --checkpoint-every and --sample-count must be at least 1")
 

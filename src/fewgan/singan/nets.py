@@ -107,6 +107,18 @@ def _own_statistics(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
     return F.instance_norm(x, weight=norm.weight, bias=norm.bias, use_input_stats=True, eps=norm.eps)
 
 
+def _given_statistics(x: torch.Tensor, norm: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """BatchNorm of ``x`` ``[N, C, H, W]`` with given per-image statistics ``mean``, ``var`` ``[N, C]``.
+
+    With the mean and biased variance of each whole image this is :func:`_own_statistics`; tiled
+    passes (:meth:`fewgan.singan.pyramid.TrainedScales.tiled`) use it to normalise a tile by the
+    statistics of the whole image it belongs to.
+    """
+    scale = torch.rsqrt(var.to(x.dtype) + norm.eps) * norm.weight
+    shift = norm.bias - mean.to(x.dtype) * scale
+    return x * scale[..., None, None] + shift[..., None, None]
+
+
 def _init_weights(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
@@ -150,19 +162,45 @@ class Generator(_Body):
 
     def forward(self, z: torch.Tensor, prev: torch.Tensor, statistics: str = "module") -> torch.Tensor:
         """``statistics``: how BatchNorm normalises (see :data:`STATISTICS`); the default follows the
-        module's train/eval mode, ``'own'`` normalises each image by its own statistics."""
+        module's train/eval mode, ``'own'`` normalises each image by its own statistics; a sequence of
+        ``(mean, var)`` pairs ``[N, F]`` (one per BatchNorm layer) normalises by those (the whole image's
+        statistics for a tile of it: :meth:`layer_moments`)."""
         if z.shape != prev.shape or z.shape[1] != self.channels:
             raise ValueError(f"generator expects z and prev of one shape [N, {self.channels}, H, W], "
                              f"got {tuple(z.shape)} and {tuple(prev.shape)}")
         x = F.pad(z, [self.pad] * 4)
         if statistics == "module":
             x = self.features(x)
+        elif isinstance(statistics, (list, tuple)):
+            for block, (mean, var) in zip(self.features, statistics, strict=True):
+                x = block.act(_given_statistics(block.conv(x), block.norm, mean, var))
         elif statistics == "own":
             for block in self.features:
                 x = block.act(_own_statistics(block.conv(x), block.norm))
         else:
             raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}")
         return prev + torch.tanh(self.last(x))
+
+    def layer_moments(self, z: torch.Tensor, layer: int, statistics, region: tuple[int, int, int, int]):
+        """Sums over ``region`` of BatchNorm layer ``layer``'s input, for whole-image statistics from tiles.
+
+        ``z`` ``[N, C, H, W]`` is the generator's input (a tile with its margin); the layers before
+        ``layer`` normalise with ``statistics`` (``(mean, var)`` pairs, as :meth:`forward` takes);
+        ``region`` ``(y0, y1, x0, x1)`` indexes layer ``layer``'s convolution output (of size
+        ``H + 2 * pad - 2 * (layer + 1) * (kernel_size // 2)``). Returns ``(sum, sum of squares)``
+        ``[N, F]`` in float64: added over tiles that partition the whole image's map, they give its
+        mean and biased variance exactly up to rounding.
+        """
+        x = F.pad(z, [self.pad] * 4)
+        for i, block in enumerate(self.features):
+            x = block.conv(x)
+            if i == layer:
+                y0, y1, x0, x1 = region
+                x = x[..., y0:y1, x0:x1].double()
+                return x.sum(dim=(-2, -1)), (x * x).sum(dim=(-2, -1))
+            mean, var = statistics[i]
+            x = block.act(_given_statistics(x, block.norm, mean, var))
+        raise ValueError(f"layer must be below {len(self.features)}, got {layer}")
 
 
 class Discriminator(_Body):

@@ -211,3 +211,250 @@ class TrainedScales:
             if j < stop or to_next:
                 y = self.upsample(y, sizes[j + 1])
         return y
+
+    # ---------------------------------------------------------------- regions: crops and tiles
+    #: Both passes below run the generators of :meth:`coarse_to_fine` in the same order with the same
+    #: rule; they compute a scale on a *window* ``(y0, y1, x0, x1)`` of it, which is exact because a
+    #: generator's output pixel depends only on its input within ``pad`` px (its convolutions have no
+    #: padding; the input is zero-padded once at the image border) and the upsampling between scales
+    #: is a pair of fixed matrices (:func:`upsample_matrices`): a window of the output needs only the
+    #: input columns its rows touch.
+
+    def coarse_to_fine_window(self, noise: "WindowNoiseFn", *, stop: int, window: tuple[int, int, int, int],
+                              start: int = 0, image: torch.Tensor | None = None, batch: int = 1,
+                              channels: int | None = None, device: torch.device | str | None = None,
+                              sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False,
+                              rule: str | None = None) -> torch.Tensor:
+        """:meth:`coarse_to_fine` computing only ``window`` of the result and what it needs (training crops).
+
+        Parameters
+        ----------
+        noise : ``noise(j, shape, window)`` (:func:`window_noise`, :func:`fixed_noise_window`): the noise of
+            scale ``j`` on ``window`` of it, ``[N, C, y1 - y0, x1 - x0]``.
+        window : ``(y0, y1, x0, x1)`` of scale ``stop`` (of ``stop + 1`` with ``to_next``): the result's pixels.
+        image : scale ``start``'s input on :meth:`input_windows` ``(...)[start]`` (the window with the
+            margins the later scales need); zeros when not given.
+        Others as :meth:`coarse_to_fine`.
+
+        Working backwards from ``window``, each scale ``j`` runs on its needed output window grown by
+        the generator's ``pad`` (clipped to the image; the coarse scales end up whole), so a 256 px crop
+        of a 2048 px scale costs about a 256 px image per scale, not the whole pyramid. Exact (equal to
+        :meth:`coarse_to_fine` cropped, up to float rounding) where BatchNorm is pointwise: generators
+        in eval mode with ``rule`` None or ``'running'``; a generator that normalises by batch
+        statistics (train mode, the current scale of a training step) sees the window it runs on.
+        Returns ``[N, C, y1 - y0, x1 - x0]``.
+        """
+        sizes = self.sizes if sizes is None else sizes
+        runs = self.input_windows(window, stop=stop, start=start, sizes=sizes, to_next=to_next)
+        if image is None:
+            c = channels if channels is not None else self.generators[0].channels
+            device = device if device is not None else next(self.generators[0].parameters()).device
+            y0, y1, x0, x1 = runs[start][0]
+            image = torch.zeros((batch, c, y1 - y0, x1 - x0), device=device)
+        y = image
+        for j in range(start, stop + 1):
+            grown, needed = runs[j]
+            z = y + self.amps[j] * noise(j, tuple(y.shape), grown)
+            gen = self.generators[j]
+            y = gen(z, y) if rule is None else gen(z, y, statistics_at(j, stop, rule))
+            y = y[..., needed[0] - grown[0]:needed[1] - grown[0], needed[2] - grown[2]:needed[3] - grown[2]]
+            if j < stop or to_next:
+                target = runs[j + 1][0] if j < stop else window
+                y = upsample_window(y, needed, sizes[j], target, sizes[j + 1], self.scale_factor)
+        return y
+
+    def input_windows(self, window: tuple[int, int, int, int], *, stop: int, start: int = 0,
+                      sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False) -> dict:
+        """``{j: (grown, needed)}`` for scales ``start..stop`` of :meth:`coarse_to_fine_window`.
+
+        ``needed``: the window of scale ``j``'s output that the result needs; ``grown``: that window
+        with the generator's margin (``pad`` px, clipped to the scale), on which scale ``j`` runs (its
+        input, noise and output). ``window`` is of scale ``stop`` (``stop + 1`` with ``to_next``).
+        """
+        sizes = self.sizes if sizes is None else sizes
+        runs = {}
+        needed = (upsample_needed(window, sizes[stop], sizes[stop + 1], self.scale_factor) if to_next
+                  else tuple(window))
+        for j in range(stop, start - 1, -1):
+            pad = self.generators[j].pad
+            h, w = sizes[j]
+            grown = (max(0, needed[0] - pad), min(h, needed[1] + pad), max(0, needed[2] - pad), min(w, needed[3] + pad))
+            runs[j] = (grown, needed)
+            if j > start:
+                needed = upsample_needed(grown, sizes[j - 1], sizes[j], self.scale_factor)
+        return runs
+
+    def whole(self, noise: NoiseFn, *, tile: int | None = None, **kwargs) -> torch.Tensor:
+        """Whole images: :meth:`coarse_to_fine` (``tile`` None) or :meth:`tiled` with ``tile`` px tiles."""
+        if tile:
+            return self.tiled(noise, tile=tile, **kwargs)
+        return self.coarse_to_fine(noise, **kwargs)
+
+    def tiled(self, noise: NoiseFn, *, stop: int, tile: int, start: int = 0, image: torch.Tensor | None = None,
+              batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
+              sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False, rule: str | None = None,
+              statistics: list | None = None) -> torch.Tensor:
+        """:meth:`coarse_to_fine` with every scale computed tile by tile (any output size in bounded memory).
+
+        Each scale's whole image (``C`` channels) is kept; its generator runs on ``tile x tile`` tiles
+        with ``pad`` px of overlap (the margin its convolutions read), so the wide feature maps never
+        exceed a tile. ``noise`` is called once per scale with the whole scale's shape, in the order
+        :meth:`coarse_to_fine` calls it, so the same noise gives the same image.
+
+        BatchNorm: a scale that normalises by image statistics (``'own'`` under ``rule``: the last scale
+        of the sampling rule) is normalised by the **whole image's** statistics, not the tile's: one
+        pass over the tiles per BatchNorm layer sums that layer's input over the tiles' own pixels
+        (:meth:`fewgan.singan.nets.Generator.layer_moments`; the tiles partition the layer's map), then
+        a last pass normalises every tile with them. Hence the tiled image equals the untiled one up to
+        float rounding, and there are no seams; the cost is ``1 + L / 2`` passes over that scale
+        (the moments of layer ``i`` need its first ``i`` convolutions; ``L`` BatchNorm layers of ``L + 1``
+        convolutions: 3 passes for the default 4) instead of one. With ``rule`` None a generator in
+        train mode is treated the same way (its batch statistics are those of its one image:
+        the caller passes one image, or copies of one); ``statistics`` (a list) receives, per scale
+        run, the ``[(mean, var, count)]`` used, or None for a pointwise scale.
+
+        When every scale fits in one tile this is :meth:`coarse_to_fine` itself (same pixels).
+        Returns ``[N, C, h, w]``.
+        """
+        sizes = self.sizes if sizes is None else sizes
+        last = stop + 1 if to_next else stop
+        if all(max(sizes[j]) <= tile for j in range(start, last + 1)) and statistics is None:
+            return self.coarse_to_fine(noise, stop=stop, start=start, image=image, batch=batch, channels=channels,
+                                       device=device, sizes=sizes, to_next=to_next, rule=rule)
+        if image is None:
+            c = channels if channels is not None else self.generators[0].channels
+            device = device if device is not None else next(self.generators[0].parameters()).device
+            image = torch.zeros((batch, c) + tuple(sizes[start]), device=device)
+        y = image
+        for j in range(start, stop + 1):
+            gen = self.generators[j]
+            z = y + self.amps[j] * noise(j, tuple(y.shape))
+            own = (statistics_at(j, stop, rule) == "own") if rule is not None else gen.training
+            moments = _whole_moments(gen, z, tuple(sizes[j]), tile) if own else None
+            if statistics is not None:
+                statistics.append(moments)
+            args = [(m, v) for m, v, _ in moments] if own else ("module" if rule is None else
+                                                                  statistics_at(j, stop, rule))
+            out = None
+            for t in tiles(sizes[j], tile):
+                grown = _grow(t, gen.pad, sizes[j])
+                sl = (..., slice(grown[0], grown[1]), slice(grown[2], grown[3]))
+                o = gen(z[sl], y[sl], args)
+                if out is None:
+                    out = o.new_empty(tuple(y.shape))
+                out[..., t[0]:t[1], t[2]:t[3]] = o[..., t[0] - grown[0]:t[1] - grown[0], t[2] - grown[2]:t[3] - grown[2]]
+            y = out
+            if j < stop or to_next:
+                y = upsample_tiled(y, sizes[j + 1], self.scale_factor, tile)
+        return y
+
+
+#: ``noise(j, shape, window) -> [N, C, y1 - y0, x1 - x0]``: noise of scale ``j`` on ``window`` of it
+WindowNoiseFn = Callable[[int, tuple[int, ...], tuple[int, int, int, int]], torch.Tensor]
+
+
+def window_noise(noise: NoiseFn) -> WindowNoiseFn:
+    """A :data:`NoiseFn` drawing fresh noise (:func:`random_noise`) used on windows: the window's shape is drawn."""
+    return lambda j, shape, window: noise(j, shape)
+
+
+def fixed_noise_window(noises: Sequence[torch.Tensor]) -> WindowNoiseFn:
+    """The run's fixed noises (``[1, C, h, w]`` per scale) on a window, broadcast to the batch."""
+    return lambda j, shape, w: noises[j][..., w[0]:w[1], w[2]:w[3]].expand(shape)
+
+
+def tiles(size: tuple[int, int], tile: int) -> list[tuple[int, int, int, int]]:
+    """The ``tile x tile`` windows ``(y0, y1, x0, x1)`` that partition an image of ``size`` (row-major)."""
+    h, w = size
+    return [(y, min(h, y + tile), x, min(w, x + tile)) for y in range(0, h, tile) for x in range(0, w, tile)]
+
+
+def _grow(window, pad: int, size) -> tuple[int, int, int, int]:
+    y0, y1, x0, x1 = window
+    return max(0, y0 - pad), min(size[0], y1 + pad), max(0, x0 - pad), min(size[1], x1 + pad)
+
+
+def _whole_moments(gen, z: torch.Tensor, size: tuple[int, int], tile: int) -> list:
+    """Per-image ``(mean, biased var, count)`` ``[N, F]`` of every BatchNorm layer's input over the whole image.
+
+    Layer ``i`` (0-based) of the untiled generator sees a map of ``size + 2 * (pad - (i + 1) * r)`` px
+    (``r = kernel_size // 2``: the zero padding, less what each convolution trims); every tile adds
+    the part of that map it owns (its own pixels, and at the image border the padding's share too),
+    normalising the layers before ``i`` by the moments already found.
+    """
+    h, w = size
+    r = gen.kernel_size // 2
+    found: list = []
+    for layer in range(len(gen.features)):
+        trim = gen.pad - (layer + 1) * r  # the map spans [-trim, h + trim) in image coordinates
+        s1 = s2 = 0
+        for t in tiles(size, tile):
+            g = _grow(t, gen.pad, size)
+            origin_y, origin_x = g[0] - trim, g[2] - trim  # image coordinate of the tile's map at (0, 0)
+            lo_y = t[0] if t[0] > 0 else -trim
+            hi_y = t[1] if t[1] < h else h + trim
+            lo_x = t[2] if t[2] > 0 else -trim
+            hi_x = t[3] if t[3] < w else w + trim
+            region = (lo_y - origin_y, hi_y - origin_y, lo_x - origin_x, hi_x - origin_x)
+            a, b = gen.layer_moments(z[..., g[0]:g[1], g[2]:g[3]], layer, [(m, v) for m, v, _ in found], region)
+            s1, s2 = s1 + a, s2 + b
+        count = (h + 2 * trim) * (w + 2 * trim)
+        mean = s1 / count
+        var = (s2 / count - mean * mean).clamp_min(0)
+        found.append((mean, var, count))  # float64; cast where used
+    return found
+
+
+def upsample_matrices(in_size: tuple[int, int], size: tuple[int, int], scale_factor: float):
+    """The ``([H, h], [W, w])`` float64 matrices of :func:`fewgan.singan.nets.upsample` from ``in_size`` to ``size``."""
+    from fewgan.ops.imresize import _resize_matrix_np
+
+    (h, w), (oh, ow) = in_size, size
+    uh, uw = scaled_size(h, 1 / scale_factor), scaled_size(w, 1 / scale_factor)
+    if uh < oh or uw < ow:
+        return _resize_matrix_np(h, oh, True) if h != oh else _eye(h), _resize_matrix_np(w, ow, True) if w != ow else _eye(w)
+    mh = _resize_matrix_np(h, uh, True) if h != uh else _eye(h)
+    mw = _resize_matrix_np(w, uw, True) if w != uw else _eye(w)
+    return mh[:oh], mw[:ow]
+
+
+def _eye(n: int):
+    import numpy as np
+
+    return np.eye(n)
+
+
+def _columns(matrix, lo: int, hi: int) -> tuple[int, int]:
+    import numpy as np
+
+    used = np.flatnonzero(np.any(matrix[lo:hi] != 0, axis=0))
+    return int(used[0]), int(used[-1]) + 1
+
+
+def upsample_needed(window, in_size, size, scale_factor: float) -> tuple[int, int, int, int]:
+    """The window of the ``in_size`` image that :func:`upsample_window` needs to make ``window`` of ``size``."""
+    mh, mw = upsample_matrices(tuple(in_size), tuple(size), scale_factor)
+    return _columns(mh, window[0], window[1]) + _columns(mw, window[2], window[3])
+
+
+def upsample_window(y: torch.Tensor, in_window, in_size, window, size, scale_factor: float) -> torch.Tensor:
+    """``window`` of :func:`fewgan.singan.nets.upsample` of an ``in_size`` image of which ``y`` is ``in_window``.
+
+    ``y`` ``[N, C, h, w]`` must cover :func:`upsample_needed` of ``window``; returns ``[N, C, y1 - y0, x1 - x0]``,
+    equal to the whole upsample cropped up to float rounding (the same weights, fewer zero terms).
+    """
+    mh, mw = upsample_matrices(tuple(in_size), tuple(size), scale_factor)
+    a = torch.as_tensor(mh[window[0]:window[1], in_window[0]:in_window[1]], dtype=y.dtype, device=y.device)
+    b = torch.as_tensor(mw[window[2]:window[3], in_window[2]:in_window[3]], dtype=y.dtype, device=y.device)
+    return torch.matmul(torch.matmul(a, y), b.t())
+
+
+def upsample_tiled(y: torch.Tensor, size, scale_factor: float, tile: int) -> torch.Tensor:
+    """:func:`fewgan.singan.nets.upsample` of the whole ``y`` ``[N, C, h, w]`` to ``size``, one output tile at a time."""
+    in_size = tuple(y.shape[-2:])
+    out = y.new_empty(tuple(y.shape[:-2]) + tuple(size))
+    for t in tiles(size, tile):
+        n = upsample_needed(t, in_size, size, scale_factor)
+        out[..., t[0]:t[1], t[2]:t[3]] = upsample_window(y[..., n[0]:n[1], n[2]:n[3]], n, in_size, t, size,
+                                                          scale_factor)
+    return out

@@ -13,6 +13,13 @@ follows the same rule. ``scale`` / ``size`` change the size of every scale in pr
 ``start_scale=K`` feeds the real image at scale K-1 instead of generated coarse scales, for
 variations close to the original (SinGAN's injection at a chosen scale).
 
+Large samples (a 4096 x 4096 micrograph) are made tile by tile (``tile``; automatic when the
+untiled pass's feature maps would exceed :data:`MEMORY_BUDGET`): every scale runs on ``tile`` px
+tiles with the generators' margin of overlap, and the finest scale's BatchNorm uses the whole
+sample's statistics, gathered over the tiles in a first pass
+(:meth:`fewgan.singan.pyramid.TrainedScales.tiled`), so a tiled sample is the untiled one up to
+float rounding and has no seams.
+
 Shaham, Dekel, Michaeli, "SinGAN: Learning a Generative Model from a Single Natural
 Image", ICCV 2019.
 """
@@ -36,6 +43,16 @@ from fewgan.singan.pyramid import Pyramid, TrainedScales, fixed_noise
 # images per forward pass, whatever --batch says: a constant batch shape means the same kernels
 # for every image, hence the same pixels on every CPU (see the module docstring)
 MICRO_BATCH = 1
+
+#: bytes the widest feature maps of an untiled sample may take before sampling goes tile by tile
+MEMORY_BUDGET = 1 << 30
+#: feature maps of one scale alive at once in a no-grad pass, per image: measured 2.2 GB peak RSS
+#: (0.3 GB base) for two 512 px images at 128 features (139 MB a map), i.e. ~7 maps, rounded up
+#: (the convolutions' input, output and Winograd work buffers, BatchNorm and activation outputs)
+LIVE_MAPS = 8
+#: the tile side of automatic tiling: 256 px tiles with 5 px margins recompute 8 % of the pixels,
+#: and a tile's pass at 128 features takes ~0.3 GB (LIVE_MAPS maps of 266 x 266)
+DEFAULT_TILE = 256
 
 PathLike = str | os.PathLike
 
@@ -112,6 +129,7 @@ class SinGANModel:
         self.reals = [r.to(device) for r in data["reals"]]
         self.fixed_noises = [n.to(device) for n in data["fixed_noises"]]
         self.generators = []
+        self.features = [int(f) for f in data["features"]]
         for f, sd in zip(data["features"], data["generators"]):
             g = Generator(self.channels, int(f), self.config.num_blocks, self.config.kernel_size,
                           conv=self.config.conv).to(device)
@@ -197,20 +215,23 @@ class SinGANModel:
     @torch.no_grad()
     def sample_tensor(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
                       start_scale: int | None = None, batch: int = 16,
-                      rule: str = SAMPLING_RULE) -> torch.Tensor:
+                      rule: str = SAMPLING_RULE, tile: int | None = None) -> torch.Tensor:
         """``n`` random images as ``[n, C, H, W]`` float in [-1, 1] (clipped), on the CPU.
 
         Image ``i`` depends only on ``(seed, i)``, not on ``batch``: images are computed one at a
         time (``MICRO_BATCH``) and ``batch`` only sets how many are generated between checks.
         ``rule``: the BatchNorm rule (:data:`fewgan.singan.nets.SAMPLING_RULES`); the others than
         the default are kept for comparisons (``bench/singan_quality.py``).
+        ``tile``: compute every scale in ``tile`` px tiles (:meth:`tile_for`; None: only when the untiled
+        pass would not fit :data:`MEMORY_BUDGET`); the same images up to float rounding.
         The image channels only; a labelled model's labels: :meth:`sample_with_labels`.
         """
-        return self._sample_all(n, seed, size, scale, start_scale, batch, rule)[:, :self.image_channels]
+        return self._sample_all(n, seed, size, scale, start_scale, batch, rule, tile)[:, :self.image_channels]
 
     @torch.no_grad()
     def sample_with_labels(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
-                           start_scale: int | None = None, batch: int = 16) -> tuple[torch.Tensor, list[np.ndarray]]:
+                           start_scale: int | None = None, batch: int = 16,
+                           tile: int | None = None) -> tuple[torch.Tensor, list[np.ndarray]]:
         """``n`` random images and their instances: ``([n, C, H, W] in [-1, 1], n arrays [H, W] int32)``.
 
         The images are those of :meth:`sample_tensor` with the same arguments; each image's instances
@@ -222,24 +243,25 @@ class SinGANModel:
 
         if not self.label_channels:
             raise FewganError(f"{self.run}: this model was trained without labels (fewgan singan train --labels)")
-        both = self._sample_all(n, seed, size, scale, start_scale, batch)
+        both = self._sample_all(n, seed, size, scale, start_scale, batch, tile=tile)
         ci = self.image_channels
         return both[:, :ci], [decode_instances(x[ci:].numpy()) for x in both]
 
     def _sample_all(self, n: int, seed: int, size: Any, scale: Any, start_scale: int | None,
-                    batch: int, rule: str = SAMPLING_RULE) -> torch.Tensor:
+                    batch: int, rule: str = SAMPLING_RULE, tile: int | None = None) -> torch.Tensor:
         """Every channel (image, then labels) of ``n`` samples, clipped to [-1, 1], on the CPU."""
         if n < 0 or batch < 1:
             raise FewganError("--n must be >= 0 and --batch >= 1")
         sizes = self.scale_sizes(size, scale)
         k0 = self._check_start(start_scale)
+        tile = self.tile_for(sizes, tile)
         out = []
         for first in range(0, n, batch):
             idx = range(first, min(n, first + batch))
             for m in range(idx.start, idx.stop, MICRO_BATCH):
                 gens = [torch.Generator().manual_seed(image_seed(seed, i))
                         for i in range(m, min(idx.stop, m + MICRO_BATCH))]
-                out.append(self._generate(sizes, k0, gens, rule).clamp(-1, 1).cpu())
+                out.append(self._generate(sizes, k0, gens, rule, tile).clamp(-1, 1).cpu())
         if not out:
             h, w = sizes[-1]
             return torch.zeros((0, self.channels, h, w))
@@ -250,8 +272,26 @@ class SinGANModel:
         """The trained scales (:meth:`fewgan.singan.pyramid.TrainedScales.coarse_to_fine`)."""
         return TrainedScales(self.generators, self.amps, self.pyramid.sizes, self.pyramid.scale_factor)
 
+    def untiled_bytes(self, sizes: list[tuple[int, int]], batch: int = MICRO_BATCH) -> int:
+        """Bytes of the feature maps an untiled pass of ``batch`` images at ``sizes`` holds at once
+        (:data:`LIVE_MAPS` maps of the widest scale)."""
+        pad = self.config.num_blocks * (self.config.kernel_size // 2)
+        return max(LIVE_MAPS * 4 * batch * f * (h + 2 * pad) * (w + 2 * pad) for f, (h, w) in zip(self.features, sizes))
+
+    def tile_for(self, sizes: list[tuple[int, int]], tile: int | None, batch: int = MICRO_BATCH) -> int | None:
+        """The tile side a pass of ``batch`` images at ``sizes`` runs with: ``tile`` (checked), or
+        :data:`DEFAULT_TILE` when the untiled pass would exceed :data:`MEMORY_BUDGET`, else None (untiled)."""
+        if tile is None:
+            return DEFAULT_TILE if self.untiled_bytes(sizes, batch) > MEMORY_BUDGET else None
+        tile = int(tile)
+        field = 2 * self.config.num_blocks * (self.config.kernel_size // 2) + 1
+        if tile < field:
+            raise FewganError(f"--tile {tile} is smaller than the generators' receptive field ({field} px); "
+                              f"use --tile {max(field, 64)} or more, or leave it out (automatic)")
+        return tile
+
     def _generate(self, sizes: list[tuple[int, int]], k0: int, gens: list[torch.Generator],
-                  rule: str = SAMPLING_RULE) -> torch.Tensor:
+                  rule: str = SAMPLING_RULE, tile: int | None = None) -> torch.Tensor:
         b, c = len(gens), self.channels
         scales = self.scales
         image = None
@@ -264,21 +304,25 @@ class SinGANModel:
         # scales too, so that an image's noise does not depend on the start scale)
         noises = {j: torch.cat([make_noise((1, c) + tuple(sizes[j]), j == 0, generator=g) for g in gens])
                   for j in range(self.num_scales)}
-        return scales.coarse_to_fine(lambda j, shape: noises[j].to(self.device), start=k0, stop=self.num_scales - 1,
-                                     image=image, batch=b, channels=c, device=self.device, sizes=sizes, rule=rule)
+        kwargs = dict(start=k0, stop=self.num_scales - 1, image=image, batch=b, channels=c, device=self.device,
+                      sizes=sizes, rule=rule)
+        return scales.whole(lambda j, shape: noises[j].to(self.device), tile=tile, **kwargs)
 
     def sample(self, n: int, seed: int = 0, size: Any = None, scale: Any = None, start_scale: int | None = None,
-               batch: int = 16) -> np.ndarray:
+               batch: int = 16, tile: int | None = None) -> np.ndarray:
         """``n`` random images as ``[n, H, W, C]`` in the input's dtype and data range (uint8/uint16/float32)."""
         from fewgan.data.images import to_numpy
 
-        return to_numpy(self.sample_tensor(n, seed, size, scale, start_scale, batch), self.meta)
+        return to_numpy(self.sample_tensor(n, seed, size, scale, start_scale, batch, tile=tile), self.meta)
 
     @torch.no_grad()
-    def reconstruct_tensor(self) -> torch.Tensor:
-        """The fixed-noise reconstruction of the training image, ``[1, C, H, W]`` in [-1, 1]."""
-        y = self.scales.coarse_to_fine(fixed_noise(self.fixed_noises), stop=self.num_scales - 1,
-                                       channels=self.channels, device=self.device, rule=SAMPLING_RULE)
+    def reconstruct_tensor(self, tile: int | None = None) -> torch.Tensor:
+        """The fixed-noise reconstruction of the training image, ``[1, C, H, W]`` in [-1, 1] (``tile``: as
+        :meth:`sample_tensor`)."""
+        sizes = [tuple(s) for s in self.pyramid.sizes]
+        tile = self.tile_for(sizes, tile)
+        kwargs = dict(stop=self.num_scales - 1, channels=self.channels, device=self.device, rule=SAMPLING_RULE)
+        y = self.scales.whole(fixed_noise(self.fixed_noises), tile=tile, **kwargs)
         return y[:, :self.image_channels].clamp(-1, 1).cpu()
 
     def reconstruct(self) -> np.ndarray:
@@ -291,7 +335,7 @@ class SinGANModel:
 def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, batch: int = 16, seed: int = 0,
                      size: Any = None, scale: Any = None, start_scale: int | None = None,
                      reconstruct: bool = False, format: str | None = None, device: str = "cpu",
-                     export: str | None = None) -> Path:
+                     export: str | None = None, tile: int | None = None) -> Path:
     """Write ``n`` samples (``sample_00000.png``...) of a SinGAN run into ``out``; returns ``out``.
 
     Images keep the input's format, bit depth and data range (``format`` 'png' or 'tiff'
@@ -300,6 +344,8 @@ def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, ba
     sample's instances as ``sample_00000_masks.tif`` (uint16, Cellpose) and, with ``export``
     (``'coco,yolo'``, ``'all'``: :func:`fewgan.data.export.parse_formats`), those formats
     (:func:`fewgan.data.export.export`); ``export`` for a model without labels is an error.
+    ``tile``: make each image (and the reconstruction) in ``tile`` px tiles (:meth:`SinGANModel.tile_for`;
+    None: automatic, when the untiled pass would not fit :data:`MEMORY_BUDGET`).
     """
     from fewgan.data.export import LabelledImage, parse_formats
     from fewgan.data.export import export as export_formats
@@ -307,6 +353,7 @@ def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, ba
 
     formats = parse_formats(export)
     model = SinGANModel.load(run, device=device)
+    model.tile_for(model.scale_sizes(size, scale), tile)  # a bad --tile stops before any work
     if formats and not model.label_channels:
         raise FewganError(f"{run}: --export needs a model trained with labels (fewgan singan train --labels)")
     if format is not None:
@@ -320,9 +367,10 @@ def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, ba
     labels = None
     if model.label_channels:
         images, labels = model.sample_with_labels(n, seed=seed, size=size, scale=scale, start_scale=start_scale,
-                                                  batch=batch)
+                                                  batch=batch, tile=tile)
     else:
-        images = model.sample_tensor(n, seed=seed, size=size, scale=scale, start_scale=start_scale, batch=batch)
+        images = model.sample_tensor(n, seed=seed, size=size, scale=scale, start_scale=start_scale, batch=batch,
+                                     tile=tile)
     width = max(5, len(str(max(n - 1, 0))))
     paths = []
     for i, img in enumerate(images):
@@ -332,6 +380,6 @@ def sample_to_folder(run: PathLike, out: PathLike | None = None, n: int = 16, ba
         export_formats([LabelledImage(Path(p), lab) for p, lab in zip(paths, labels)], out,
                        tuple(dict.fromkeys(("cellpose",) + formats)))
     if reconstruct:
-        rec = model.reconstruct_tensor()[0]
+        rec = model.reconstruct_tensor(tile=tile)[0]
         write_image(out / f"reconstruction{ext}", rec, model.meta.with_size(*rec.shape[-2:]), format=fmt)
     return out

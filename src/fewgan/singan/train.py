@@ -50,7 +50,8 @@ from fewgan.singan import losses, outputs
 from fewgan.singan.config import SinGANConfig
 from fewgan.model import count_parameters
 from fewgan.singan.nets import METHOD, MODEL_FORMAT, SAMPLING_RULE, Discriminator, Generator, make_noise
-from fewgan.singan.pyramid import Pyramid, TrainedScales, build_reals, fixed_noise, plan_pyramid, random_noise
+from fewgan.singan.pyramid import (Pyramid, TrainedScales, build_reals, fixed_noise, fixed_noise_window, plan_pyramid,
+                                   random_noise, window_noise)
 
 
 
@@ -159,8 +160,11 @@ class SinGANTrainer:
             prev.train()
             with torch.no_grad():
                 b = cfg.batch_size
-                up = self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), start=k - 1, stop=k - 1,
-                                                image=st.fixed_prev.expand(b, -1, -1, -1), to_next=True)
+                if cfg.crop and max(self.pyramid.sizes[k - 1]) > cfg.crop:
+                    up = self._tiled_train_mode(prev, k - 1, b)
+                else:
+                    up = self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), start=k - 1, stop=k - 1,
+                                                    image=st.fixed_prev.expand(b, -1, -1, -1), to_next=True)
                 amp = losses.noise_amplitude(up, st.reals[k].expand(b, -1, -1, -1), cfg.noise_weight)
             st.amps.append(float(torch.tensor(amp, dtype=torch.float32)))
             prev.eval().requires_grad_(False)
@@ -180,11 +184,50 @@ class SinGANTrainer:
                 self.log.info(f"of which for the {cfg.label_channels} label channels: generator {g_extra}, "
                               f"discriminator {d_extra}")
 
+    def _tiled_train_mode(self, gen: Generator, j: int, batch: int) -> torch.Tensor:
+        """Scale ``j`` in train mode on its fixed-noise input, upsampled to ``j + 1``, in ``crop`` px tiles.
+
+        What the untiled train-mode forward of :meth:`_begin_scale` computes for a scale larger than
+        the crop: BatchNorm normalises by the whole image's statistics (found over the tiles,
+        :meth:`TrainedScales.tiled`), and the running averages move once by them, as PyTorch's
+        train-mode BatchNorm moves them for a batch of ``batch`` copies of the image (unbiased
+        variance over ``batch`` x the map's pixels). Returns ``[batch, C, h, w]``.
+        """
+        st = self.state
+        found: list = []
+        up = self.scales.tiled(fixed_noise(st.fixed_noises), start=j, stop=j, image=st.fixed_prev, to_next=True,
+                               tile=self.cfg.crop, statistics=found)
+        for block, (mean, var, count) in zip(gen.features, found[0]):
+            norm, n = block.norm, batch * count
+            m = norm.momentum
+            norm.running_mean.mul_(1 - m).add_(m * mean[0].to(norm.running_mean.dtype))
+            norm.running_var.mul_(1 - m).add_(m * (var[0] * n / (n - 1)).to(norm.running_var.dtype))
+            norm.num_batches_tracked.add_(1)
+        return up.expand(batch, -1, -1, -1)
+
+    def _whole(self, noise, **kwargs) -> torch.Tensor:
+        """:meth:`TrainedScales.coarse_to_fine` of whole images; in ``crop`` px tiles where a scale is larger."""
+        return self.scales.whole(noise, tile=self.cfg.crop or None, **kwargs)
+
     def _fixed_prev(self, k: int) -> torch.Tensor:
         """The frozen scales' reconstruction from the fixed noises, upsampled to scale k (``[1, C, h, w]``)."""
         with torch.no_grad():
-            return self.scales.coarse_to_fine(fixed_noise(self.state.fixed_noises), stop=k - 1, channels=self.channels,
-                                              device=self.device, to_next=True)
+            return self._whole(fixed_noise(self.state.fixed_noises), stop=k - 1, channels=self.channels,
+                               device=self.device, to_next=True)
+
+    def crop_window(self, k: int) -> tuple[int, int, int, int] | None:
+        """A random ``crop x crop`` window ``(y0, y1, x0, x1)`` of scale k (global RNG), or None: train on the whole scale.
+
+        Scales whose long side is at most ``config.crop`` (and every scale with ``crop`` 0) are whole.
+        """
+        h, w = self.pyramid.sizes[k]
+        c = self.cfg.crop
+        if not c or max(h, w) <= c:
+            return None
+        ch, cw = min(c, h), min(c, w)
+        y0 = int(torch.randint(0, h - ch + 1, ()))
+        x0 = int(torch.randint(0, w - cw + 1, ()))
+        return y0, y0 + ch, x0, x0 + cw
 
     def _random_prev(self, k: int, batch: int) -> torch.Tensor:
         """The frozen scales fed with fresh noise (global RNG), upsampled to scale k (``[B, C, h, w]``)."""
@@ -202,13 +245,27 @@ class SinGANTrainer:
         for opt in (st.g_opt, st.d_opt):
             for group in opt.param_groups:
                 group["lr"] = lr
-        real = st.reals[k].expand(b, -1, -1, -1)
         do_g = t % cfg.critic_steps == 0
-
-        # critic
-        y = self._random_prev(k, b)
-        with torch.set_grad_enabled(do_g):
-            fake = self.scales.coarse_to_fine(random_noise(device=self.device), start=k, stop=k, image=y)
+        window = self.crop_window(k)
+        if window is None:
+            real = st.reals[k].expand(b, -1, -1, -1)
+            # critic
+            y = self._random_prev(k, b)
+            with torch.set_grad_enabled(do_g):
+                fake = self.scales.coarse_to_fine(random_noise(device=self.device), start=k, stop=k, image=y)
+        else:
+            # a random crop: the real image, the frozen scales' fake (computed on the crop and the
+            # margins it needs only) and the fixed reconstruction input, all cut at the same place
+            y0, y1, x0, x1 = window
+            real = st.reals[k][..., y0:y1, x0:x1].expand(b, -1, -1, -1)
+            grown = self.scales.input_windows(window, stop=k, start=k)[k][0]
+            noise = window_noise(random_noise(device=self.device))
+            with torch.no_grad():
+                y = (self.scales.coarse_to_fine_window(noise, stop=k - 1, window=grown, to_next=True, batch=b,
+                                                       channels=self.channels, device=self.device) if k > 0 else
+                     torch.zeros((b, self.channels, grown[1] - grown[0], grown[3] - grown[2]), device=self.device))
+            with torch.set_grad_enabled(do_g):
+                fake = self.scales.coarse_to_fine_window(noise, start=k, stop=k, window=window, image=y)
         alpha_cpu = None
         if self._pool is None:
             dis.requires_grad_(True)
@@ -246,10 +303,17 @@ class SinGANTrainer:
         # generator
         if do_g:
             st.g_opt.zero_grad(set_to_none=True)
-            y_fixed = st.fixed_prev.expand(b, -1, -1, -1)
+            if window is None:
+                y_fixed = st.fixed_prev.expand(b, -1, -1, -1)
 
-            def reconstruction():
-                return self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), start=k, stop=k, image=y_fixed)
+                def reconstruction():
+                    return self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), start=k, stop=k, image=y_fixed)
+            else:
+                y_fixed = st.fixed_prev[..., grown[0]:grown[1], grown[2]:grown[3]].expand(b, -1, -1, -1)
+
+                def reconstruction():
+                    return self.scales.coarse_to_fine_window(fixed_noise_window(st.fixed_noises), start=k, stop=k,
+                                                             window=window, image=y_fixed)
 
             if self._pool is None:
                 recon = reconstruction()
@@ -315,8 +379,10 @@ class SinGANTrainer:
                     self._begin_scale(k)
                     h, w = self.pyramid.sizes[k]
                     self.log.info(f"Scale #{k + 1}")
+                    crop = (f", on random {min(cfg.crop, h)}x{min(cfg.crop, w)} crops"
+                            if cfg.crop and max(h, w) > cfg.crop else "")
                     self.log.info(f"s{k}: {h}x{w}, {cfg.features_at(k)} features, amp {st.amps[k]:.3f}, "
-                                  f"{cfg.steps + 1} steps")
+                                  f"{cfg.steps + 1} steps{crop}")
                     st.scale_elapsed0 = st.elapsed
                 scale_bar = self.log.progress(cfg.steps + 1, desc=f"  s{k} {self.pyramid.sizes[k][0]}x"
                                               f"{self.pyramid.sizes[k][1]}", unit="step", initial=st.step) \
@@ -379,7 +445,7 @@ class SinGANTrainer:
         gen = st.generators[k]
         was = gen.training
         gen.eval()
-        out = self.scales.coarse_to_fine(fixed_noise(st.fixed_noises), stop=k, rule=SAMPLING_RULE)
+        out = self._whole(fixed_noise(st.fixed_noises), stop=k, rule=SAMPLING_RULE)
         gen.train(was)
         return out
 
@@ -395,8 +461,8 @@ class SinGANTrainer:
         gen = st.generators[k]
         was = gen.training
         gen.eval()
-        y = self.scales.coarse_to_fine(random_noise(generator, self.device), stop=k, batch=n, channels=self.channels,
-                                       rule=SAMPLING_RULE)
+        y = self._whole(random_noise(generator, self.device), stop=k, batch=n, channels=self.channels,
+                        rule=SAMPLING_RULE)
         gen.train(was)
         return y
 
@@ -566,10 +632,36 @@ def prepare(image: str | os.PathLike, config: SinGANConfig, record: dict[str, An
         if record is not None:
             record["labels"] = info
         tensor = torch.cat([tensor.float(), instances_to_channels(instances)], 0)
-    pyramid = plan_pyramid(h, w, config.min_size, config.max_size, config.scale_factor_init, config.receptive_field)
+    max_size = max(h, w) if config.native else config.max_size
+    pyramid = plan_pyramid(h, w, config.min_size, max_size, config.scale_factor_init, config.receptive_field)
     if tuple(pyramid.sizes[-1]) != (h, w):  # trained (and sampled) at the finest scale: its pixels are larger
         meta = meta.resampled(*pyramid.sizes[-1])
     return tensor, meta, pyramid
+
+
+def resolution_lines(config: SinGANConfig, pyramid: Pyramid, meta, native: tuple[int, int]) -> list[str]:
+    """The first lines of a run on resolution: what the model works at, any resize, and the crops.
+
+    ``meta`` is the :class:`fewgan.data.images.ImageMeta` of the finest scale (after any resize),
+    ``native`` the input's ``(h, w)``.
+    """
+    h0, w0 = native
+    h, w = pyramid.sizes[-1]
+    unit = meta.pixel_unit or ""
+    pixel = f", pixel size {meta.pixel_size:g} {unit}".rstrip() if meta.pixel_size else ""
+    lines = []
+    if (h0, w0) != (h, w):
+        factor = w0 / w  # the factor ImageMeta.resampled applies to the pixel size
+        change = (f"; pixel size {meta.pixel_size / factor:g} -> {meta.pixel_size:g} {unit}".rstrip()
+                  if meta.pixel_size else f"; each pixel becomes {factor:.3g}x larger")
+        lines.append(f"note: the image is resized from {h0}x{w0} to {h}x{w} px (--max-size {config.max_size}){change},"
+                     f" features {factor:.3g}x smaller in pixels; to keep the native size use --native")
+    lines.append(f"resolution: the model works at {h}x{w} px{pixel}" + (" (native)" if (h0, w0) == (h, w) else ""))
+    cropped = [k for k, s in enumerate(pyramid.sizes) if config.crop and max(s) > config.crop]
+    if cropped:
+        lines.append(f"crops: scales s{cropped[0]}..s{cropped[-1]} (larger than --crop {config.crop}) train on random "
+                     f"{config.crop}x{config.crop} crops; s0..s{cropped[0] - 1} see the whole image")
+    return lines
 
 
 def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike = "results",
@@ -604,6 +696,10 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
     config = SinGANConfig.from_dict(options)
     record: dict[str, Any] = {}
     tensor, meta, pyramid = prepare(image, config, record)
+    if "crop" in options and config.crop > max(pyramid.sizes[-1]):
+        h, w = pyramid.sizes[-1]
+        raise FewganError(f"--crop {config.crop} is larger than the image the model trains on ({h}x{w} px); "
+                          f"use --crop {max(h, w)} or less (or 0 for whole images)")
     if dry_run:
         import json
 
@@ -618,9 +714,8 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
         h0, w0 = tensor.shape[-2:]
         logger.info(f"fewgan singan: {meta.path or image} ({h0}x{w0}, {meta.channels} channel(s), "
                     f"{meta.dtype}) -> {run_dir}, device {dev}")
-        if (h0, w0) != (meta.height, meta.width):
-            logger.info(f"note: the image is downscaled from {h0}x{w0} to {meta.height}x{meta.width} px (--max-size "
-                        f"{config.max_size}); to train at the native size use --max-size {max(h0, w0)}")
+        for line in resolution_lines(config, pyramid, meta, (h0, w0)):
+            logger.info(line)
         if "labels" in record:
             logger.info(f"labels: {record['labels']['source']}, {record['labels']['instances']} instances, trained as "
                         f"{config.label_channels} extra channels (foreground, normalised distance)")
