@@ -97,6 +97,52 @@ def statistics_at(scale: int, last: int, rule: str = SAMPLING_RULE) -> str:
     raise ValueError(f"rule must be one of {SAMPLING_RULES}, got {rule!r}")
 
 
+GRAY_TRAINING_CHANNELS = 3
+"""Channels a gray image is trained with (``--channels auto``, no labels): its one channel repeated
+three times, as the public kligvasser/SinGAN code the seed ran does (it reads every image as RGB),
+so gray networks are the spec's RGB networks (29,763 / 29,185 parameters). Samples and
+reconstructions are given back as the mean of the three output channels (:func:`image_part`),
+so a gray image gives gray images without the peer's colour cast; ``--channels 1`` trains one
+channel (fewgan before issue 17).
+
+Why (issue 17, ``bench/README.md``): trained as one channel, the generator fits its
+reconstruction (10 x MSE) and the critic stays weak; its random samples lose the bright objects
+and gain dark blotches. Same image, steps and seeds, 16 samples, 100 steps per scale, mean
+per-sample std / 0.5th / 99.5th percentile in 8-bit grey levels, SWD (coarse level):
+
+==========================  ==========================  ==========================
+                            coins fitted to 38 x 48     bright spots 24 px (seed 0)
+==========================  ==========================  ==========================
+real                        47.2, 24 / 197              50.9, 19 / 217
+one channel (before)        45.1, 4 / 185, SWD 0.149    28.3, 0 / 122, SWD 0.51
+                            (coarse 0.213)
+three channels (chosen)     48.7, 11 / 201, SWD 0.072   43.1, 1 / 203, SWD 0.20
+                            (coarse 0.095)
+peer, its own sampling      44.9, 23 / 191, SWD 0.069   39.9, 0 / 191, SWD 0.20
+==========================  ==========================  ==========================
+
+Each output channel alone is as good as their mean (coins: SWD 0.074-0.081), so the gain is in
+training, not in averaging. The cost: the reconstruction PSNR falls to the peer's level
+(coins 28.8 -> 24.6 dB, the peer 25.8 dB). Seeds 1 and 2: ``bench/README.md``.
+"""
+
+
+def image_part(y: torch.Tensor, trained_channels: int, image_channels: int) -> torch.Tensor:
+    """The image of generator output ``y`` ``[..., C, H, W]`` (image channels first, then labels).
+
+    ``trained_channels``: the image channels the networks were trained with; ``image_channels``:
+    the image's own (its :class:`fewgan.data.images.ImageMeta`). Equal: the first
+    ``trained_channels``; a gray image trained as :data:`GRAY_TRAINING_CHANNELS`: their mean,
+    ``[..., 1, H, W]``.
+    """
+    x = y[..., :trained_channels, :, :]
+    if image_channels == trained_channels:
+        return x
+    if image_channels == 1:
+        return x.mean(-3, keepdim=True)
+    raise ValueError(f"an image of {image_channels} channels cannot come from {trained_channels} trained channels")
+
+
 def _own_statistics(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
     """BatchNorm of ``x`` ``[N, C, H, W]`` with each image's own per-channel mean and (biased) variance.
 
