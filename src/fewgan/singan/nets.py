@@ -105,25 +105,24 @@ reconstructions are given back as the mean of the three output channels (:func:`
 so a gray image gives gray images without the peer's colour cast; ``--channels 1`` trains one
 channel (fewgan before issue 17).
 
-Why (issue 17, ``bench/README.md``): trained as one channel, the generator fits its
-reconstruction (10 x MSE) and the critic stays weak; its random samples lose the bright objects
-and gain dark blotches. Same image, steps and seeds, 16 samples, 100 steps per scale, mean
-per-sample std / 0.5th / 99.5th percentile in 8-bit grey levels, SWD (coarse level):
+Why (issue 17, ``bench/README.md``): trained as one channel, fewgan's samples of a gray image
+lost bright objects and gained dark blotches against the public code's. Same image file, 100
+steps per scale, 16 samples, **mean of training seeds 0, 1, 2**; mean per-sample std, 0.5th /
+99.5th percentile (8-bit grey levels), SWD (coarse level):
 
-==========================  ==========================  ==========================
-                            coins fitted to 38 x 48     bright spots 24 px (seed 0)
-==========================  ==========================  ==========================
-real                        47.2, 24 / 197              50.9, 19 / 217
-one channel (before)        45.1, 4 / 185, SWD 0.149    28.3, 0 / 122, SWD 0.51
-                            (coarse 0.213)
-three channels (chosen)     48.7, 11 / 201, SWD 0.072   43.1, 1 / 203, SWD 0.20
-                            (coarse 0.095)
-peer, its own sampling      44.9, 23 / 191, SWD 0.069   39.9, 0 / 191, SWD 0.20
-==========================  ==========================  ==========================
+==========================  ==============================  ==============================
+                            coins fitted to 38 x 48         bright spots 24 px
+==========================  ==============================  ==============================
+real                        47.2, 24 / 197                  51.9, 19 / 218
+one channel (before)        44.0, 9 / 185, 0.133 (0.181)    38.5, 8 / 176, 0.319
+three channels (chosen)     45.2, 15 / 193, 0.086 (0.100)   39.4, 10 / 184, 0.237
+peer, its own sampling      45.2, 18 / 192, 0.081 (0.088)   38.0, 10 / 180, 0.276
+==========================  ==============================  ==============================
 
-Each output channel alone is as good as their mean (coins: SWD 0.074-0.081), so the gain is in
-training, not in averaging. The cost: the reconstruction PSNR falls to the peer's level
-(coins 28.8 -> 24.6 dB, the peer 25.8 dB). Seeds 1 and 2: ``bench/README.md``.
+Each output channel alone is as good as their mean (coins seed 0: SWD 0.074-0.081 against
+0.072), so the gain is in training, not in averaging. The cost: the reconstruction PSNR falls
+to the peer's level (coins 29.1 -> 25.3 dB; the peer 25.8 dB on seed 0). Neither program
+keeps the spots' full contrast at this budget.
 """
 
 
