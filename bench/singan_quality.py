@@ -110,7 +110,7 @@ def fewgan_samples(run: Path, n: int, seed: int):
 
     model = SinGANModel.load(run)
     out = {rule: model.sample_tensor(n, seed=seed, rule=rule) for rule in ("as-trained", "running", "own")}
-    return out, model.reconstruct_tensor(), model.reals[-1].cpu()
+    return out, model.reconstruct_tensor(), model.image(model.reals[-1]).cpu()  # gray: the trained channels' mean
 
 
 def peer_run(image: Path, out: Path, a) -> Path:

@@ -1,23 +1,28 @@
 """Guard for issue 17: random samples of bright objects on a dark background keep the real contrast.
 
-A tiny SinGAN (24 x 24 px, 4 scales, 100 steps per scale) is trained on three bright Gaussian
-spots on a dark, slightly noisy background; 16 samples drawn by the sampler must keep the real
-image's intensity spread: mean per-sample standard deviation within 25 % of the real image's and
-mean 99.5th percentile within 40 grey levels (8-bit) of the real one. The issue's failure had
-samples at a third of the real std (8.0 against 23.9) and maxima 115 grey levels low.
+A tiny SinGAN (24 x 24 px, 4 scales, 40 steps per scale) is trained on three bright Gaussian
+spots on a dark, slightly noisy background, for three image and training seeds; 16 samples of
+each are drawn by the sampler. Over the three seeds, the mean per-sample standard deviation must
+be at least 68 % of the real one and the mean 99.5th percentile at most 45 grey levels (8-bit)
+below the real one. The issue's failure had samples at a third of the real std (8.0 against 23.9) and
+maxima 115 grey levels low.
 
-What it guards and what it does not (measured on this machine, 16 samples, seed 1): this image
-and seed give std 49.7 / p99.5 221.5 with the chosen rule (real 54.6 / 222.1), 55.8 / 227.1 with
-the running averages (the rule before issue 17) and 56.4 / 225.6 with every scale's own
-statistics, so the test passes with every rule: at this size the sampling rule is not what
-loses contrast. It fails when samples lose their spread whatever the cause. The same set-up with
-image and training seed 0 loses it under every rule (std 25-29, p99.5 111-137 against 51.0 /
-217.4): that collapse comes from training, not from sampling, and is not fixed yet (issue 17).
+Measured on this machine (16 samples, sampling seed 1; real std / p99.5 per seed 51.0 / 217,
+54.6 / 222, 50.2 / 215): the gray image trained as one channel (``channels=1``, fewgan before
+issue 17's training fix) gives std 22.7 / 39.4 / 36.0 and p99.5 119 / 186 / 179: mean ratio 0.63
+and 57 grey levels low, so this test fails on it; trained as three identical channels (the
+default, :data:`fewgan.singan.nets.GRAY_TRAINING_CHANNELS`) std 38.5 / 37.7 / 37.0 and p99.5
+198 / 158 / 192: ratio 0.73, 35 grey levels low. The bounds sit halfway; the margins (0.05 of the
+ratio, 10 grey levels) are of the size of one seed's spread, which is why three seeds are
+averaged: a GAN's training path is not bit-stable across CPU kernels, so on another CPU the
+numbers move within that spread. Neither rule reaches the real contrast at this budget (the peer
+does not either: bench/README.md, issue 17).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from fewgan.singan.nets import SAMPLING_RULE, statistics_at
@@ -38,22 +43,25 @@ def bright_spots(size: int = 24, seed: int = 1) -> np.ndarray:
     return img[..., None]
 
 
+@pytest.mark.slow
 def test_samples_keep_the_real_intensity_spread(tmp_path):
     from fewgan.singan.train import train
 
-    path = write_png(tmp_path / "spots.png", bright_spots())
-    run = train(path, results=tmp_path / "runs", quiet=True, steps=100, min_size=16, max_size=24, seed=1,
-                log_every=1000, checkpoint_every=10**6, sample_count=1)
-    model = SinGANModel.load(run)
-    real = (model.reals[-1].double() + 1) * 127.5
-    fake = (model.sample_tensor(16, seed=1).double() + 1) * 127.5
-    assert model.channels == 1 and fake.shape == (16, 1, 24, 24)
-    real_std, real_hi = float(real.std()), float(np.percentile(real.numpy(), 99.5))
-    std = float(np.mean([float(x.std()) for x in fake]))
-    hi = float(np.mean([np.percentile(x.numpy(), 99.5) for x in fake]))
-    assert real_std > 45 and real_hi > 200                       # the image is what the test says
-    assert abs(std - real_std) <= 0.25 * real_std, (std, real_std)
-    assert abs(hi - real_hi) <= 40, (hi, real_hi)
+    ratios, gaps = [], []
+    for seed in (0, 1, 2):
+        path = write_png(tmp_path / f"spots{seed}.png", bright_spots(seed=seed))
+        run = train(path, results=tmp_path / f"runs{seed}", quiet=True, steps=40, min_size=16, max_size=24,
+                    seed=seed, log_every=1000, checkpoint_every=10**6, sample_count=1)
+        model = SinGANModel.load(run)
+        real = (model.reals[-1][:, :1].double() + 1) * 127.5       # gray: the channels are identical
+        fake = (model.sample_tensor(16, seed=1).double() + 1) * 127.5
+        assert fake.shape == (16, 1, 24, 24)
+        real_std, real_hi = float(real.std()), float(np.percentile(real.numpy(), 99.5))
+        assert real_std > 45 and real_hi > 200                      # the image is what the test says
+        ratios.append(np.mean([float(x.std()) for x in fake]) / real_std)
+        gaps.append(real_hi - np.mean([np.percentile(x.numpy(), 99.5) for x in fake]))
+    assert np.mean(ratios) >= 0.68, ratios
+    assert np.mean(gaps) <= 45, gaps
 
 
 def test_the_sampling_rule_is_as_trained(tiny_run):

@@ -141,8 +141,16 @@ def test_grayscale_in_gray_out(tmp_path):
     image = write_png(tmp_path / "gray.png", blobs(22, 20, 1, seed=1))
     run = train(image, results=tmp_path / "runs", quiet=True, **{**TINY, "steps": 3})
     model = SinGANModel.load(run)
-    assert model.channels == 1 and model.generators[0].channels == 1
+    # trained as three identical channels (the seed's RGB networks, issue 17), given back gray
+    assert model.channels == 3 and model.generators[0].channels == 3 and model.meta.channels == 1
+    assert torch.equal(model.reals[-1][:, 0], model.reals[-1][:, 2])
+    three = model._sample_all(2, 0, None, None, None, 16)
+    assert torch.allclose(model.sample_tensor(2, seed=0), three.mean(1, keepdim=True), atol=1e-6)
+    assert float((three[:, 0] - three[:, 1]).abs().max()) > 1e-4  # the channels are trained apart
     assert model.sample(2, seed=0).shape == (2, 22, 20, 1)
+    assert model.reconstruction().image.shape == (1, 1, 22, 20)
+    one = SinGANModel.load(train(image, results=tmp_path / "runs1", quiet=True, channels=1, **{**TINY, "steps": 3}))
+    assert one.channels == 1 and one.generators[0].channels == 1 and one.sample(2, seed=0).shape == (2, 22, 20, 1)
     out = sample_to_folder(run, tmp_path / "out", n=2)
     with Image.open(out / "sample_00000.png") as im:
         assert im.mode == "L" and im.size == (20, 22)

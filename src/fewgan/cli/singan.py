@@ -12,7 +12,7 @@ _TRAIN_HELP = {
     "noise_weight": "amp(sk) = noise weight x RMSE of the upsampled reconstruction",
     "batch_size": "noise draws per step (the real image is repeated)",
     "lr_decay_fraction": "decay the lr by --lr-gamma after this fraction of each scale's steps",
-    "channels": "auto (gray stays 1 channel), 1 or 3",
+    "channels": "auto (gray trained as 3 identical channels, sampled gray), 1 or 3",
     "data_range": "LO HI: data values mapped to [-1, 1], e.g. 0 4095 for a 12-bit camera in uint16 "
                   "(default: the dtype range; the value range for float images)",
     "page": "page of a multi-page TIFF",

@@ -497,7 +497,7 @@ def plot_singan_scales(model, path: str | os.PathLike) -> Path:
                                  device=model.device, tile=tile)
             samples = scales.whole(random_noise(g, model.device), stop=k, batch=2,
                                    channels=model.channels, device=model.device, tile=tile)
-            row = [model.reals[k][0, :ci], recon[0, :ci], *samples[:, :ci]]
+            row = [model.image(model.reals[k][0]), model.image(recon[0]), *model.image(samples)]
             for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
                 arr = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
                 ax = axes[k, col]

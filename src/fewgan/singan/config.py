@@ -35,7 +35,9 @@ class SinGANConfig(Config):
     features : feature count of the first scale; doubles every ``features_every`` scales up to
         ``max_features``.
     num_blocks, kernel_size : conv layers per network (incl. the last one) and their kernel.
-    channels : 'auto' (gray stays 1 channel), 1 or 3.
+    channels : 'auto' (a gray image is trained as three identical channels and sampled back as
+        their mean, as the seed ran it: :data:`fewgan.singan.nets.GRAY_TRAINING_CHANNELS`; with
+        labels it stays one channel), 1 (one channel) or 3 (RGB samples).
     data_range : (lo, hi) data values mapped to [-1, 1] (default: the dtype's range, or the
         value range of a float image); e.g. (0, 4095) for a 12-bit camera stored in uint16.
     page : page of a multi-page TIFF.

@@ -97,6 +97,51 @@ def statistics_at(scale: int, last: int, rule: str = SAMPLING_RULE) -> str:
     raise ValueError(f"rule must be one of {SAMPLING_RULES}, got {rule!r}")
 
 
+GRAY_TRAINING_CHANNELS = 3
+"""Channels a gray image is trained with (``--channels auto``, no labels): its one channel repeated
+three times, as the public kligvasser/SinGAN code the seed ran does (it reads every image as RGB),
+so gray networks are the spec's RGB networks (29,763 / 29,185 parameters). Samples and
+reconstructions are given back as the mean of the three output channels (:func:`image_part`),
+so a gray image gives gray images without the peer's colour cast; ``--channels 1`` trains one
+channel (fewgan before issue 17).
+
+Why (issue 17, ``bench/README.md``): trained as one channel, fewgan's samples of a gray image
+lost bright objects and gained dark blotches against the public code's. Same image file, 100
+steps per scale, 16 samples, **mean of training seeds 0, 1, 2**; mean per-sample std, 0.5th /
+99.5th percentile (8-bit grey levels), SWD (coarse level):
+
+==========================  ==============================  ==============================
+                            coins fitted to 38 x 48         bright spots 24 px
+==========================  ==============================  ==============================
+real                        47.2, 24 / 197                  51.9, 19 / 218
+one channel (before)        44.0, 9 / 185, 0.133 (0.181)    38.5, 8 / 176, 0.319
+three channels (chosen)     45.2, 15 / 193, 0.086 (0.100)   39.4, 10 / 184, 0.237
+peer, its own sampling      45.2, 18 / 192, 0.081 (0.088)   38.0, 10 / 180, 0.276
+==========================  ==============================  ==============================
+
+Each output channel alone is as good as their mean (coins seed 0: SWD 0.074-0.081 against
+0.072), so the gain is in training, not in averaging. The cost: the reconstruction PSNR falls
+to the peer's level (coins 29.1 -> 25.3 dB; the peer 25.8 dB on seed 0). Neither program
+keeps the spots' full contrast at this budget.
+"""
+
+
+def image_part(y: torch.Tensor, trained_channels: int, image_channels: int) -> torch.Tensor:
+    """The image of generator output ``y`` ``[..., C, H, W]`` (image channels first, then labels).
+
+    ``trained_channels``: the image channels the networks were trained with; ``image_channels``:
+    the image's own (its :class:`fewgan.data.images.ImageMeta`). Equal: the first
+    ``trained_channels``; a gray image trained as :data:`GRAY_TRAINING_CHANNELS`: their mean,
+    ``[..., 1, H, W]``.
+    """
+    x = y[..., :trained_channels, :, :]
+    if image_channels == trained_channels:
+        return x
+    if image_channels == 1:
+        return x.mean(-3, keepdim=True)
+    raise ValueError(f"an image of {image_channels} channels cannot come from {trained_channels} trained channels")
+
+
 def _own_statistics(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
     """BatchNorm of ``x`` ``[N, C, H, W]`` with each image's own per-channel mean and (biased) variance.
 

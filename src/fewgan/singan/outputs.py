@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fewgan.singan.nets import SAMPLING_RULE
+from fewgan.singan.nets import SAMPLING_RULE, image_part
 from fewgan.run import (CHECKPOINT_DIR, SAMPLES_DIR, SINGAN_AMPS_FILE, SINGAN_MODEL_FILE, atomic_write_json,
                         read_metrics, save_checkpoint, singan_scale_checkpoint, singan_scale_images)
 
@@ -38,11 +38,12 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
 
     st, cfg, log = trainer.state, trainer.cfg, trainer.log
     meta = ImageMeta.from_dict(trainer.meta)
-    ci = trainer.image_channels  # the image's channels: label channels never meet ImageMeta
-    recon = trainer.reconstruct(k)[:, :ci]
+    # the image's channels (a gray image trained as three comes back as their mean); labels never meet ImageMeta
+    image = lambda y: image_part(y, trainer.image_channels, meta.channels)  # noqa: E731
+    recon = image(trainer.reconstruct(k))
     g = torch.Generator().manual_seed(cfg.seed * 1000 + k)
-    samples = trainer.sample(k, cfg.sample_count, g)[:, :ci]
-    real_np = to_numpy(st.reals[k][0, :ci], meta).astype(np.float64)
+    samples = image(trainer.sample(k, cfg.sample_count, g))
+    real_np = to_numpy(image(st.reals[k][0]), meta).astype(np.float64)
     recon_np = to_numpy(recon[0], meta).astype(np.float64)
     lo, hi = meta.data_range
     squeeze = (lambda a: a[..., 0]) if real_np.shape[-1] == 1 else (lambda a: a)

@@ -37,7 +37,7 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.ops.imresize import imresize
 from fewgan.run import SINGAN_MODEL_FILE, load_checkpoint, read_run_config, resolve_device
-from fewgan.singan.nets import METHOD, MODEL_FORMAT, SAMPLING_RULE, Generator, make_noise
+from fewgan.singan.nets import METHOD, MODEL_FORMAT, SAMPLING_RULE, Generator, image_part, make_noise
 from fewgan.singan.pyramid import Pyramid, TrainedScales, fixed_noise
 
 # images per forward pass, whatever --batch says: a constant batch shape means the same kernels
@@ -161,7 +161,7 @@ class SinGANModel:
         from fewgan.model import Reconstruction
 
         return Reconstruction(image=self.reconstruct_tensor(),
-                              target=self.reals[-1][:, :self.image_channels].detach().float().cpu())
+                              target=self.image(self.reals[-1]).detach().float().cpu())
 
     @property
     def label_channels(self) -> int:
@@ -170,8 +170,13 @@ class SinGANModel:
 
     @property
     def image_channels(self) -> int:
-        """The image's channels, the first ``image_channels`` of every generator's output."""
+        """The image channels the networks were trained with, the first ``image_channels`` of every
+        generator's output (three for a gray image trained as three: :data:`fewgan.singan.nets.GRAY_TRAINING_CHANNELS`)."""
         return self.channels - self.label_channels
+
+    def image(self, y: torch.Tensor) -> torch.Tensor:
+        """The image of generator output ``y`` ``[..., C, H, W]`` with the image's own channels (:func:`image_part`)."""
+        return image_part(y, self.image_channels, self.meta.channels)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -226,7 +231,7 @@ class SinGANModel:
         pass would not fit :data:`MEMORY_BUDGET`); the same images up to float rounding.
         The image channels only; a labelled model's labels: :meth:`sample_with_labels`.
         """
-        return self._sample_all(n, seed, size, scale, start_scale, batch, rule, tile)[:, :self.image_channels]
+        return self.image(self._sample_all(n, seed, size, scale, start_scale, batch, rule, tile))
 
     @torch.no_grad()
     def sample_with_labels(self, n: int, seed: int = 0, size: Any = None, scale: Any = None,
@@ -245,7 +250,7 @@ class SinGANModel:
             raise FewganError(f"{self.run}: this model was trained without labels (fewgan singan train --labels)")
         both = self._sample_all(n, seed, size, scale, start_scale, batch, tile=tile)
         ci = self.image_channels
-        return both[:, :ci], [decode_instances(x[ci:].numpy()) for x in both]
+        return self.image(both), [decode_instances(x[ci:].numpy()) for x in both]
 
     def _sample_all(self, n: int, seed: int, size: Any, scale: Any, start_scale: int | None,
                     batch: int, rule: str = SAMPLING_RULE, tile: int | None = None) -> torch.Tensor:
@@ -323,7 +328,7 @@ class SinGANModel:
         tile = self.tile_for(sizes, tile)
         kwargs = dict(stop=self.num_scales - 1, channels=self.channels, device=self.device, rule=SAMPLING_RULE)
         y = self.scales.whole(fixed_noise(self.fixed_noises), tile=tile, **kwargs)
-        return y[:, :self.image_channels].clamp(-1, 1).cpu()
+        return self.image(y).clamp(-1, 1).cpu()
 
     def reconstruct(self) -> np.ndarray:
         """The fixed-noise reconstruction as ``[H, W, C]`` in the input's dtype."""

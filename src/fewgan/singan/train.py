@@ -49,7 +49,8 @@ from fewgan.run import (CHECKPOINT_DIR, SINGAN_LOSS_KEYS, SINGAN_RESUME_FILE, Ru
 from fewgan.singan import losses, outputs
 from fewgan.singan.config import SinGANConfig
 from fewgan.model import count_parameters
-from fewgan.singan.nets import METHOD, MODEL_FORMAT, SAMPLING_RULE, Discriminator, Generator, make_noise
+from fewgan.singan.nets import (GRAY_TRAINING_CHANNELS, METHOD, MODEL_FORMAT, SAMPLING_RULE, Discriminator,
+                                Generator, make_noise)
 from fewgan.singan.pyramid import (Pyramid, TrainedScales, build_reals, fixed_noise, fixed_noise_window, plan_pyramid,
                                    random_noise, window_noise)
 
@@ -625,6 +626,10 @@ def prepare(image: str | os.PathLike, config: SinGANConfig, record: dict[str, An
     tensor, meta = read_image(path, channels=_resolve_channels(config.channels), data_range=config.data_range,
                               page=config.page)
     _, h, w = tensor.shape
+    if tensor.shape[0] == 1 and str(config.channels) == "auto" and config.labels is None:
+        # a gray image is trained as three identical channels, as the seed ran it (issue 17:
+        # nets.GRAY_TRAINING_CHANNELS); meta stays the image's, so outputs come back gray
+        tensor = tensor.expand(GRAY_TRAINING_CHANNELS, h, w).contiguous()
     if config.labels is not None:  # the label channels follow the image channels; ImageMeta stays the image's
         from fewgan.data.labels import instances_to_channels
 
@@ -672,7 +677,8 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
 
     Parameters
     ----------
-    image : PNG, TIFF or JPEG (8/16-bit, float TIFF; gray trains a 1-channel model).
+    image : PNG, TIFF or JPEG (8/16-bit, float TIFF; gray is trained as three identical channels
+        and sampled gray, see ``channels``).
     results : parent of the timestamped run folder.
     resume : a run folder to continue from its last checkpoint (``image`` and options are
         then taken from the run; only the run-time settings :attr:`SinGANConfig.RUNTIME_FIELDS`
@@ -716,6 +722,9 @@ def train(image: str | os.PathLike | None = None, *, results: str | os.PathLike 
                     f"{meta.dtype}) -> {run_dir}, device {dev}")
         for line in resolution_lines(config, pyramid, meta, (h0, w0)):
             logger.info(line)
+        if int(tensor.shape[0]) - config.label_channels != meta.channels:
+            logger.info(f"gray image: trained as {GRAY_TRAINING_CHANNELS} identical channels (as the seed ran it), "
+                        "sampled back gray (their mean); --channels 1 trains one channel")
         if "labels" in record:
             logger.info(f"labels: {record['labels']['source']}, {record['labels']['instances']} instances, trained as "
                         f"{config.label_channels} extra channels (foreground, normalised distance)")
