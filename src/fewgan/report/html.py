@@ -735,12 +735,20 @@ def _eval_rows(evaluation: Mapping[str, Any]) -> list[tuple[Any, Any, Any, str]]
     return rows
 
 
-def _evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
+def _without_eval(evaluation: Mapping[str, Any] | None, missing: str, unreadable: str = "") -> str | None:
+    """What a section says when there is no ``eval.json`` (``missing``) or it cannot be read; ``None`` otherwise."""
     if evaluation is None:
-        return _note(f"no {EVAL_FILE} in the run folder: 'fewgan eval REAL RUN --json RUN/{EVAL_FILE}' "
-                     "then 'fewgan report RUN' adds the evaluation here.")
+        return _note(missing)
     if "_error" in evaluation:
-        return f'<p class="warn">{_e(evaluation["_error"])}</p>'
+        return f'<p class="warn">{_e(evaluation["_error"])}{_e(unreadable)}</p>'
+    return None
+
+
+def _evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
+    said = _without_eval(evaluation, f"no {EVAL_FILE} in the run folder: 'fewgan eval REAL RUN --json "
+                                     f"RUN/{EVAL_FILE}' then 'fewgan report RUN' adds the evaluation here.")
+    if said is not None:
+        return said
     parts = []
     sides = []
     for role in ("real", "fake"):
@@ -810,11 +818,10 @@ def _verdict_lines(evaluation: Mapping[str, Any]) -> list[Mapping[str, Any]] | N
 
 def _verdict_section(evaluation: Mapping[str, Any] | None) -> str:
     """One line per question (fidelity, diversity, copying, labels, utility) with a coloured mark."""
-    if evaluation is None:
-        return _note(f"no verdict yet: it comes from the evaluation ('fewgan eval REAL RUN --json RUN/{EVAL_FILE}' "
-                     "then 'fewgan report RUN').")
-    if "_error" in evaluation:
-        return f'<p class="warn">{_e(evaluation["_error"])}: no verdict</p>'
+    said = _without_eval(evaluation, f"no verdict yet: it comes from the evaluation ('fewgan eval REAL RUN "
+                                     f"--json RUN/{EVAL_FILE}' then 'fewgan report RUN').", ": no verdict")
+    if said is not None:
+        return said
     lines = _verdict_lines(evaluation)
     if not lines:
         return _note(f"{EVAL_FILE} holds no verdict (written by an older fewgan): run 'fewgan eval' again for it; "
