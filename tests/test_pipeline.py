@@ -196,9 +196,21 @@ def test_tiny_stylegan2_demo_end_to_end(tmp_path, capsys):
     assert {"stylegan2_losses", "stylegan2_regularisers", "stylegan2_ada", "stylegan2_metric", "particles"} <= plots
     page = _Images()
     page.feed(report.read_text(encoding="utf-8"))
-    assert len(page.sections) == 9 and all(s.startswith("data:image/") for s in page.srcs)
+    from fewgan.report.html import SECTIONS
+
+    assert page.sections == list(SECTIONS) and all(s.startswith("data:image/") for s in page.srcs)
     evaluation = json.loads((run / "eval.json").read_text())
     assert {"swd", "particles", "memorisation"} <= set(evaluation["metrics"])
+    # trained with the synth folder's labels; the samples carry theirs, exported for detectors
+    assert json.loads((run / "config.json").read_text())["config"]["labels"] == "beside"
+    samples = sorted((run / "samples_demo").glob("*.png"))
+    masks = sorted((run / "samples_demo").glob("*_masks.tif"))
+    assert len(samples) == len(masks) == 16
+    assert len(json.loads((run / "samples_demo" / "coco.json").read_text())["images"]) == 16
+    assert (run / "samples_demo" / "yolo" / "dataset.yaml").is_file()
+    text = report.read_text(encoding="utf-8")
+    labels = text[text.index('<section id="labels">'):text.index('<section id="figures">')]
+    assert "Real images and their labels" in labels and "Generated images and their labels" in labels
     steps = [r for r in read_metrics(run) if "event" not in r]
     assert steps and all({"kimg", "epoch", "step", "loss_G", "loss_D", "r1", "pl", "ada_p", "lr", "seconds"} <= set(r)
                          for r in steps)

@@ -23,8 +23,9 @@ checkout without data, network or model weights:
 5. the run's ``report.html`` (the verdict on top, the instance outlines of real and generated
    images), whose path is printed last.
 
-``fewgan demo stylegan2`` does the same for a folder of small synthetic particle images and the
-data-efficient StyleGAN2 (Karras et al., CVPR 2020, with DiffAugment: Zhao et al., NeurIPS 2020).
+``fewgan demo stylegan2`` does the same for a folder of small synthetic particle images with
+their labels and the data-efficient StyleGAN2 (Karras et al., CVPR 2020, with DiffAugment: Zhao
+et al., NeurIPS 2020), trained on images and labels together.
 A tiny mode (``--tiny`` or ``FEWGAN_DEMO_TINY=1``) shrinks every size and step count so the whole
 pipeline runs in seconds, for tests.
 """
@@ -231,13 +232,16 @@ def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool,
     data_dir = out / "demo_data" / f"stylegan2_{'tiny' if tiny else 'demo'}_seed{seed}"
     folder = api.synth(data_dir, mode="folder", n=p.images, size=p.resolution, seed=seed, radius=p.radius,
                        density=p.density)
-    say(f"[1/5] synthetic particle images: {p.images} of {p.resolution}x{p.resolution} px in {folder}")
-    say(f"[2/5] training StyleGAN2 (DiffAugment, EMA): {p.kimg:g} kimg, batch {p.batch}")
+    say(f"[1/5] synthetic particle images: {p.images} of {p.resolution}x{p.resolution} px in {folder}, each with "
+        "its instance labels (NAME_masks.tif)")
+    say(f"[2/5] training StyleGAN2 with labels (DiffAugment, EMA): {p.kimg:g} kimg, batch {p.batch}")
     run = api.train_stylegan2(folder, results=out, resolution=p.resolution, kimg=p.kimg, batch=p.batch,
                               eval_every=p.eval_every, eval_images=p.eval_images, log_every=p.log_every,
-                              sample_every=max(1, p.eval_every), seed=seed, device=device, quiet=quiet)
-    samples = api.generate(run, run / "samples_demo", n=min(p.samples, 64))
-    say(f"[3/5] samples: {min(p.samples, 64)} images in {samples}")
+                              sample_every=max(1, p.eval_every), labels="beside", seed=seed, device=device,
+                              quiet=quiet)
+    samples = api.generate(run, run / DEMO_SAMPLES_DIR, n=min(p.samples, 64), export=DEMO_EXPORT)
+    say(f"[3/5] samples with labels: {min(p.samples, 64)} images in {samples}, each with its instance labels "
+        "(NAME_masks.tif); export for detectors there: coco.json, yolo/dataset.yaml")
     have_weights, why = _inception_available()
     metrics = ["swd", "particles", "memorisation"] + (["fid", "kid"] if have_weights else [])
     say(f"[4/5] evaluating: {', '.join(metrics)}"
