@@ -6,18 +6,26 @@ every step below is one :mod:`fewgan.api` call.
 The README's first command. Everything it needs is made on the spot, so it runs on a fresh
 checkout without data, network or model weights:
 
-1. a synthetic particle micrograph with ground truth (:func:`fewgan.data.synthetic.synth`);
+1. a synthetic particle micrograph with ground truth and its exact instance labels
+   (``NAME_masks.tif`` beside it: :func:`fewgan.data.synthetic.synth`);
 2. a small SinGAN preset (Shaham, Dekel and Michaeli, ICCV 2019) sized to finish in about five
-   minutes on a 2-core CPU (:data:`SINGAN_PRESETS`);
+   minutes on a 2-core CPU (:data:`SINGAN_PRESETS`), trained on the image and its labels jointly
+   (``labels='beside'``; SinGAN-Seg: Thambawita et al., PLOS ONE 2022);
 3. samples at the original size and at a larger field of view (1.5 x the trained size: SinGAN
-   is fully convolutional, so a larger noise map gives a larger image of the same texture);
-4. evaluation (:func:`fewgan.metrics.evaluate.evaluate`): sliced Wasserstein patch distance,
-   particle statistics, pixel diversity, PSNR/SSIM of the reconstruction, and SIFID only when
-   the Inception weights are installed (it says so otherwise);
-5. the run's ``report.html``, whose path is printed last.
+   is fully convolutional, so a larger noise map gives a larger image of the same texture), each
+   with its generated instance labels (``NAME_masks.tif``), and one export of the original-size
+   samples for detectors and segmenters (:data:`DEMO_EXPORT`: Cellpose masks, ``coco.json``,
+   ``yolo/dataset.yaml``, in ``samples_demo/``);
+4. evaluation (:func:`fewgan.metrics.evaluate.evaluate`) with the metrics of
+   :data:`DEMO_SINGLE_METRICS` (sliced Wasserstein patch distance, particle statistics, pixel
+   diversity, PSNR/SSIM of the reconstruction), and SIFID only when the Inception weights are
+   installed (it says so otherwise); ``eval.json`` carries the verdict;
+5. the run's ``report.html`` (the verdict on top, the instance outlines of real and generated
+   images), whose path is printed last.
 
-``fewgan demo stylegan2`` does the same for a folder of small synthetic particle images and the
-data-efficient StyleGAN2 (Karras et al., CVPR 2020, with DiffAugment: Zhao et al., NeurIPS 2020).
+``fewgan demo stylegan2`` does the same for a folder of small synthetic particle images with
+their labels and the data-efficient StyleGAN2 (Karras et al., CVPR 2020, with DiffAugment: Zhao
+et al., NeurIPS 2020), trained on images and labels together.
 A tiny mode (``--tiny`` or ``FEWGAN_DEMO_TINY=1``) shrinks every size and step count so the whole
 pipeline runs in seconds, for tests.
 """
@@ -34,6 +42,12 @@ from fewgan.errors import FewganError
 
 KINDS = ("singan", "stylegan2")
 TINY_ENV = "FEWGAN_DEMO_TINY"
+#: Metrics of the SinGAN demo's evaluation (SIFID is added when the Inception weights are installed).
+DEMO_SINGLE_METRICS = ("swd", "particles", "diversity", "psnr", "ssim", "labels", "copying")
+#: The label formats the SinGAN demo exports beside its original-size samples (one export).
+DEMO_EXPORT = "all"
+#: The folder of the run that holds the original-size samples, their labels and the export.
+DEMO_SAMPLES_DIR = "samples_demo"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,24 +177,29 @@ def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, 
     # 1. data
     data_dir = out / "demo_data" / f"singan_{'tiny' if tiny else 'demo'}_seed{seed}"
     image = api.synth(data_dir, mode="micrograph", size=p.size, seed=seed, radius=p.radius, density=p.density)
+    from fewgan.data.labels import mask_path
+
     say(f"[1/5] synthetic micrograph: {image} ({p.size}x{p.size} px, 16-bit, ground truth in "
-        f"{image.with_suffix('.json').name})")
-    # 2. training
-    say(f"[2/5] training SinGAN: scales {p.min_size}..{p.size} px, {p.steps + 1} steps per scale, "
+        f"{image.with_suffix('.json').name}, instance labels in {mask_path(image).name})")
+    # 2. training, on the image and its labels
+    say(f"[2/5] training SinGAN with labels: scales {p.min_size}..{p.size} px, {p.steps + 1} steps per scale, "
         f"{p.max_features} features")
     run = api.train_singan(image, results=out, steps=p.steps, min_size=p.min_size, max_size=p.size,
                            log_every=p.log_every, sample_count=p.sample_count, max_features=p.max_features,
-                           seed=seed, device=device,
-                           quiet=quiet)
-    # 3. samples: original size and a larger field of view
-    samples = api.sample(run, run / "samples_demo", n=p.samples, seed=seed, reconstruct=True, device=device)
-    large = api.sample(run, run / f"samples_demo_x{p.large_scale}", n=p.large_samples, seed=seed,
+                           labels="beside", seed=seed, device=device, quiet=quiet)
+    # 3. samples with labels: original size (exported for detectors) and a larger field of view
+    samples = api.sample(run, run / DEMO_SAMPLES_DIR, n=p.samples, seed=seed, reconstruct=True, device=device,
+                         export=DEMO_EXPORT)
+    large = api.sample(run, run / f"{DEMO_SAMPLES_DIR}_x{p.large_scale}", n=p.large_samples, seed=seed,
                        scale=p.large_scale, device=device)
-    say(f"[3/5] samples: {p.samples} at {p.size}x{p.size} px in {samples}, {p.large_samples} at "
-        f"{p.large_scale} x the field of view in {large}")
+    say(f"[3/5] samples with labels: {p.samples} at {p.size}x{p.size} px in {samples}, {p.large_samples} at "
+        f"{p.large_scale} x the field of view in {large}; each has its instance labels beside it "
+        f"(NAME_masks.tif)")
+    say(f"      export for detectors in {samples}: Cellpose masks (NAME_masks.tif), coco.json, "
+        f"yolo/dataset.yaml")
     # 4. evaluation
     have_weights, why = _inception_available()
-    metrics = ["swd", "particles", "diversity", "psnr", "ssim"] + (["sifid"] if have_weights else [])
+    metrics = list(DEMO_SINGLE_METRICS) + (["sifid"] if have_weights else [])
     say(f"[4/5] evaluating: {', '.join(metrics)}"
         + ("" if have_weights else "; SIFID/FID skipped: Inception weights not installed "
            "(fewgan weights import FILE, or fewgan weights fetch)"))
@@ -196,7 +215,7 @@ def _singan(p: SinGANDemo, out: Path, seed: int, device: str, quiet: bool, say, 
     real, meta = api.read_image(image)
     fake = api.load(run, device=device).sample_tensor(p.samples, seed=seed)
     write_particle_values(run, real[None], fake, meta=meta)
-    _print_table(result, say)
+    _print_verdict(result, say, _print_table(result, say))
     # 5. report
     report = api.report(run)
     say(f"[5/5] report: {report}")
@@ -213,13 +232,16 @@ def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool,
     data_dir = out / "demo_data" / f"stylegan2_{'tiny' if tiny else 'demo'}_seed{seed}"
     folder = api.synth(data_dir, mode="folder", n=p.images, size=p.resolution, seed=seed, radius=p.radius,
                        density=p.density)
-    say(f"[1/5] synthetic particle images: {p.images} of {p.resolution}x{p.resolution} px in {folder}")
-    say(f"[2/5] training StyleGAN2 (DiffAugment, EMA): {p.kimg:g} kimg, batch {p.batch}")
+    say(f"[1/5] synthetic particle images: {p.images} of {p.resolution}x{p.resolution} px in {folder}, each with "
+        "its instance labels (NAME_masks.tif)")
+    say(f"[2/5] training StyleGAN2 with labels (DiffAugment, EMA): {p.kimg:g} kimg, batch {p.batch}")
     run = api.train_stylegan2(folder, results=out, resolution=p.resolution, kimg=p.kimg, batch=p.batch,
                               eval_every=p.eval_every, eval_images=p.eval_images, log_every=p.log_every,
-                              sample_every=max(1, p.eval_every), seed=seed, device=device, quiet=quiet)
-    samples = api.generate(run, run / "samples_demo", n=min(p.samples, 64))
-    say(f"[3/5] samples: {min(p.samples, 64)} images in {samples}")
+                              sample_every=max(1, p.eval_every), labels="beside", seed=seed, device=device,
+                              quiet=quiet)
+    samples = api.generate(run, run / DEMO_SAMPLES_DIR, n=min(p.samples, 64), export=DEMO_EXPORT)
+    say(f"[3/5] samples with labels: {min(p.samples, 64)} images in {samples}, each with its instance labels "
+        "(NAME_masks.tif); export for detectors there: coco.json, yolo/dataset.yaml")
     have_weights, why = _inception_available()
     metrics = ["swd", "particles", "memorisation"] + (["fid", "kid"] if have_weights else [])
     say(f"[4/5] evaluating: {', '.join(metrics)}"
@@ -230,14 +252,36 @@ def _stylegan2(p: StyleGAN2Demo, out: Path, seed: int, device: str, quiet: bool,
     real, folder_meta = api.load_folder(folder, resolution=p.resolution)
     fake = api.load(run, device=device).sample_tensor(p.samples, seed=seed)
     write_particle_values(run, real, fake, meta=folder_meta.image)
-    _print_table(result, say)
+    _print_verdict(result, say, _print_table(result, say))
     report = api.report(run)
     say(f"[5/5] report: {report}")
     return report
 
 
-def _print_table(result: dict[str, Any], say) -> None:
+def _print_verdict(result: dict[str, Any], say, printed: str = "") -> None:
+    """The evaluation's verdict lines (``result['verdict']``), when the evaluation wrote one and
+    the table just ``printed`` does not already hold them."""
+    lines = result.get("verdict")
+    if not isinstance(lines, list) or not lines:
+        return
+    first = lines[0].get("text") if isinstance(lines[0], dict) else None
+    if first and first in printed:
+        return
+    from fewgan.metrics.verdict import Line
+
+    say("      verdict:")
+    for line in lines:
+        try:
+            say("      " + str(Line(**line) if isinstance(line, dict) else line))
+        except (TypeError, KeyError):
+            say(f"      {line}")
+
+
+def _print_table(result: dict[str, Any], say) -> str:
+    """Print the evaluation's table; returns its text."""
     from fewgan.metrics.evaluate import format_table
 
-    for line in format_table(result).splitlines():
+    text = format_table(result)
+    for line in text.splitlines():
         say("      " + line)
+    return text

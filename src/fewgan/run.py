@@ -54,6 +54,7 @@ SINGAN_RESUME_FILE = "resume.pt"          # in CHECKPOINT_DIR: everything a resu
 SINGAN_MODEL_FILE = "generator.pt"        # the finished pyramid (what sampling loads)
 SINGAN_AMPS_FILE = "amps.json"
 SINGAN_FIGURE_FILE = "scales.png"         # real | reconstruction | samples, one row per scale
+SINGAN_TRAINING_LABELS_FILE = "training_masks.tif"  # a labelled run's real instances at the trained size
 SINGAN_LOSS_KEYS = ("D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv")
 SINGAN_STEP_KEYS = ("scale", "step", *SINGAN_LOSS_KEYS, "amp", "lr", "seconds")
 SINGAN_SCALE_END_KEYS = ("event", "scale", "size", "amp", "psnr", "ssim", "seconds_scale", "features")

@@ -10,11 +10,14 @@ def register(sub) -> None:
         "demo",
         help="the whole pipeline on synthetic data: train, sample, evaluate, write the report (a few minutes)",
         description=(
-            "Make a synthetic particle micrograph (or, for stylegan2, a folder of small particle "
-            "images), train a small model on it, sample at the original size and at a larger field "
-            "of view, evaluate (SWD, particle statistics, PSNR/SSIM; FID/SIFID only when the "
-            "Inception weights are installed) and write the run's report.html, whose path is "
-            "printed last. The SinGAN demo takes about 5 minutes on 2 CPU cores."
+            "Make a synthetic particle micrograph with its instance labels (or, for stylegan2, a "
+            "folder of small particle images), train a small model on it (SinGAN: on the image and "
+            "its labels together), sample at the original size and at a larger field of view (SinGAN: "
+            "each sample with its labels, exported as Cellpose masks, coco.json and yolo/ in "
+            "RUN/samples_demo), evaluate (SWD, particle statistics, PSNR/SSIM; FID/SIFID only when "
+            "the Inception weights are installed) and write the run's report.html (the verdict on "
+            "top, instance outlines of real and generated images), whose path is printed last. The "
+            "SinGAN demo takes about 5 minutes on 2 CPU cores."
         ),
     )
     p.add_argument("kind", nargs="?", choices=("singan", "stylegan2"), default="singan",

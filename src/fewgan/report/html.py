@@ -6,8 +6,9 @@ into ``plots/`` and embeds every figure and image as a base64 ``data:`` URI, wit
 inline: the file can be mailed to a colleague and opened without network access. It is written
 atomically, so a report being rewritten at the end of a run is never seen half-written.
 
-Every section is always there, what a reader looks at first on top (``summary``, ``results``,
-``evaluation``, ``figures``, ``samples``, ``timings``, ``config``, ``environment``, ``log``); a
+Every section is always there, what a reader looks at first on top (``verdict``, ``summary``,
+``results``, ``evaluation``, ``labels``, ``figures``, ``samples``, ``timings``, ``config``,
+``environment``, ``log``); a
 section whose files do not exist yet (a run killed at its first scale, no evaluation, no
 samples) says so in one line instead of failing, so the trainers can call :func:`write_report` at any point of a run.
 
@@ -28,6 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from fewgan.data.export import YOLO_DIR
+from fewgan.data.labels import is_label_file
 from fewgan.errors import FewganError
 from fewgan.report import plots as _plots
 from fewgan.run import (
@@ -39,6 +42,7 @@ from fewgan.run import (
     PLOTS_DIR,
     REPORT_FILE,
     SINGAN_FIGURE_FILE,
+    SINGAN_TRAINING_LABELS_FILE,
     STYLEGAN2_STEP_KEYS,
     TB_DIR,
     atomic_write_text,
@@ -49,9 +53,10 @@ from fewgan.run import (
 
 #: The ids of the report's sections in page order, results first and reference material last
 #: (tests check that each one is present).
-SECTIONS = ("summary", "results", "evaluation", "figures", "samples", "timings", "config", "environment", "log")
+SECTIONS = ("verdict", "summary", "results", "evaluation", "labels", "figures", "samples", "timings", "config",
+            "environment", "log")
 _SECTION_TITLES = {
-    "summary": "Summary", "config": "Configuration", "environment": "Environment", "timings": "Timings",
+    "verdict": "Verdict", "labels": "Labels", "summary": "Summary", "config": "Configuration", "environment": "Environment", "timings": "Timings",
     "results": "Results", "evaluation": "Evaluation", "figures": "Figures", "samples": "Samples", "log": "Log",
 }
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -121,6 +126,8 @@ def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images:
     figures = [(_caption_for(run_dir, path), path) for path in trainer_figures] + figures
 
     body = {
+        "verdict": _verdict_section(evaluation),
+        "labels": _labels_section(run_dir, cfg, method, samples, evaluation),
         "summary": _summary(run_dir, cfg, method, records),
         "config": _config_section(cfg),
         "environment": _environment_section(cfg),
@@ -191,6 +198,11 @@ figcaption{color:var(--muted);font-size:.88em}
 pre{background:#f7f7f7;border:1px solid var(--line);padding:8px;overflow-x:auto;font-size:.8em;line-height:1.3}
 .warn{color:#a4262c}
 .ok{color:#107c10}
+ul.verdict{list-style:none;padding:0;margin:.3em 0 .6em}
+ul.verdict li{margin:.25em 0}
+.level{display:inline-block;min-width:4.2em;text-align:center;border-radius:3px;padding:0 .4em;margin-right:.5em;
+ font-weight:600;font-size:.85em;color:#fff}
+.level-good{background:#107c10}.level-warn{background:#b35900}.level-bad{background:#a4262c}.level-unknown{background:#777}
 """
 
 
@@ -281,7 +293,24 @@ def _display_png(path: Path, max_side: int, window: tuple[float, float] | None =
     """Any image fewgan writes, as 8-bit PNG bytes with its longest side at most ``max_side``."""
     from PIL import Image
 
-    array = _read_display_array(path)
+    im = Image.fromarray(_display_values(_read_display_array(path), window))
+    if max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return _png_bytes(im)
+
+
+def _png_bytes(im) -> bytes:
+    buffer = io.BytesIO()
+    im.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _display_values(array: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
+    """An ``[H, W, C]`` image in data units as 8-bit display values: ``[H, W]`` (gray) or ``[H, W, 3|4]``.
+
+    8-bit data is shown as it is; 16-bit and float data through ``window`` (lo, hi) in data units
+    when given (never clipped to the low byte), else 16-bit as value / 257 and float as min..max.
+    """
     if array.dtype != np.uint8:
         if window is not None and window[1] > window[0]:
             a = (np.nan_to_num(array.astype(np.float64)) - window[0]) / (window[1] - window[0])
@@ -294,16 +323,9 @@ def _display_png(path: Path, max_side: int, window: tuple[float, float] | None =
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
             a = np.nan_to_num((a - lo) / (hi - lo if hi > lo else 1.0))
             array = (a.clip(0, 1) * 255).round().astype(np.uint8)
-    if array.ndim == 3 and array.shape[2] == 1:
+    if array.ndim == 3 and array.shape[2] in (1, 2):  # gray, gray + alpha
         array = array[:, :, 0]
-    if array.ndim == 3 and array.shape[2] == 2:  # gray + alpha
-        array = array[:, :, 0]
-    im = Image.fromarray(array)
-    if max(im.size) > max_side:
-        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    im.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    return array
 
 
 def _read_display_array(path: Path) -> np.ndarray:
@@ -336,11 +358,19 @@ def _collect_images(run_dir: Path) -> tuple[list[Path], list[Path]]:
             continue
         if rel.parts[0] in _SKIP_DIRS or any(part.startswith(".") for part in rel.parts):
             continue
+        if is_label_file(path) or _in_yolo_export(rel):  # labels are shown as outlines, not as images
+            continue
         if len(rel.parts) == 1 and rel.name in FIGURE_FILES:
             figures.append(path)
         else:
             samples.append(path)
     return figures, samples
+
+
+def _in_yolo_export(rel: Path) -> bool:
+    """Whether a run-relative path is one of the image links of a YOLO export (``.../yolo/images/``)."""
+    parts = rel.parts[:-1]
+    return any(a == YOLO_DIR and b == "images" for a, b in zip(parts, parts[1:]))
 
 
 def _natural_key(path: Path) -> list:
@@ -392,12 +422,19 @@ def _common_window(paths: Sequence[Path], low: float = 0.1, high: float = 99.9) 
     fraction of 0..65535 would look black at value / 257, and one shared window keeps the
     brightness of real, reconstructed and generated images comparable. ``None`` if all are 8-bit.
     """
-    pooled = []
+    arrays = []
     for path in paths:
         try:
-            array = _read_display_array(path)
+            arrays.append(_read_display_array(path))
         except Exception:
             continue
+    return _arrays_window(arrays, low, high)
+
+
+def _arrays_window(arrays: Sequence[np.ndarray], low: float = 0.1, high: float = 99.9) -> tuple[float, float] | None:
+    """:func:`_common_window` of arrays already read (``None`` if all are 8-bit)."""
+    pooled = []
+    for array in arrays:
         if array.dtype == np.uint8:
             continue
         a = array.astype(np.float64).ravel()
@@ -698,12 +735,20 @@ def _eval_rows(evaluation: Mapping[str, Any]) -> list[tuple[Any, Any, Any, str]]
     return rows
 
 
-def _evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
+def _without_eval(evaluation: Mapping[str, Any] | None, missing: str, unreadable: str = "") -> str | None:
+    """What a section says when there is no ``eval.json`` (``missing``) or it cannot be read; ``None`` otherwise."""
     if evaluation is None:
-        return _note(f"no {EVAL_FILE} in the run folder: 'fewgan eval REAL RUN --json RUN/{EVAL_FILE}' "
-                     "then 'fewgan report RUN' adds the evaluation here.")
+        return _note(missing)
     if "_error" in evaluation:
-        return f'<p class="warn">{_e(evaluation["_error"])}</p>'
+        return f'<p class="warn">{_e(evaluation["_error"])}{_e(unreadable)}</p>'
+    return None
+
+
+def _evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
+    said = _without_eval(evaluation, f"no {EVAL_FILE} in the run folder: 'fewgan eval REAL RUN --json "
+                                     f"RUN/{EVAL_FILE}' then 'fewgan report RUN' adds the evaluation here.")
+    if said is not None:
+        return said
     parts = []
     sides = []
     for role in ("real", "fake"):
@@ -747,6 +792,252 @@ def _evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
     if isinstance(warnings, list) and warnings:
         parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
     return "".join(parts) or _note(f"{EVAL_FILE} holds no metric values.")
+
+
+# --------------------------------------------------------------------------- verdict
+_LEVEL_MARKS = {"good": "ok", "warn": "warn", "bad": "BAD", "unknown": "n/a"}
+
+
+def _verdict_lines(evaluation: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    """The verdict lines of an ``eval.json``: its ``verdict`` list, else rebuilt from its metrics
+    with ``fewgan.metrics.verdict.verdict_lines`` where that exists; ``None`` when there is none."""
+    lines = evaluation.get("verdict")
+    if isinstance(lines, list):
+        return [line for line in lines if isinstance(line, Mapping) and "question" in line and "text" in line]
+    if not isinstance(evaluation.get("metrics"), Mapping):
+        return None
+    try:
+        from fewgan.metrics.verdict import verdict_lines
+    except ImportError:
+        return None
+    try:
+        return [line.to_dict() for line in verdict_lines(dict(evaluation))]
+    except Exception:  # an eval.json of another version: the section says there is no verdict
+        return None
+
+
+def _verdict_section(evaluation: Mapping[str, Any] | None) -> str:
+    """One line per question (fidelity, diversity, copying, labels, utility) with a coloured mark."""
+    said = _without_eval(evaluation, f"no verdict yet: it comes from the evaluation ('fewgan eval REAL RUN "
+                                     f"--json RUN/{EVAL_FILE}' then 'fewgan report RUN').", ": no verdict")
+    if said is not None:
+        return said
+    lines = _verdict_lines(evaluation)
+    if not lines:
+        return _note(f"{EVAL_FILE} holds no verdict (written by an older fewgan): run 'fewgan eval' again for it; "
+                     "the numbers are in the evaluation section.")
+    items = []
+    for line in lines:
+        level = str(line.get("level", "unknown"))
+        level = level if level in _LEVEL_MARKS else "unknown"
+        items.append(f'<li><span class="level level-{level}">{_LEVEL_MARKS[level]}</span>'
+                     f'<b>{_e(line["question"])}</b>: {_e(line["text"])}</li>')
+    return (f'<ul class="verdict">{"".join(items)}</ul>'
+            + _note("What the numbers mean, one line per question; every threshold behind these words is "
+                    "documented in one place, fewgan.metrics.verdict.THRESHOLDS. The evaluation section below "
+                    "has the numbers."))
+
+
+# --------------------------------------------------------------------------- labels
+_OVERLAYS_PER_FOLDER = 4  # generated images shown with their outlines, per folder of samples
+_MAX_OVERLAYS = 12
+_REAL_OVERLAYS = 3        # training images of a folder run
+
+
+def _labels_section(run_dir: Path, cfg: Mapping[str, Any], method: str, samples: Sequence[Path],
+                    evaluation: Mapping[str, Any] | None) -> str:
+    """Real and generated images with their instance outlines, in one display window, counts in the captions.
+
+    Real: a SinGAN run's :data:`fewgan.run.SINGAN_TRAINING_LABELS_FILE` (the labels as trained, at
+    the trained size) over its training image; a StyleGAN2 run's first training images with their
+    label files ('beside' or a folder). Generated: every sample image of the run folder with a
+    ``NAME_masks.tif`` beside it (what sampling a labelled model writes).
+    """
+    config = cfg.get("config") if isinstance(cfg.get("config"), Mapping) else {}
+    labelled = config.get("labels") not in (None, "none", "")
+    items: list[tuple[str, np.ndarray, np.ndarray]] = []  # (caption, image in data units, instances)
+    notes: list[str] = []
+    if labelled:
+        if method == "singan":
+            items += _singan_real_overlay(run_dir, cfg, notes)
+        elif method == "stylegan2":
+            items += _folder_real_overlays(cfg, str(config.get("labels")), notes)
+    n_real = len(items)
+    items += _generated_overlays(run_dir, samples, notes)
+    if not labelled and len(items) == 0:
+        return _note("this run was trained without labels (--labels PATH|beside|auto): no instance outlines "
+                     "to show.")
+    window = _arrays_window([image for _, image, _ in items])
+    parts = [_note("Instance outlines (orange) over the images in their true gray values"
+                   + (f", shown with one contrast window for all of them: {_fmt(window[0])} .. {_fmt(window[1])} "
+                      "data units" if window is not None else "") + "; the count of instances is in each caption.")]
+    parts += [f'<p class="warn">{_e(n)}</p>' for n in notes]
+    for title, chosen in (("Real images and their labels", items[:n_real]),
+                          ("Generated images and their labels", items[n_real:])):
+        if not chosen:
+            continue
+        cells = []
+        for caption, image, instances in chosen:
+            cells.append(f"{_overlay_img(image, instances, window, caption)}<figcaption>{_e(caption)}</figcaption>"
+                         "</figure>")
+        parts.append(f"<h3>{_e(title)}</h3>" + '<div class="gallery">' + "".join(cells) + "</div>")
+    if labelled and not items[n_real:]:
+        parts.append(_note("no generated images with labels in the run folder yet: sampling a labelled model "
+                           "writes NAME_masks.tif beside every image (fewgan singan sample / fewgan stylegan2 "
+                           "generate, with --export for COCO and YOLO)."))
+    parts.append(_label_consistency(evaluation))
+    return "\n".join(p for p in parts if p)
+
+
+def _read_instances(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """An instance image fewgan wrote (``[H, W]``, 0 background), as it is: an empty one is a
+    sample without objects, not an error (user label files go through :func:`fewgan.data.labels.read_labels`)."""
+    array = _read_display_array(path)
+    if array.ndim == 3:
+        array = array[..., 0]
+    if array.dtype.kind not in "ui":
+        raise FewganError(f"{path.name}: not an integer label image ({array.dtype})")
+    if shape is not None and array.shape != tuple(shape):
+        raise FewganError(f"{path.name}: {array.shape[0]}x{array.shape[1]} px, its image {shape[0]}x{shape[1]} px")
+    return array.astype(np.int64)
+
+
+def _overlay_img(image: np.ndarray, instances: np.ndarray, window: tuple[float, float] | None, alt: str) -> str:
+    from PIL import Image
+
+    shown = _display_values(image, window)
+    if shown.ndim == 3 and shown.shape[2] == 4:
+        shown = shown[..., :3]
+    zoom = _plots.display_zoom(*instances.shape, max_side=_MAX_SIDE)
+    im = Image.fromarray(_plots.outline_overlay(shown, instances, zoom=zoom))
+    if max(im.size) > _MAX_SIDE:
+        im.thumbnail((_MAX_SIDE, _MAX_SIDE), Image.Resampling.LANCZOS)
+    return _img(_png_bytes(im), alt)
+
+
+def _count_text(instances: np.ndarray) -> str:
+    n = _plots.instance_count(instances)
+    return f"{n} instance{'s' if n != 1 else ''}"
+
+
+def _singan_real_overlay(run_dir: Path, cfg: Mapping[str, Any], notes: list[str]) -> list:
+    from fewgan.model import recorded_data_path
+
+    labels_path = run_dir / SINGAN_TRAINING_LABELS_FILE
+    if not labels_path.is_file():
+        notes.append(f"no {SINGAN_TRAINING_LABELS_FILE} in the run folder yet (a labelled SinGAN run writes its "
+                     "training labels when it finishes).")
+        return []
+    image_path = recorded_data_path(dict(cfg), "singan")
+    try:
+        instances = _read_instances(labels_path)
+        if image_path is None or not image_path.is_file():
+            raise FewganError(f"the training image {image_path} is not there any more")
+        image = _fit_display(_read_display_array(image_path), instances.shape)
+    except Exception as exc:
+        notes.append(f"the training image with its labels cannot be shown: {exc}")
+        return []
+    info = cfg.get("labels") if isinstance(cfg.get("labels"), Mapping) else {}
+    source = info.get("source", (cfg.get("config") or {}).get("labels"))
+    if source == "auto":
+        params = info.get("particles") or {}
+        how = (f"labels from fewgan's particle analysis (--labels auto), threshold {_fmt(info.get('threshold'))}"
+               + (", " + ", ".join(f"{k} {_fmt(v)}" for k, v in params.items()) if isinstance(params, Mapping)
+                  else "") + ": check that they match the particles")
+    else:
+        how = f"labels from {source}"
+    h, w = instances.shape
+    return [(f"training image {image_path.name} at the trained size {h}x{w} px, {how}; {_count_text(instances)}",
+             image, instances)]
+
+
+def _fit_display(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The training image resized (for display only) to the size its model was trained at."""
+    if image.shape[:2] == tuple(shape):
+        return image
+    from skimage.transform import resize
+
+    dtype = image.dtype
+    out = resize(image.astype(np.float64), (*shape, image.shape[2]), order=1, anti_aliasing=True,
+                 preserve_range=True)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(np.round(out), info.min, info.max).astype(dtype)
+    return out.astype(dtype)
+
+
+def _folder_real_overlays(cfg: Mapping[str, Any], spec: str, notes: list[str]) -> list:
+    from fewgan.data.labels import labels_beside, read_labels
+
+    if spec == "auto":
+        notes.append("labels auto: the training images' instances come from the particle analysis at training "
+                     "time and are not stored in the run; the generated images below show what the model learnt.")
+        return []
+    files = [Path(f) for f in ((cfg.get("data") or {}).get("files") or [])][:_REAL_OVERLAYS]
+    out = []
+    for f in files:
+        if spec == "beside":
+            mask = labels_beside(f)
+        else:
+            folder = Path(spec)
+            mask = folder / f.name if (folder / f.name).is_file() else next(
+                (q for q in sorted(folder.glob(f.stem + ".*")) if q.suffix.lower() in _IMAGE_SUFFIXES), None)
+        try:
+            if mask is None:
+                raise FewganError(f"no label image for {f.name}")
+            image = _read_display_array(f)
+            instances = read_labels(mask, shape=image.shape[:2])
+        except Exception as exc:
+            notes.append(f"{f.name}: cannot be shown with its labels: {exc}")
+            continue
+        out.append((f"training image {f.name} as read (before fitting to the training resolution), labels "
+                    f"{mask.name}; {_count_text(instances)}", image, instances))
+    return out
+
+
+def _generated_overlays(run_dir: Path, samples: Sequence[Path], notes: list[str]) -> list:
+    from fewgan.data.labels import labels_beside
+
+    by_folder: dict[Path, list[tuple[Path, Path]]] = {}
+    for path in samples:
+        mask = labels_beside(path)
+        if mask is not None:
+            by_folder.setdefault(path.parent, []).append((path, mask))
+    out = []
+    for pairs in by_folder.values():
+        for path, mask in pairs[:_OVERLAYS_PER_FOLDER]:
+            if len(out) >= _MAX_OVERLAYS:
+                return out
+            rel = path.relative_to(run_dir).as_posix()
+            try:
+                image = _read_display_array(path)
+                instances = _read_instances(mask, image.shape[:2])
+            except Exception as exc:
+                notes.append(f"{rel}: cannot be shown with its labels: {exc}")
+                continue
+            out.append((f"{rel}: {_count_text(instances)}", image, instances))
+    return out
+
+
+def _label_consistency(evaluation: Mapping[str, Any] | None) -> str:
+    """The label-consistency metric of ``eval.json`` (generated vs real), when it was measured."""
+    metrics = (evaluation or {}).get("metrics")
+    entry = metrics.get("labels") if isinstance(metrics, Mapping) else None
+    if not isinstance(entry, Mapping):
+        return ""
+    if "skipped" in entry:
+        return _note(f"label consistency: skipped ({entry['skipped']}).")
+    rows = []
+    for side, name in (("generated", "generated images, their generated labels"),
+                       ("real", "real image(s), their real labels (the reference)")):
+        values = entry.get(side)
+        if isinstance(values, Mapping):
+            rows.append((name, values.get("f1"), values.get("mean_matched_iou")))
+    if not rows:
+        return ""
+    return ("<h3>Label consistency</h3><p>fewgan's independent particle analysis of each image matched to its "
+            "labels: F1 at IoU 0.5 and the mean IoU of the matched pairs.</p>"
+            + _table(("images", "F1", "mean matched IoU"), rows))
 
 
 def _particle_plot(run_dir: Path, evaluation: Mapping[str, Any] | None) -> Path | None:

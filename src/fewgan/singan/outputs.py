@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from fewgan.singan.nets import SAMPLING_RULE, image_part
-from fewgan.run import (CHECKPOINT_DIR, SAMPLES_DIR, SINGAN_AMPS_FILE, SINGAN_MODEL_FILE, atomic_write_json,
-                        read_metrics, save_checkpoint, singan_scale_checkpoint, singan_scale_images)
+from fewgan.run import (CHECKPOINT_DIR, SAMPLES_DIR, SINGAN_AMPS_FILE, SINGAN_MODEL_FILE,
+                        SINGAN_TRAINING_LABELS_FILE, atomic_write_json, read_metrics, save_checkpoint,
+                        singan_scale_checkpoint, singan_scale_images)
 
 
 def end_of_scale(trainer, k: int) -> dict[str, Any]:
@@ -72,7 +73,10 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
 
 
 def end_of_run(trainer) -> None:
-    """The scale table in the log (the public code's format), then the model file and ``amps.json``."""
+    """The scale table in the log (the public code's format), then the model file and ``amps.json``;
+    a labelled run also writes :data:`fewgan.run.SINGAN_TRAINING_LABELS_FILE`: the instances of its
+    real label channels at the finest scale (:func:`fewgan.data.labels.decode_instances`), i.e. the
+    labels as the run trained on them, at the trained size (uint16, Cellpose convention)."""
     st, log, run_dir = trainer.state, trainer.log, trainer.run_dir
     records = ({r["scale"]: r for r in read_metrics(run_dir) if r.get("event") == "scale_end"}
                if run_dir is not None else {})
@@ -86,3 +90,10 @@ def end_of_run(trainer) -> None:
         return
     save_checkpoint(run_dir / SINGAN_MODEL_FILE, trainer.model_dict())
     atomic_write_json(run_dir / SINGAN_AMPS_FILE, {f"s{k}": a for k, a in enumerate(st.amps)})
+    if trainer.cfg.label_channels:  # the real instances as trained (finest scale), for the report and the user
+        from fewgan.data.images import write_array
+        from fewgan.data.labels import decode_instances
+
+        channels = st.reals[-1][0, trainer.image_channels:].detach().float().cpu().numpy()
+        write_array(run_dir / SINGAN_TRAINING_LABELS_FILE, decode_instances(channels).astype(np.uint16)[..., None],
+                    "tiff")
