@@ -293,7 +293,7 @@ def test_no_seams_on_a_flat_field(native_run):
 
     model = SinGANModel.load(native_run)
     scales, last, size, tile = model.scales, model.num_scales - 1, model.size, 16
-    flat = torch.full((1, 1) + size, 0.25)
+    flat = torch.full((1, model.channels) + size, 0.25)  # every trained channel (a gray image trains as three)
     zero = lambda j, shape: torch.zeros(shape)  # noqa: E731
     with torch.no_grad():
         whole = scales.coarse_to_fine(zero, start=last, stop=last, image=flat, rule="as-trained")[0, 0]
