@@ -39,8 +39,10 @@ def run_gpnn(image: Path, out: Path, n: int, seed: int, extra: list[str]) -> dic
     if proc.returncode != 0:
         raise SystemExit(f"gpnn failed: {proc.stderr[-2000:]}")
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([0-9.]+)", proc.stderr).group(1)) for kind in ("User", "System"))
     record = json.loads((out / "gpnn.json").read_text())
     return {"command": " ".join(cmd[2:]), "wall_s": round(wall, 1), "peak_rss_gib": round(rss_kb / 2**20, 3),
+            "cpu_s": round(cpu, 1),
             "seconds_per_sample": record["seconds"], "threads": record["environment"]["threads"]}
 
 
