@@ -12,6 +12,7 @@ import pytest
 
 import fewgan
 from fewgan import api
+from fewgan.gpnn import GPNNConfig
 from fewgan.singan.config import SinGANConfig
 from fewgan.stylegan2.config import StyleGAN2Config
 
@@ -24,7 +25,8 @@ def _type_text(field) -> str:
     return t.replace("Optional[int]", "int | None").replace("Optional[float]", "float | None")
 
 
-@pytest.mark.parametrize("fn, cls", [(api.train_singan, SinGANConfig), (api.train_stylegan2, StyleGAN2Config)])
+@pytest.mark.parametrize("fn, cls", [(api.train_singan, SinGANConfig), (api.train_stylegan2, StyleGAN2Config),
+                                     (api.gpnn, GPNNConfig)])
 def test_training_options_are_the_config_fields(fn, cls):
     params = inspect.signature(fn).parameters
     fields = dataclasses.fields(cls)

@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from fewgan.gpnn import GPNNConfig as _GP
 from fewgan.singan.config import SinGANConfig as _SG
 from fewgan.stylegan2.config import StyleGAN2Config as _S2
 
@@ -378,6 +379,64 @@ def generate(run: PathLike, out: PathLike | None = None, *, n: int | None = None
 
     return generate_to_folder(run, out, n=n, seeds=seeds, psi=psi, noise_mode=noise_mode, batch=batch, grid=grid,
                               interpolate=interpolate, format=format, device=device, quiet=quiet, export=export)
+
+
+@_config_options(_GP, "@@GPNN_DOC@@")
+def gpnn(image: PathLike, out: PathLike, *, n: int = 8, seed: int = 0, size: Any = None, scale: Any = None,
+         format: str | None = None, export: str | None = None, quiet: bool = False, **options: Any) -> Path:
+    """Write ``n`` samples of one image by training-free patch nearest neighbours (GPNN); returns ``out``.
+
+    Nothing is trained: every sample is made from the image's own patches, coarse to fine, at the
+    image's own resolution and pixel size. Samples keep the input's format, bit depth and data range;
+    with ``labels`` each gets ``NAME_masks.tif`` (its instances, assembled from the same source
+    patches as its pixels) and ``out`` gets ``gpnn.json`` (config, seeds, input, sizes, seconds).
+
+    Parameters
+    ----------
+    image : PNG, TIFF or JPEG (8/16-bit, float TIFF; gray or RGB).
+    out : output folder.
+    n : number of samples.
+    seed : sample ``i`` depends only on ``(seed, i)``.
+    size : sample size ``'HxW'`` or ``(h, w)`` (default: the image's).
+    scale : sample size factor, ``1.5`` or ``'1x2'`` (height x width).
+    format : 'png' or 'tiff' (default: the input's).
+    export : with ``labels``, label formats besides the Cellpose masks: ``'coco,yolo'`` (any of
+        cellpose, coco, yolo, yolo-seg) or ``'all'``.
+    quiet : no progress bar or first lines on the terminal.
+
+    The remaining options are the fields of :class:`fewgan.gpnn.GPNNConfig` (their meaning: its
+    docstring).
+
+@@GPNN_DOC@@
+
+    Returns
+    -------
+    Path : ``out``.
+
+    References
+    ----------
+    Granot, Feinstein, Shocher, Bagon, Irani, "Drop the GAN: In Defense of Patches Nearest Neighbors
+    as Single Image Generative Models", CVPR 2022.
+    """
+    from fewgan.data.export import parse_formats
+    from fewgan.errors import FewganError
+    from fewgan.gpnn import GPNNConfig, sample_to_folder
+    from fewgan.singan.sample import parse_scale, parse_size
+
+    config = GPNNConfig.from_dict(options)
+    formats = parse_formats(export)
+    if formats and not config.labels:
+        raise FewganError("--export needs labels to export: give --labels PATH, beside or auto")
+    size, factors = parse_size(size), parse_scale(scale)
+    instances = record = None
+    if config.labels:
+        from fewgan.data.images import read_image as _read
+        from fewgan.singan.train import resolve_labels  # the one --labels rule, shared with SinGAN
+
+        tensor, _ = _read(image)
+        instances, record = resolve_labels(Path(image), tensor, config.labels)
+    return sample_to_folder(image, out, n=n, seed=seed, size=size, scale=factors, config=config,
+                            instances=instances, labels_record=record, formats=formats, format=format, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- evaluation and reports

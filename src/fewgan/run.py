@@ -50,6 +50,7 @@ EVAL_FILE = "eval.json"
 PARTICLES_FILE = "particles.json"
 
 # SinGAN
+GPNN_RECORD_FILE = "gpnn.json"            # what made a folder of GPNN samples (written last)
 SINGAN_RESUME_FILE = "resume.pt"          # in CHECKPOINT_DIR: everything a resume needs
 SINGAN_MODEL_FILE = "generator.pt"        # the finished pyramid (what sampling loads)
 SINGAN_AMPS_FILE = "amps.json"

@@ -19,7 +19,7 @@ from fewgan import __version__
 from fewgan.errors import FewganError
 
 # (module, sub-command names): the order is the order of ``fewgan --help``.
-_AREAS = ("data", "singan", "stylegan2", "evaluate", "weights", "report", "demo")
+_AREAS = ("data", "singan", "stylegan2", "gpnn", "evaluate", "weights", "report", "demo")
 
 
 DEVICE_HELP = ("auto (default: the GPU when PyTorch sees one, else the CPU), cpu, cuda or cuda:N; "

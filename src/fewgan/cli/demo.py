@@ -1,4 +1,4 @@
-"""``fewgan demo [singan|stylegan2]``: synthetic data, training, samples, evaluation, report."""
+"""``fewgan demo [singan|stylegan2|gpnn]``: synthetic data, training (none for gpnn), samples, evaluation, report."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def register(sub) -> None:
             "SinGAN demo takes about 5 minutes on 2 CPU cores."
         ),
     )
-    p.add_argument("kind", nargs="?", choices=("singan", "stylegan2"), default="singan",
-                   help="which model (default singan)")
+    p.add_argument("kind", nargs="?", choices=("singan", "stylegan2", "gpnn"), default="singan",
+                   help="which model (default singan; gpnn: the training-free patch baseline, about a minute)")
     p.add_argument("--tiny", action="store_true",
                    help="tiny sizes and step counts: the pipeline end to end in seconds (also FEWGAN_DEMO_TINY=1)")
     p.add_argument("--out", default="results", help="folder for the synthetic data and the run (default results)")

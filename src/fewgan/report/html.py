@@ -100,7 +100,7 @@ def write_report(
 def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images: int = 24, log_lines: int = 60) -> str:
     """The report page of ``run_dir`` as one HTML string (see :func:`write_report`)."""
     run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir)
+    cfg = _run_record(run_dir)
     method = str(cfg.get("method", "unknown"))
     records = read_metrics(run_dir)
     evaluation = _read_eval(run_dir)
@@ -1158,3 +1158,15 @@ def _log_section(run_dir: Path, lines: int) -> str:
         shown = "\n".join(text[:head_n] + [f"... {len(text) - head_n - tail_n} lines ..."] + text[-tail_n:])
     return (f"<p class=\"muted\">{len(text)} lines in {LOG_FILE}; the first {head_n} and the last lines.</p>"
             f"<pre>{_e(shown)}</pre>")
+
+
+# --------------------------------------------------------------------------- GPNN sample folders (issue 14)
+def _run_record(run_dir: Path) -> dict[str, Any]:
+    """A run folder's ``config.json``; for a folder of ``fewgan gpnn`` samples (no ``config.json``), its
+    ``gpnn.json``, which has the same shape where the page reads it (method, config, data with the
+    image's size, pixel size and the note on the resolution GPNN worked at, created, environment)."""
+    from fewgan.run import CONFIG_FILE, GPNN_RECORD_FILE, read_json
+
+    if run_dir.is_dir() and not (run_dir / CONFIG_FILE).is_file() and (run_dir / GPNN_RECORD_FILE).is_file():
+        return read_json(run_dir / GPNN_RECORD_FILE)
+    return read_run_config(run_dir)
