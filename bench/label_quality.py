@@ -263,7 +263,7 @@ def resize_ceiling(work: Path, side: int, max_sizes: list[int], seed: int) -> li
 def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     """The options of the data and the two trainings (``bench/utility_story.py`` adds its own)."""
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--methods", nargs="*", default=["singan", "stylegan2"], choices=["singan", "stylegan2"])
+    ap.add_argument("--methods", nargs="*", default=["singan", "stylegan2"], choices=["singan", "stylegan2", "gpnn"])
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fewgan_label_quality",
                     help="data and runs go here")
     ap.add_argument("--json", type=Path, default=HERE / "results" / json_name)

@@ -7,6 +7,8 @@ From ``fewgan synth`` data with exact labels (the data and the two trainings of
 (a) one labelled micrograph -> SinGAN with labels -> ``--synthetic-n`` labelled samples -> the
     fixed U-Net of :func:`fewgan.metrics.utility.utility` trained on the real micrograph only, on
     the samples only and on both, each tested on ``--utility-test`` other micrographs (held-out seeds);
+(a') the same micrograph story with the training-free patch baseline (GPNN, :mod:`fewgan.gpnn`) in
+    place of SinGAN, on a ``--gpnn-size`` (512) px micrograph at its own resolution (``--methods gpnn``);
 (b) a folder of ``--s2-n`` labelled 64 px crops -> StyleGAN2 with labels (the stated CPU budget)
     -> ``--synthetic-n`` generated crops with labels -> the same, tested on a held-out folder.
 
@@ -71,8 +73,8 @@ def story(real: list, synthetic: list, test: list, real_consistency: dict, gener
             "verdict": [line.to_dict() for line in lines], "verdict_text": [str(line) for line in lines]}
 
 
-def singan_story(run: Path, data: dict, args, config) -> dict:
-    from fewgan import api
+def single_image_story(data: dict, sample, config, **record) -> dict:
+    """(a) and (a'): ``sample() -> (images [N, C, H, W], N instance images)`` of one labelled micrograph."""
     from fewgan.metrics import verdict
     from fewgan.metrics.copying import single_image_copying
     from fewgan.metrics.particles import find_threshold
@@ -81,17 +83,46 @@ def singan_story(run: Path, data: dict, args, config) -> dict:
     test_images, test_labels = lq.labelled_images(data["test"])
     threshold = find_threshold(train_images)
     t0 = time.perf_counter()
-    images, labels = api.load(run).sample_with_labels(args.synthetic_n, seed=args.sample_seed)
+    images, labels = sample(train_images[0], train_labels[0])
     sampling = time.perf_counter() - t0
     copying = single_image_copying(train_images[0], images, other_real=test_images[0])
     lines = [verdict.layout_copying(copying["layout"]), verdict.patch_copying(copying["patches"])]
     out = story(pairs(train_images, train_labels), pairs(images, labels), pairs(test_images, test_labels),
                 lq.consistency(test_images, test_labels, threshold), lq.consistency(images, labels, threshold),
                 lines, fidelity_lines(train_images, images, ("swd", "diversity")), config)
-    out.update(run=str(run), sampling_seconds=round(sampling, 1),
+    out.update(record, sampling_seconds=round(sampling, 1),
                copying={k: {kk: lq._clean(vv) for kk, vv in v.items() if not isinstance(vv, (list, dict))}
                         for k, v in copying.items()})
     return out
+
+
+def singan_story(run: Path, data: dict, args, config) -> dict:
+    """(a) SinGAN samples with labels from a run trained on the micrograph and its labels."""
+    from fewgan import api
+
+    def sample(image, labels):
+        return api.load(run).sample_with_labels(args.synthetic_n, seed=args.sample_seed)
+
+    return single_image_story(data, sample, config, run=str(run))
+
+
+def gpnn_story(data: dict, args, config) -> dict:
+    """(a') GPNN samples with labels (the label channels carried in the value patches) -> the same story."""
+    import torch
+
+    from fewgan.data.labels import decode_instances, encode_instances
+    from fewgan.gpnn import GPNNConfig, generate
+
+    def sample(image, labels):
+        channels = torch.as_tensor(encode_instances(labels))
+        images, instances = [], []
+        for i in range(args.synthetic_n):
+            x, y = generate(image, seed=args.sample_seed + i, config=GPNNConfig(), labels=channels)
+            images.append(x.clamp(-1, 1))
+            instances.append(decode_instances(y.numpy()))
+        return torch.stack(images), instances
+
+    return single_image_story(data, sample, config, size=args.gpnn_size)
 
 
 def stylegan2_story(run: Path, data: dict, args, config) -> dict:
@@ -118,10 +149,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--synthetic-n", type=int, default=32, help="generated labelled images per method")
     ap.add_argument("--utility-test", type=int, default=4, help="held-out SinGAN micrographs to test on")
     ap.add_argument("--utility-steps", type=int, default=UtilityConfig.steps, help="U-Net training steps")
+    ap.add_argument("--gpnn-size", type=int, default=512, help="micrograph side for the GPNN story (--methods gpnn)")
     args = lq.quick(ap.parse_args(argv))
     args.test_images = max(args.test_images, args.utility_test)
     if args.quick:
-        args.synthetic_n, args.test_images, args.utility_steps = 2, 1, 5
+        args.synthetic_n, args.test_images, args.utility_steps, args.gpnn_size = 2, 1, 5, 48
     config = UtilityConfig(steps=args.utility_steps, crop=min(UtilityConfig.crop, args.singan_size))
     args.work.mkdir(parents=True, exist_ok=True)
     result = lq.header(args)
@@ -131,6 +163,11 @@ def main(argv=None) -> dict:
         run = args.singan_run or lq.train_singan(data["train"], args.work, args)
         result["singan"] = {"train_seconds": None if args.singan_run else round(time.perf_counter() - t0, 1),
                             **singan_story(run, data, args, config)}
+    if "gpnn" in args.methods:
+        import argparse
+
+        data = lq.singan_data(args.work / "gpnn", argparse.Namespace(**{**vars(args), "singan_size": args.gpnn_size}))
+        result["gpnn"] = {"train_seconds": 0.0, **gpnn_story(data, args, config)}
     if "stylegan2" in args.methods:
         data = lq.stylegan2_data(args.work, args)
         t0 = time.perf_counter()
@@ -145,7 +182,7 @@ def main(argv=None) -> dict:
 
 def table(result: dict) -> str:
     out = []
-    for method in ("singan", "stylegan2"):
+    for method in ("singan", "gpnn", "stylegan2"):
         if method not in result:
             continue
         out += [f"{method}", "| trained on | F1 | mean matched IoU | relative count error |", "| --- | --- | --- | --- |"]
