@@ -207,7 +207,8 @@ def train_singan(
 
     Parameters
     ----------
-    image : PNG, TIFF or JPEG (8/16-bit, float TIFF; gray trains a 1-channel model); omit with ``resume``.
+    image : PNG, TIFF or JPEG (8/16-bit, float TIFF; gray trains as three identical channels and samples
+        back gray, ``channels=1`` trains one); omit with ``resume``.
     results : parent of the timestamped run folder.
     resume : a run folder to continue exactly from its last checkpoint; only the run-time
         settings (:attr:`SinGANConfig.RUNTIME_FIELDS`) may be given, any other changed option is refused.

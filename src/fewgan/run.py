@@ -17,6 +17,7 @@ killed process leaves either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import io
 import json
@@ -88,6 +89,17 @@ def stylegan2_sample_grid(step: int) -> str:
 FIGURE_FILES = (SINGAN_FIGURE_FILE,)
 #: the key of ``config.json``'s ``data`` that holds the training data's path, per method
 DATA_PATH_KEYS = {"singan": "path", "stylegan2": "root"}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block on ``n`` torch CPU threads; the previous count is restored after, also on error."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

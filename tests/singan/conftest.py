@@ -7,13 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
+from fewgan.run import torch_threads
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def blobs(h: int, w: int, channels: int = 3, seed: int = 0, peak: float = 255.0) -> np.ndarray:
@@ -53,9 +53,5 @@ def tiny_run(tmp_path_factory, rgb_image):
     API, which also draws the scale figure and writes the report)."""
     from fewgan.api import train_singan as train
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return train(rgb_image, results=tmp_path_factory.mktemp("runs"), quiet=True, **TINY)
-    finally:
-        torch.set_num_threads(before)

@@ -13,7 +13,7 @@ import torch
 
 from fewgan.errors import FewganError
 from fewgan.model import count_parameters
-from fewgan.run import load_checkpoint
+from fewgan.run import load_checkpoint, torch_threads
 from fewgan.singan.nets import Discriminator, Generator
 from fewgan.singan.sample import SinGANModel
 from fewgan.singan.train import train
@@ -33,12 +33,8 @@ def micrograph(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def labelled_run(tmp_path_factory, micrograph) -> Path:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return train(micrograph, results=tmp_path_factory.mktemp("runs"), quiet=True, **LABELLED)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _conv(c_in: int, c_out: int, k: int = 3) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fewgan.run import torch_threads
 from fewgan.singan.nets import Generator
 from fewgan.singan.pyramid import (TrainedScales, fixed_noise, fixed_noise_window, plan_pyramid, tiles,
                                    upsample_tiled)
@@ -121,12 +122,8 @@ def gray72(tmp_path_factory):
 def native_run(tmp_path_factory, gray72):
     from fewgan.singan.train import train
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return train(gray72, results=tmp_path_factory.mktemp("runs"), quiet=True, **NATIVE)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _weights(run):

@@ -175,6 +175,14 @@ class TrainedScales:
     def upsample(self, y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return upsample(y, size, self.scale_factor)
 
+    def _start_image(self, image, size, batch: int, channels: int | None, device) -> torch.Tensor:
+        """``image``, or the zero image a pass starts from at its first scale (``[batch, C, *size]``)."""
+        if image is not None:
+            return image
+        c = channels if channels is not None else self.generators[0].channels
+        device = device if device is not None else next(self.generators[0].parameters()).device
+        return torch.zeros((batch, c) + tuple(size), device=device)
+
     def coarse_to_fine(self, noise: NoiseFn, *, stop: int, start: int = 0, image: torch.Tensor | None = None,
                        batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
                        sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False,
@@ -200,11 +208,7 @@ class TrainedScales:
         runs with the caller's grad mode and the generators' train / eval modes.
         """
         sizes = self.sizes if sizes is None else sizes
-        if image is None:
-            c = channels if channels is not None else self.generators[0].channels
-            device = device if device is not None else next(self.generators[0].parameters()).device
-            image = torch.zeros((batch, c) + tuple(sizes[start]), device=device)
-        y = image
+        y = self._start_image(image, sizes[start], batch, channels, device)
         for j in range(start, stop + 1):
             z = y + self.amps[j] * noise(j, tuple(y.shape))
             y = self.generators[j](z, y) if rule is None else self.generators[j](z, y, statistics_at(j, stop, rule))
@@ -321,11 +325,7 @@ class TrainedScales:
         if all(max(sizes[j]) <= tile for j in range(start, last + 1)) and statistics is None:
             return self.coarse_to_fine(noise, stop=stop, start=start, image=image, batch=batch, channels=channels,
                                        device=device, sizes=sizes, to_next=to_next, rule=rule)
-        if image is None:
-            c = channels if channels is not None else self.generators[0].channels
-            device = device if device is not None else next(self.generators[0].parameters()).device
-            image = torch.zeros((batch, c) + tuple(sizes[start]), device=device)
-        y = image
+        y = self._start_image(image, sizes[start], batch, channels, device)
         for j in range(start, stop + 1):
             gen = self.generators[j]
             z = y + self.amps[j] * noise(j, tuple(y.shape))

@@ -347,17 +347,9 @@ class SinGANTrainer:
 
     def _single_thread(self):
         """Both workers single-threaded for the concurrent phase; the thread count is restored after."""
-        import contextlib
+        from fewgan.run import torch_threads
 
-        @contextlib.contextmanager
-        def ctx():
-            before = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                yield
-            finally:
-                torch.set_num_threads(before)
-        return ctx()
+        return torch_threads(1)
 
     def close(self) -> None:
         if self._pool is not None:
