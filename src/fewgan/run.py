@@ -73,6 +73,8 @@ def singan_scale_images(k: int, suffix: str) -> tuple[str, str]:
 
 
 # StyleGAN2
+STYLEGAN2_TRAINING_LABELS_DIR = "training_labels"  # a labelled run's first training images + instances, as trained
+STYLEGAN2_TRAINING_LABELS_COUNT = 3
 STYLEGAN2_LAST_CHECKPOINT = "last.pt"     # in CHECKPOINT_DIR: everything a resume needs
 STYLEGAN2_BEST_FILES = {"G_ema": "best_G_ema.pt", "G": "best_G.pt", "D": "best_D.pt"}
 STYLEGAN2_BEST_INFO = "best_info.json"

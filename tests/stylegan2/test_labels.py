@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,11 +16,14 @@ import fewgan
 from fewgan.cli import main
 from fewgan.data.export import boxes, read_yolo_boxes
 from fewgan.data.folder import load_folder, load_folder_labels
+from fewgan.data.images import to_numpy
 from fewgan.data.labels import decode_instances, encode_instances, read_labels
 from fewgan.errors import FewganError
 from fewgan.metrics.instances import label_consistency
+from fewgan.metrics.particles import measure_set
 from fewgan.model import count_parameters
-from fewgan.run import load_checkpoint
+from fewgan.report.html import write_report
+from fewgan.run import STYLEGAN2_TRAINING_LABELS_COUNT, STYLEGAN2_TRAINING_LABELS_DIR, load_checkpoint
 from fewgan.stylegan2.config import StyleGAN2Config
 from fewgan.stylegan2.generate import StyleGAN2Model, generate_to_folder
 from fewgan.stylegan2.train import Trainer, label_parameters, train
@@ -119,6 +123,27 @@ def test_auto_labels_record_the_particle_analysis(data, tmp_path):
     assert labels["source"] == "auto" and labels["particles"]["threshold"] == "otsu"
     assert labels["threshold"]["polarity"] == "bright" and -1 < labels["threshold"]["threshold"] < 1
     assert len(labels["counts"]) == 6 and min(labels["counts"]) >= 1
+    # the first training images as trained (16 px, the data's uint16) with the instances the model learnt
+    shown = run / STYLEGAN2_TRAINING_LABELS_DIR
+    images, meta = load_folder(data, resolution=16)
+    found = measure_set(images, threshold=labels["threshold"], keep_labels=True)["labels"]
+    for i, f in enumerate(meta.files[:STYLEGAN2_TRAINING_LABELS_COUNT]):
+        stem = Path(f).stem
+        image = tifffile.imread(shown / f"{stem}.tif")
+        assert image.dtype == np.dtype(meta.image.dtype) == np.uint16 and image.shape == (16, 16)
+        assert np.array_equal(image, to_numpy(images[i], meta.image)[..., 0])
+        masks = tifffile.imread(shown / f"{stem}_masks.tif")
+        assert masks.dtype == np.uint16 and masks.max() == labels["counts"][i]
+        assert np.array_equal(masks, found[i])
+    assert len(list(shown.iterdir())) == 2 * STYLEGAN2_TRAINING_LABELS_COUNT
+    page = write_report(run, plots=False).read_text(encoding="utf-8")
+    threshold = labels["threshold"]["threshold"]
+    for i, f in enumerate(meta.files[:STYLEGAN2_TRAINING_LABELS_COUNT]):
+        n = labels["counts"][i]
+        assert (f"training image {Path(f).stem} as trained (16x16 px), labels from fewgan&#x27;s particle analysis "
+                f"(--labels auto), threshold {threshold:.4g}") in page
+        assert f"check that they match the particles; {n} instance{'s' if n != 1 else ''}" in page
+    assert "cannot be shown" not in page and f"{STYLEGAN2_TRAINING_LABELS_DIR}/" not in page
 
 
 def test_resume_with_labels_is_exact_and_refuses_changing_them(data, tmp_path, one_thread):

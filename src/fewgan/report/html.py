@@ -43,6 +43,7 @@ from fewgan.run import (
     REPORT_FILE,
     SINGAN_FIGURE_FILE,
     SINGAN_TRAINING_LABELS_FILE,
+    STYLEGAN2_TRAINING_LABELS_DIR,
     STYLEGAN2_STEP_KEYS,
     TB_DIR,
     atomic_write_text,
@@ -61,7 +62,7 @@ _SECTION_TITLES = {
 }
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # Folders that hold no images a reader should see in the report.
-_SKIP_DIRS = {PLOTS_DIR, TB_DIR, CHECKPOINT_DIR}
+_SKIP_DIRS = {PLOTS_DIR, TB_DIR, CHECKPOINT_DIR, STYLEGAN2_TRAINING_LABELS_DIR}  # the last: shown as outlines
 _MAX_SIDE = 1024  # embedded images are shrunk to this (longest side) to keep the file mailable
 
 
@@ -861,7 +862,7 @@ def _labels_section(run_dir: Path, cfg: Mapping[str, Any], method: str, samples:
         if method == "singan":
             items += _singan_real_overlay(run_dir, cfg, notes)
         elif method == "stylegan2":
-            items += _folder_real_overlays(cfg, str(config.get("labels")), notes)
+            items += _folder_real_overlays(run_dir, cfg, str(config.get("labels")), notes)
     n_real = len(items)
     items += _generated_overlays(run_dir, samples, notes)
     if not labelled and len(items) == 0:
@@ -938,17 +939,24 @@ def _singan_real_overlay(run_dir: Path, cfg: Mapping[str, Any], notes: list[str]
         notes.append(f"the training image with its labels cannot be shown: {exc}")
         return []
     info = cfg.get("labels") if isinstance(cfg.get("labels"), Mapping) else {}
-    source = info.get("source", (cfg.get("config") or {}).get("labels"))
-    if source == "auto":
-        params = info.get("particles") or {}
-        how = (f"labels from fewgan's particle analysis (--labels auto), threshold {_fmt(info.get('threshold'))}"
-               + (", " + ", ".join(f"{k} {_fmt(v)}" for k, v in params.items()) if isinstance(params, Mapping)
-                  else "") + ": check that they match the particles")
-    else:
-        how = f"labels from {source}"
     h, w = instances.shape
-    return [(f"training image {image_path.name} at the trained size {h}x{w} px, {how}; {_count_text(instances)}",
-             image, instances)]
+    return [(f"training image {image_path.name} at the trained size {h}x{w} px, {_labels_how(info, cfg)}; "
+             f"{_count_text(instances)}", image, instances)]
+
+
+def _labels_how(info: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
+    """Where a run's training labels came from, in words; ``--labels auto`` with the recorded
+    threshold and particle parameters, so that the user can check them against the outlines."""
+    source = info.get("source", (cfg.get("config") or {}).get("labels"))
+    if source != "auto":
+        return f"labels from {source}"
+    threshold = info.get("threshold")
+    if isinstance(threshold, Mapping):  # a folder run records find_threshold's dict
+        threshold = threshold.get("threshold")
+    params = info.get("particles") or {}
+    return (f"labels from fewgan's particle analysis (--labels auto), threshold {_fmt(threshold)}"
+            + (", " + ", ".join(f"{k} {_fmt(v)}" for k, v in params.items()) if isinstance(params, Mapping)
+               else "") + ": check that they match the particles")
 
 
 def _fit_display(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -966,12 +974,16 @@ def _fit_display(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out.astype(dtype)
 
 
-def _folder_real_overlays(cfg: Mapping[str, Any], spec: str, notes: list[str]) -> list:
+def _folder_real_overlays(run_dir: Path, cfg: Mapping[str, Any], spec: str, notes: list[str]) -> list:
     from fewgan.data.labels import labels_beside, read_labels
 
+    as_trained = _as_trained_overlays(run_dir, cfg, notes)
+    if as_trained:
+        return as_trained
     if spec == "auto":
-        notes.append("labels auto: the training images' instances come from the particle analysis at training "
-                     "time and are not stored in the run; the generated images below show what the model learnt.")
+        notes.append(f"labels auto: no {STYLEGAN2_TRAINING_LABELS_DIR}/ in the run folder (runs before fewgan "
+                     "stored them), so the training images' instances cannot be shown; the generated images below "
+                     "show what the model learnt.")
         return []
     files = [Path(f) for f in ((cfg.get("data") or {}).get("files") or [])][:_REAL_OVERLAYS]
     out = []
@@ -995,6 +1007,27 @@ def _folder_real_overlays(cfg: Mapping[str, Any], spec: str, notes: list[str]) -
     return out
 
 
+def _as_trained_overlays(run_dir: Path, cfg: Mapping[str, Any], notes: list[str]) -> list:
+    """A folder run's :data:`fewgan.run.STYLEGAN2_TRAINING_LABELS_DIR`: its first training images at
+    the training resolution with the instances it trained on."""
+    folder = run_dir / STYLEGAN2_TRAINING_LABELS_DIR
+    if not folder.is_dir():
+        return []
+    info = (cfg.get("data") or {}).get("labels")
+    how = _labels_how(info if isinstance(info, Mapping) else {}, cfg)
+    out = []
+    for mask in sorted(folder.glob("*_masks.tif")):
+        image_path = folder / (mask.name[: -len("_masks.tif")] + ".tif")
+        pair = _pair(image_path, mask, mask.name, notes)
+        if pair is None:
+            continue
+        image, instances = pair
+        h, w = instances.shape
+        out.append((f"training image {image_path.stem} as trained ({h}x{w} px), {how}; {_count_text(instances)}",
+                    image, instances))
+    return out
+
+
 def _generated_overlays(run_dir: Path, samples: Sequence[Path], notes: list[str]) -> list:
     from fewgan.data.labels import labels_beside
 
@@ -1009,14 +1042,20 @@ def _generated_overlays(run_dir: Path, samples: Sequence[Path], notes: list[str]
             if len(out) >= _MAX_OVERLAYS:
                 return out
             rel = path.relative_to(run_dir).as_posix()
-            try:
-                image = _read_display_array(path)
-                instances = _read_instances(mask, image.shape[:2])
-            except Exception as exc:
-                notes.append(f"{rel}: cannot be shown with its labels: {exc}")
-                continue
-            out.append((f"{rel}: {_count_text(instances)}", image, instances))
+            pair = _pair(path, mask, rel, notes)
+            if pair is not None:
+                out.append((f"{rel}: {_count_text(pair[1])}", *pair))
     return out
+
+
+def _pair(image_path: Path, mask: Path, name: str, notes: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """An image and its instance image, or None with a note saying why they cannot be shown."""
+    try:
+        image = _read_display_array(image_path)
+        return image, _read_instances(mask, image.shape[:2])
+    except Exception as exc:
+        notes.append(f"{name}: cannot be shown with its labels: {exc}")
+        return None
 
 
 def _label_consistency(evaluation: Mapping[str, Any] | None) -> str:

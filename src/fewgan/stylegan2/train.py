@@ -50,6 +50,8 @@ from fewgan.run import (
     STYLEGAN2_BEST_FILES,
     STYLEGAN2_BEST_INFO,
     STYLEGAN2_LAST_CHECKPOINT,
+    STYLEGAN2_TRAINING_LABELS_COUNT,
+    STYLEGAN2_TRAINING_LABELS_DIR,
     RunLogger,
     atomic_write_json,
     create_run_dir,
@@ -584,6 +586,7 @@ def train(
                           "(fewgan.train_stylegan2 passes fewgan.metrics.selection.selection_metric), "
                           "or eval_every=0")
     # ---- data
+    label_meta = folder_meta = None
     if images is None:
         if folder is None:
             raise FewganError("no image folder given: fewgan stylegan2 train FOLDER")
@@ -592,7 +595,7 @@ def train(
         channels = "auto" if cfg.channels == "auto" else int(cfg.channels)
         images, meta = load_folder(folder, resolution=cfg.resolution, channels=channels, fit=cfg.fit,
                                    recursive=cfg.recursive)
-        label_meta = None
+        folder_meta = meta
         if cfg.labels != "none":
             labels, label_meta = folder_labels(cfg, meta.files, images)
             images = torch.cat([images, labels], dim=1)
@@ -622,6 +625,8 @@ def train(
             run_dir = Path(box[0])
     logger = None
     try:
+        if rank0 and label_meta is not None:
+            write_training_labels(run_dir, folder_meta, images)
         trainer = Trainer(cfg, images, device=device, dist=dist, augment=augment)
         logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
         return _train_loop(trainer, run_dir, logger, cfg, data_meta, state, cfg.seed, device, metric_fn, metric_name,
@@ -665,6 +670,32 @@ def folder_labels(cfg: StyleGAN2Config, files: list[str], images: torch.Tensor) 
     threshold = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in found["threshold"].items()}
     return labels, {"source": "auto", "particles": particles.to_dict(), "threshold": threshold,
                     "counts": [int(c) for c in found["count"]]}
+
+
+def write_training_labels(run_dir: Path, meta, images: torch.Tensor) -> Path:
+    """The first :data:`~fewgan.run.STYLEGAN2_TRAINING_LABELS_COUNT` training images of a labelled run
+    as trained (at the training resolution, in the data's dtype and range) with their instances,
+    ``NAME.tif`` + ``NAME_masks.tif`` (the Cellpose convention) in
+    :data:`~fewgan.run.STYLEGAN2_TRAINING_LABELS_DIR`: what the report overlays, so that the user can
+    check the labels the model learnt from, ``--labels auto`` (particle analysis) above all.
+
+    ``images``: ``[N, C + 2, R, R]``, the label channels last; their instances come back by
+    :func:`fewgan.data.labels.decode_instances`, which returns encoded instances unchanged.
+    """
+    import numpy as np
+
+    from fewgan.data.images import write_array, write_image
+    from fewgan.data.labels import LABEL_CHANNELS, decode_instances
+
+    folder = run_dir / STYLEGAN2_TRAINING_LABELS_DIR
+    folder.mkdir(exist_ok=True)
+    c = int(images.shape[1]) - LABEL_CHANNELS
+    for f, x in zip(meta.files[:STYLEGAN2_TRAINING_LABELS_COUNT], images):
+        stem = Path(f).stem
+        write_image(folder / f"{stem}.tif", x[:c], meta.image, format="tiff")
+        instances = decode_instances(x[c:].numpy()).astype(np.uint16)
+        write_array(folder / f"{stem}_masks.tif", instances[..., None], "tiff")
+    return folder
 
 
 def dry_run_plan(cfg: StyleGAN2Config, folder, images) -> dict[str, Any]:
