@@ -215,6 +215,9 @@ def test_bad_input_is_one_line(folders, tmp_path):
         evaluate(tmp_path / "missing", folders["fake"])
     with pytest.raises(FewganError, match="unknown metric 'fidd'"):
         evaluate(folders["real"], folders["fake"], metrics=["fidd"])
+    # pixel diversity asked of a set: said to be the single-image measure, with the set's counterpart
+    with pytest.raises(FewganError, match=r"^diversity: pixel diversity is the single-image measure .* prdc"):
+        evaluate(folders["real"], folders["fake"], metrics=["diversity"])
     # channel counts differ
     rgb = tmp_path / "rgb"
     rgb.mkdir()
@@ -235,7 +238,7 @@ def test_bad_input_is_one_line(folders, tmp_path):
     with pytest.raises(FewganError, match="at least 6 images"):
         evaluate(folders["real"], few, metrics=["prdc"])
     with pytest.raises(FewganError, match="at least 2 generated"):
-        evaluate(folders["real"], tmp_path / "few" / "img_000.png", metrics=["diversity"])
+        evaluate(few / "img_001.png", few / "img_000.png", metrics=["diversity"])
     one_real = evaluate(few / "img_000.png", few, metrics=["swd"])
     assert one_real["mode"] == "single-image"
     assert one_real["metrics"]["swd"]["floor"]["value"] > 0

@@ -858,6 +858,8 @@ def _sifid(ctx: _Context, floor: bool) -> dict[str, Any]:
 
 
 def _diversity(ctx: _Context, floor: bool) -> dict[str, Any]:
+    _need(ctx.single, "pixel diversity is the single-image measure (REAL one image, SinGAN's case); for a set "
+                      "of real images the variety is prdc's recall and coverage")
     real, fake = ctx.pair(floor)
     _need(fake.shape[0] >= 2, "pixel diversity needs at least 2 generated images")
     from fewgan.metrics.sifid import pixel_diversity
