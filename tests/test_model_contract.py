@@ -13,6 +13,7 @@ import torch
 import fewgan
 from fewgan.data.images import ImageMeta
 from fewgan.model import Reconstruction, TrainedModel
+from fewgan.run import torch_threads
 
 
 def _singan_run(root: Path) -> tuple[Path, Path]:
@@ -101,12 +102,8 @@ class ModelContract:
 
 def _on_one_thread(make, root):
     """Tiny runs train fastest on one thread (and the other tests keep theirs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return make(root)
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

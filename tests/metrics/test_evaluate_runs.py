@@ -15,6 +15,7 @@ from fewgan.data.images import ImageMeta, write_array
 from fewgan.data.synthetic import make_micrograph
 from fewgan.errors import FewganError
 from fewgan.model import Reconstruction
+from fewgan.run import torch_threads
 
 from .test_evaluate import folders, no_weights  # noqa: F401  (the same fixtures: data sets, no Inception weights)
 
@@ -255,16 +256,12 @@ def test_a_trained_labelled_singan_run_through_eval(tmp_path):
     from fewgan.singan.train import train
 
     micrograph = synth(tmp_path / "synth", size=40, seed=3, density=40.0, radius=3.0)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         run = train(micrograph, results=tmp_path / "runs", quiet=True, steps=4, log_every=5, checkpoint_every=4,
                     sample_count=1, min_size=16, max_size=32, labels="beside")
         result = evaluate(micrograph, run, n=3, seed=2, floors=False)
         model = trained.load(run)
         images = model.sample_tensor(3, seed=2)
-    finally:
-        torch.set_num_threads(before)
     assert result["fake"]["labels"].startswith("generated") and result["real"]["size"] == [32, 32]
     entry = result["metrics"]["labels"]
     assert entry["generated"]["images"] == 3 and entry["real"]["images"] == 1

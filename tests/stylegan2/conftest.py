@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from fewgan.run import torch_threads
+
 TINY = dict(resolution=16, batch=4, z_dim=16, w_dim=32, cbase=256, cmax=32, classical="none",
             eval_every=0, sample_every=0, checkpoint_every=0, log_every=1000, g_reg_every=2, d_reg_every=2)
 
@@ -18,7 +20,5 @@ def images():
 
 @pytest.fixture
 def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield

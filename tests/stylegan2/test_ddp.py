@@ -20,7 +20,7 @@ import sys
 import pytest
 import torch
 
-from fewgan.run import load_checkpoint
+from fewgan.run import load_checkpoint, torch_threads
 from fewgan.stylegan2.train import train
 
 OPTS = dict(resolution=16, batch=8, z_dim=16, w_dim=32, cbase=256, cmax=32, classical="none", diffaugment="none",
@@ -50,12 +50,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     runs = list((tmp_path / "ddp").iterdir())
     assert len(runs) == 1  # rank 0 made the one run folder
     ddp = load_checkpoint(runs[0] / "checkpoints" / "last.pt")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         single_run = train(data, results=tmp_path / "one", quiet=True, **OPTS)
-    finally:
-        torch.set_num_threads(n)
     ref = load_checkpoint(single_run / "checkpoints" / "last.pt")
     assert ddp["step"] == ref["step"] == 3
     worst = 0.0
