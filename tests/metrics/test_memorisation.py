@@ -25,6 +25,12 @@ def test_nearest_neighbours_hand_computation():
     assert i.tolist() == [0, 2] and np.allclose(d, [1.0, 1.0])
     d, i = nearest_neighbours(train, train, exclude_self=True)
     assert i.tolist() == [1, 0, 0] and np.allclose(d, [3.0, 3.0, 4.0])
+    # other pairs excluded by a mask (the patch-copying use), in chunks of one query; all excluded: inf
+    d, i = nearest_neighbours(query, train, exclude=lambda a, b: torch.tensor([[True, False, False],
+                                                                               [False, False, True]])[a:b], pairs=3)
+    assert i.tolist() == [1, 0] and np.allclose(d, [2.0, 5.0])
+    d, _ = nearest_neighbours(query, train, exclude=lambda a, b: torch.ones(b - a, 3, dtype=torch.bool))
+    assert np.isinf(d).all()
     out = copy_ratios(train, query)
     # ratios: 1 / d_train(0) = 1/3 (a near-copy at 0.5), 1 / d_train(2) = 1/4
     assert np.allclose(out["ratio"], [1 / 3, 1 / 4])

@@ -119,18 +119,12 @@ def _patches(image: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor
     return cols, torch.stack([ys.reshape(-1), xs.reshape(-1)], 1)
 
 
-def _nearest(query: torch.Tensor, reference: torch.Tensor, mask_fn=None) -> torch.Tensor:
-    """Distance from each query row to its nearest reference row (float64, in chunks of ~20 M pairs)."""
-    chunk = max(1, 20_000_000 // max(1, reference.shape[0]))
-    ref_sq = (reference * reference).sum(1)
-    out = torch.empty(query.shape[0], dtype=torch.float64)
-    for start in range(0, query.shape[0], chunk):
-        q = query[start:start + chunk]
-        d2 = (q * q).sum(1, keepdim=True) - 2.0 * q @ reference.T + ref_sq[None]
-        if mask_fn is not None:
-            d2 = torch.where(mask_fn(start, start + q.shape[0]), torch.full_like(d2, float("inf")), d2)
-        out[start:start + q.shape[0]] = d2.min(1).values.clamp_min(0).sqrt()
-    return out
+def _nearest(query: torch.Tensor, reference: torch.Tensor, exclude=None) -> torch.Tensor:
+    """Distance from each query row to its nearest reference row, skipping the ``exclude`` pairs
+    (:func:`fewgan.metrics.memorisation.nearest_neighbours`, float64)."""
+    from fewgan.metrics.memorisation import nearest_neighbours
+
+    return torch.from_numpy(nearest_neighbours(query, reference, exclude=exclude)[0])
 
 
 def patch_copying(

@@ -46,11 +46,16 @@ def _flatten(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
 
 
 def nearest_neighbours(query: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray, *,
-                       exclude_self: bool = False, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                       exclude_self: bool = False, exclude=None,
+                       pairs: int = 20_000_000) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean nearest neighbour in ``reference [N, ...]`` of every row of ``query [M, ...]``.
 
-    With ``exclude_self`` (query is reference) the point itself is skipped (leave-one-out).
-    Computed in float64 in chunks of ``chunk`` queries. Returns ``(distance [M], index [M])``.
+    With ``exclude_self`` (query is reference) the point itself is skipped (leave-one-out);
+    ``exclude(start, stop)`` -> bool ``[stop - start, N]`` skips any other pairs (e.g. overlapping
+    patches). Exact, in float64, ``|q|^2 - 2 q.r + |r|^2`` in chunks of queries of at most ``pairs``
+    distances. Returns ``(distance [M], index [M])``; a row with every pair excluded gets inf.
+    The one nearest-neighbour primitive of the evaluation (memorisation here, patch copying in
+    :mod:`fewgan.metrics.copying`); GPNN's search (:mod:`fewgan.gpnn`) is its own, float32 and weighted.
     """
     q = _flatten(query, "query")
     r = _flatten(reference, "reference")
@@ -64,15 +69,19 @@ def nearest_neighbours(query: torch.Tensor | np.ndarray, reference: torch.Tensor
     r_sq = (r * r).sum(dim=1)
     dist = np.empty(q.shape[0])
     index = np.empty(q.shape[0], dtype=np.int64)
+    chunk = max(1, pairs // max(1, r.shape[0]))
     for start in range(0, q.shape[0], chunk):
         block = q[start:start + chunk]
+        stop = start + block.shape[0]
         d2 = (block * block).sum(dim=1, keepdim=True) + r_sq[None, :] - 2.0 * block @ r.T
         if exclude_self:
             rows = torch.arange(block.shape[0])
             d2[rows, rows + start] = float("inf")
+        if exclude is not None:
+            d2.masked_fill_(exclude(start, stop), float("inf"))
         best = d2.min(dim=1)
-        dist[start:start + block.shape[0]] = best.values.clamp_min(0.0).sqrt().numpy()
-        index[start:start + block.shape[0]] = best.indices.numpy()
+        dist[start:stop] = best.values.clamp_min(0.0).sqrt().numpy()
+        index[start:stop] = best.indices.numpy()
     return dist, index
 
 
