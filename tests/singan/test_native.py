@@ -189,6 +189,35 @@ def test_crop_step_sees_crops_and_only_the_region_it_needs(gray72):
     assert runs[0] == tuple(sizes[0])
 
 
+def test_crops_reach_the_borders_as_often_as_the_interior(gray72):
+    """Each border row and column is in a crop as often as an interior one (the generator must learn
+    the image border, where its zero padding is): 4000 draws of 24 px crops of a 72 x 64 scale."""
+    from fewgan.run import resolve_device
+    from fewgan.singan.config import SinGANConfig
+    from fewgan.singan.train import SinGANTrainer, prepare
+
+    cfg = SinGANConfig.from_dict(NATIVE)
+    _, meta, pyramid = prepare(gray72, cfg)
+    trainer = SinGANTrainer(cfg, pyramid, meta.to_dict(), None, resolve_device("cpu"))
+    last = len(pyramid.sizes) - 1
+    h, w = pyramid.sizes[last]
+    torch.manual_seed(0)
+    rows, cols = torch.zeros(h), torch.zeros(w)
+    for _ in range(4000):
+        y0, y1, x0, x1 = trainer.crop_window(last)
+        assert (y1 - y0, x1 - x0) == (24, 24) and 0 <= y0 and y1 <= h and 0 <= x0 and x1 <= w
+        rows[y0:y1] += 1
+        cols[x0:x1] += 1
+    for cover, size in ((rows, h), (cols, w)):
+        interior = 4000 * 24 / (size + 23)  # a line at least a crop away from both borders
+        assert abs(cover[24:size - 24].mean().item() / interior - 1) < 0.1
+        # the border lines as often as the interior (a corner drawn from 0 .. size - crop: 1/24 of it),
+        # the lines within a crop of a border at most twice as often
+        for edge in (cover[0], cover[-1]):
+            assert 0.8 < edge.item() / interior < 1.2
+        assert cover.max().item() < 2.2 * interior
+
+
 def test_native_resume_equals_uninterrupted(tmp_path, gray72, native_run):
     from fewgan.run import load_checkpoint
     from fewgan.singan.train import train
