@@ -6,7 +6,7 @@ it); the independent real image (the real-vs-real reference of the layout measur
 SEED + 1000. Three ways to make ``--n`` labelled samples of it:
 
 * **GPNN** (``fewgan gpnn --labels beside``, training-free; :func:`gpnn_speed.run_gpnn`), at the
-  image's own size (or its column from an earlier ``bench/gpnn_speed.py`` result: ``--gpnn-json``).
+  image's own size.
 * **SinGAN, seed defaults** (``fewgan singan train --labels beside``: ``max_size`` 200). The image is
   downscaled to 200 px and the model samples 200 px images, so one model pixel is SIZE / 200 image
   pixels. It is compared **at the model's own pixel size**: the real image and the independent one
@@ -20,7 +20,8 @@ Both SinGAN runs use ``--steps S --lr-decay-fraction 0.8`` (the CPU budget; the 
 per scale: the JSON holds the projection to 2000 from each run's own seconds per scale). Training and
 sampling run as a user runs them, under ``/usr/bin/time -v``: wall time, CPU seconds, peak RSS. A
 trained run can be given instead (``--default-run RUN --default-time FILE``: the file holds the
-``/usr/bin/time -v`` report of its training). Measures (:func:`gpnn_speed.measure`, the same for all
+``/usr/bin/time -v`` report of its training), and columns of earlier results can be taken as they are
+(``--reuse``: to run the columns as separate jobs, or to take the GPNN column of ``bench/gpnn_speed.py``). Measures (:func:`gpnn_speed.measure`, the same for all
 three): SWD against the real image with its real-vs-real floor, particle statistics, pixel diversity,
 layout copying (objects within 2 px, in the compared image's pixels, of a training object, against
 chance and the independent real image) and patch copying (``single_image_copying``), and the labels
@@ -138,8 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("default", "native"):
         p.add_argument(f"--{name}-run", type=Path, help=f"the trained {name} run instead of training one")
         p.add_argument(f"--{name}-time", type=Path, help="the /usr/bin/time -v report of that run's training")
-    p.add_argument("--gpnn-json", type=Path, help="take the GPNN column from this result of bench/side_by_side.py "
-                   "or bench/gpnn_speed.py (same --size, --seed, --n and default options) instead of running it")
+    p.add_argument("--reuse", type=Path, nargs="*", default=[],
+                   help="earlier results of this script (or of bench/gpnn_speed.py for the GPNN column) with the same "
+                        "--size, --seed and --n: the columns found there are taken as they are, not re-run")
     p.add_argument("--work", type=Path, default=Path("/tmp/side_by_side"))
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -154,11 +156,9 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": os.getloadavg(),
               "omp_threads": os.environ.get("OMP_NUM_THREADS"), "torch_threads": torch.get_num_threads(),
               "image": str(image), "other": str(other), "options": {k: str(v) for k, v in vars(args).items()}}
-    if "gpnn" in args.methods and args.gpnn_json:  # the same image, samples and measures: not re-run
-        earlier = json.loads(args.gpnn_json.read_text())
-        row = earlier["gpnn"] if "gpnn" in earlier else earlier["sizes"][str(args.size)]  # this script's or gpnn_speed's
-        result["gpnn"] = {**row, "from": str(args.gpnn_json),
-                          "compared_at": f"the image's own pixel size, {args.size} x {args.size}"}
+    earlier = reused(args.reuse, args.size)
+    if "gpnn" in args.methods and "gpnn" in earlier:
+        result["gpnn"] = earlier["gpnn"]
     elif "gpnn" in args.methods:
         out = work / "gpnn_samples"
         row = gpnn_speed.run_gpnn(image, out, args.n, 0, [])
@@ -167,12 +167,26 @@ def main(argv: list[str] | None = None) -> dict:
         result["gpnn"] = row
     for name in ("default", "native"):
         if name in args.methods:
-            result[f"singan_{name}"] = singan_column(image, other, work, name, args)
+            key = f"singan_{name}"
+            result[key] = earlier.get(key) or singan_column(image, other, work, name, args)
     result["load_end"] = os.getloadavg()
     if args.json:
         gpnn_speed.write_json(args.json, result)
     print(table(result))
     return result
+
+
+def reused(paths: list[Path], size: int) -> dict:
+    """The columns of earlier results (``{'gpnn': row, 'singan_default': row, ...}``), each marked with its file."""
+    out = {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        if "sizes" in data:  # bench/gpnn_speed.py's layout
+            data = {"gpnn": {**data["sizes"][str(size)], "compared_at": f"the image's own pixel size, {size} x {size}"}}
+        for key in ("gpnn", "singan_default", "singan_native"):
+            if key in data:
+                out[key] = {**data[key], "from": str(path)}
+    return out
 
 
 def _particle(row: dict, quantity: str, key: str):

@@ -63,3 +63,17 @@ def test_resized_alike_is_the_pyramids_resize(tmp_path):
     assert torch.allclose(resized, finest, atol=2 / 65535)
     # and it is not the image itself cut or left alone: the particles' contrast survives the resize
     assert float(resized.max() - resized.min()) > 0.1
+
+
+def test_reused_columns(tmp_path):
+    """Columns of earlier results are taken as they are, from this script's layout and gpnn_speed's."""
+    import json
+
+    earlier = tmp_path / "gpnn_speed.json"
+    earlier.write_text(json.dumps({"sizes": {"512": {"wall_s": 11.6}, "2048": {"wall_s": 242.0}}}))
+    mine = tmp_path / "native.json"
+    mine.write_text(json.dumps({"date": "x", "singan_native": {"run": "R"}}))
+    columns = _script("side_by_side").reused([earlier, mine], 512)
+    assert set(columns) == {"gpnn", "singan_native"}
+    assert columns["gpnn"]["wall_s"] == 11.6 and columns["gpnn"]["from"] == str(earlier)
+    assert columns["singan_native"] == {"run": "R", "from": str(mine)}
