@@ -14,8 +14,8 @@ independent one (seed + 1000, the real-vs-real reference of the layout measure);
     OMP_NUM_THREADS=2 .venv/bin/python bench/gpnn_speed.py --sizes 512 2048 --n 2 1 \
         --work /tmp/gpnn_bench --json bench/results/gpnn_speed.json
 
-The SinGAN column of the side-by-side table (issue 14 point 5) is measured by bench/singan_* with
-the same images (``--work`` keeps them).
+The SinGAN columns of the side-by-side table (issue 14 point 5) are measured by bench/side_by_side.py
+with the same images and these functions (``--work`` keeps them).
 """
 
 from __future__ import annotations
@@ -30,20 +30,55 @@ import time
 from pathlib import Path
 
 
-def run_gpnn(image: Path, out: Path, n: int, seed: int, extra: list[str]) -> dict:
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "fewgan", "gpnn", str(image), str(out), "--n", str(n),
-           "--seed", str(seed), "--labels", "beside", "--quiet", *extra]
+def timed(cmd: list[str]) -> dict:
+    """Run ``cmd`` under ``/usr/bin/time -v``: wall seconds, peak resident memory and CPU seconds
+    (:func:`time_v`); stops with the command's error output when it fails."""
+    cmd = ["/usr/bin/time", "-v", *cmd]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"gpnn failed: {proc.stderr[-2000:]}")
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([0-9.]+)", proc.stderr).group(1)) for kind in ("User", "System"))
+        raise SystemExit(f"{' '.join(cmd[2:])} failed: {proc.stderr[-2000:]}")
+    return {"command": " ".join(cmd[2:]), "wall_s": round(wall, 1), **time_v(proc.stderr)}
+
+
+def time_v(text: str) -> dict:
+    """Peak RSS (GiB), CPU seconds (user + system) and wall seconds from the report of ``/usr/bin/time -v``."""
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([0-9.]+)", text).group(1)) for kind in ("User", "System"))
+    clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)", text).group(1)
+    wall = sum(float(part) * 60 ** i for i, part in enumerate(reversed(clock.split(":"))))
+    return {"peak_rss_gib": round(rss_kb / 2**20, 3), "cpu_s": round(cpu, 1), "time_wall_s": round(wall, 1)}
+
+
+def run_gpnn(image: Path, out: Path, n: int, seed: int, extra: list[str]) -> dict:
+    row = timed([sys.executable, "-m", "fewgan", "gpnn", str(image), str(out), "--n", str(n), "--seed", str(seed),
+                 "--labels", "beside", "--quiet", *extra])
     record = json.loads((out / "gpnn.json").read_text())
-    return {"command": " ".join(cmd[2:]), "wall_s": round(wall, 1), "peak_rss_gib": round(rss_kb / 2**20, 3),
-            "cpu_s": round(cpu, 1),
-            "seconds_per_sample": record["seconds"], "threads": record["environment"]["threads"]}
+    return {**row, "seconds_per_sample": record["seconds"], "threads": record["environment"]["threads"]}
+
+
+def measure(image: Path, other: Path, out: Path) -> dict:
+    """The quality and copy measures of the samples in ``out`` (``sample_*.tif`` with ``_masks.tif`` beside)
+    against the real ``image``, ``other`` an independent real image of its size: SWD with its
+    real-vs-real floor, particle statistics and pixel diversity (``fewgan.api.evaluate``), layout and
+    patch copying (``single_image_copying``), the samples' labels against particle detection."""
+    import tifffile
+    import torch
+
+    from fewgan import api
+    from fewgan.data.images import read_image
+    from fewgan.metrics.copying import single_image_copying
+    from fewgan.metrics.instances import label_consistency
+
+    ev = api.evaluate(image, out, metrics=["swd", "particles", "diversity"], seed=0)
+    real, _ = read_image(image)
+    other_real, _ = read_image(other)
+    paths = sorted(q for q in out.glob("sample_*.tif") if not q.stem.endswith("_masks"))
+    samples = torch.stack([read_image(q)[0] for q in paths])
+    masks = [tifffile.imread(q.with_name(q.stem + "_masks.tif")) for q in paths]
+    return {"evaluate": dict(ev["metrics"]), "copying": single_image_copying(real, samples, other_real=other_real),
+            "label_consistency": label_consistency(samples, masks)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,14 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-eval", action="store_true", help="time only")
     p.add_argument("gpnn_options", nargs="*", help="after --: more options of fewgan gpnn")
     args = p.parse_args(argv)
-    import numpy as np
-    import tifffile
-    import torch
-
     from fewgan import api
-    from fewgan.data.images import read_image
-    from fewgan.metrics.copying import single_image_copying
-    from fewgan.metrics.instances import label_consistency
 
     work = Path(args.work)
     results = {"load_before": os.getloadavg(), "omp_threads": os.environ.get("OMP_NUM_THREADS"), "sizes": {}}
@@ -77,21 +105,23 @@ def main(argv: list[str] | None = None) -> int:
         row["load_end"] = os.getloadavg()
         print(json.dumps({size: row}), flush=True)
         if not args.no_eval:
-            ev = api.evaluate(image, out, metrics=["swd", "particles", "diversity"], seed=0)
-            row["evaluate"] = {k: v for k, v in ev["metrics"].items()}
-            real, _ = read_image(image)
-            other_real, _ = read_image(other)
-            paths = sorted(q for q in out.glob("sample_*.tif") if not q.stem.endswith("_masks"))
-            samples = torch.stack([read_image(q)[0] for q in paths])
-            masks = [tifffile.imread(q.with_name(q.stem + "_masks.tif")) for q in paths]
-            row["copying"] = single_image_copying(real, samples, other_real=other_real)
-            row["label_consistency"] = label_consistency(samples, masks)
+            row.update(measure(image, other, out))
             print(json.dumps({size: {k: row[k] for k in ("copying", "label_consistency")}}, default=float), flush=True)
         results["sizes"][str(size)] = row
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=1, default=lambda o: float(o) if np.isscalar(o) else str(o)))
+        write_json(args.json, results)
     return 0
+
+
+def write_json(path, data: dict) -> None:
+    """``data`` as JSON at ``path`` (numpy scalars as numbers), written to a temporary name and renamed."""
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=lambda o: float(o) if np.isscalar(o) else str(o)) + "\n")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ The data (every length in px of the image the generator trains on, nothing is re
 
 * SinGAN: one ``--singan-size`` px micrograph (``fewgan synth``, 8-bit, ``--singan-density``
   particles per 10,000 px^2, median radius 6 px), trained at ``max_size`` = its size, so particles
-  keep their radius; held-out micrographs of seeds ``--test-seed`` ... for the reference.
+  keep their radius, or with ``--singan-native`` at its own pixel size (``SinGANConfig.native``: the
+  scales larger than ``--singan-crop`` train on aligned random crops, the micrograph's side sets
+  nothing); held-out micrographs of seeds ``--test-seed`` ... for the reference.
 * StyleGAN2: a folder of ``--s2-n`` 64 px crops (``fewgan synth --mode folder``, 8-bit, median
   radius 4 px); the reference on a held-out folder of another seed. Trained in chunks of ``--s2-kimg``
   (a resume between chunks continues exactly), the checkpoint of each chunk end is kept, and the
@@ -55,7 +57,8 @@ def singan_data(work: Path, args) -> dict:
     """The SinGAN training micrograph and the held-out ones: ``{'train': path, 'test': [paths]}``."""
     from fewgan import api
 
-    common = dict(size=args.singan_size, density=args.singan_density, bit_depth=args.bit_depth)
+    common = dict(size=args.singan_size, density=args.singan_density, bit_depth=args.bit_depth,
+                  format=args.singan_format)
     train = api.synth(work / "singan_train", seed=args.train_seed, **common)
     test = [api.synth(work / f"singan_test{s}", seed=s, **common)
             for s in range(args.test_seed, args.test_seed + args.test_images)]
@@ -94,11 +97,30 @@ def folder_images(folder: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- training
 def train_singan(image: Path, work: Path, args) -> Path:
+    """A labelled SinGAN run on ``image``: at ``max_size`` = the micrograph's side, or with ``--singan-native``
+    at its own pixel size with scales above ``--singan-crop`` trained on aligned random crops."""
     from fewgan import api
 
+    native = dict(native=True, crop=args.singan_crop) if args.singan_native else {}
     return api.train_singan(image, results=work / "singan_runs", labels="beside", max_size=args.singan_size,
                             min_size=args.singan_min_size, steps=args.singan_steps, lr_decay_fraction=0.8,
-                            seed=args.seed, quiet=True)
+                            seed=args.seed, quiet=True, **native)
+
+
+def check_trained_on(run: Path, image: Path) -> None:
+    """Stop unless ``run`` was trained on the pixels of ``image`` (a ``--singan-run`` of other data would
+    make every number of the story meaningless)."""
+    import torch
+
+    from fewgan import api
+
+    recorded = api.load(run).training_data()
+    if recorded is None or not Path(recorded).is_file():
+        raise SystemExit(f"{run}: its training image ({recorded}) is not there to compare with {image}")
+    a, b = api.read_image(recorded)[0], api.read_image(image)[0]
+    if a.shape != b.shape or not torch.equal(a, b):
+        raise SystemExit(f"{run} was trained on {recorded}, whose pixels differ from the data's {image}: "
+                         "give the data options the run was trained with")
 
 
 def train_stylegan2(folder: Path, work: Path, args) -> tuple[Path, list[tuple[float, Path]]]:
@@ -262,6 +284,8 @@ def resize_ceiling(work: Path, side: int, max_sizes: list[int], seed: int) -> li
 # --------------------------------------------------------------------------- the whole run
 def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     """The options of the data and the two trainings (``bench/utility_story.py`` adds its own)."""
+    from fewgan.singan.config import SinGANConfig
+
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--methods", nargs="*", default=["singan", "stylegan2"], choices=["singan", "stylegan2", "gpnn"])
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fewgan_label_quality",
@@ -279,6 +303,11 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--singan-min-size", type=int, default=16)
     ap.add_argument("--singan-density", type=float, default=20.0, help="particles per 10,000 px^2")
     ap.add_argument("--singan-steps", type=int, default=60, help="steps per scale")
+    ap.add_argument("--singan-format", default="png", choices=["png", "tiff"], help="file format of the micrographs")
+    ap.add_argument("--singan-native", action="store_true",
+                    help="train at the micrograph's own pixel size (SinGANConfig.native), large scales on crops")
+    ap.add_argument("--singan-crop", type=int, default=SinGANConfig.crop,
+                    help="crop side of --singan-native (SinGANConfig.crop)")
     ap.add_argument("--singan-run", type=Path, help="measure this trained run instead of training one")
     ap.add_argument("--s2-n", type=int, default=100, help="64 px training crops (and held-out crops)")
     ap.add_argument("--s2-kimg", type=lambda s: [float(x) for x in s.split(",")],
@@ -329,6 +358,7 @@ def main(argv=None) -> dict:
         data = singan_data(args.work, args)
         t0 = time.perf_counter()
         run = args.singan_run or train_singan(data["train"], args.work, args)
+        check_trained_on(run, data["train"])
         result["singan"] = {"train_seconds": round(time.perf_counter() - t0, 1) if not args.singan_run else None,
                             **measure_singan(run, data, args)}
     if "stylegan2" in args.methods:

@@ -4,7 +4,8 @@
 From ``fewgan synth`` data with exact labels (the data and the two trainings of
 ``bench/label_quality.py``, same options and defaults, so the runs of one can be reused by the other):
 
-(a) one labelled micrograph -> SinGAN with labels -> ``--synthetic-n`` labelled samples -> the
+(a) one labelled micrograph (``--singan-size`` px; with ``--singan-native`` at its own pixel size, the
+    scales above ``--singan-crop`` trained on crops) -> SinGAN with labels -> ``--synthetic-n`` labelled samples -> the
     fixed U-Net of :func:`fewgan.metrics.utility.utility` trained on the real micrograph only, on
     the samples only and on both, each tested on ``--utility-test`` other micrographs (held-out seeds);
 (a') the same micrograph story with the training-free patch baseline (GPNN, :mod:`fewgan.gpnn`) in
@@ -19,6 +20,10 @@ copying for the single image, the memorisation test for the set; labels; utility
 
     .venv/bin/python bench/utility_story.py --singan-run RUN --s2-run RUN   # runs of label_quality.py
     .venv/bin/python bench/utility_story.py --quick                          # about a minute
+    # (a) and (a') on the 16-bit 512 px micrograph of bench/side_by_side.py (seed 901), SinGAN native:
+    .venv/bin/python bench/utility_story.py --methods singan gpnn --singan-size 512 --gpnn-size 512 \
+        --singan-native --singan-crop 128 --bit-depth 16 --singan-density 2.5 --singan-format tiff \
+        --train-seed 901 --test-seed 902 --synthetic-n 16 --singan-run RUN
 
 Writes ``--json`` (default ``bench/results/utility_story.json``) and prints the tables and verdicts.
 """
@@ -161,6 +166,7 @@ def main(argv=None) -> dict:
         data = lq.singan_data(args.work, args)
         t0 = time.perf_counter()
         run = args.singan_run or lq.train_singan(data["train"], args.work, args)
+        lq.check_trained_on(run, data["train"])
         result["singan"] = {"train_seconds": None if args.singan_run else round(time.perf_counter() - t0, 1),
                             **singan_story(run, data, args, config)}
     if "gpnn" in args.methods:

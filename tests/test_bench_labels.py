@@ -43,6 +43,13 @@ def test_label_quality_and_utility_story_quick(tmp_path):
     assert ceiling["n_ref"] == ceiling["n_pred"] == truth["count"] > 0 and ceiling["f1"] == 1.0
 
     sg = result["singan"]
+    # a given run of other data is refused: every number of its story would be meaningless
+    from fewgan import api
+
+    lq.check_trained_on(sg["run"], tmp_path / "work" / "singan_train" / "micrograph.png")
+    other = api.synth(tmp_path / "other", size=32, seed=99, density=60.0, bit_depth=8)
+    with pytest.raises(SystemExit, match="pixels differ"):
+        lq.check_trained_on(sg["run"], other)
     held_out = sorted((tmp_path / "work").glob("singan_test*/micrograph.png"))
     assert len(held_out) == 1
     assert sg["real_reference"]["f1"] == 1.0
