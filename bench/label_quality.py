@@ -16,10 +16,13 @@ The data (every length in px of the image the generator trains on, nothing is re
 * SinGAN: one ``--singan-size`` px micrograph (``fewgan synth``, 8-bit, ``--singan-density``
   particles per 10,000 px^2, median radius 6 px), trained at ``max_size`` = its size, so particles
   keep their radius; held-out micrographs of seeds ``--test-seed`` ... for the reference.
-* StyleGAN2: a folder of ``--s2-n`` 64 px crops (``fewgan synth --mode folder``, 8-bit, median
-  radius 4 px); the reference on a held-out folder of another seed. Trained in chunks of ``--s2-kimg``
-  (a resume between chunks continues exactly), the checkpoint of each chunk end is kept, and the
-  consistency of its EMA and of its raw generator is measured at each: the curve vs kimg.
+* StyleGAN2: a folder of ``--s2-n`` crops of ``--s2-size`` px (``fewgan synth --mode folder``, 8-bit,
+  median radius ``--s2-radius`` 4 px, ``--s2-density`` particles per 10,000 px^2), trained at that
+  size; the reference on a held-out folder of another seed. The ``--s2-*`` training options set
+  the few config fields named in :func:`stylegan2_options`; the rest keep the seed's defaults.
+  Trained in chunks of ``--s2-kimg`` (a resume between chunks continues exactly), the checkpoint of
+  each chunk end is kept, and the consistency of its EMA and of its raw generator is measured at
+  each: the curve vs kimg.
 
 Besides the target numbers it records what could explain a low score (``diagnostics``): the F1 with
 a threshold fitted to the generated images themselves (is it the real set's threshold?), the pixel
@@ -229,7 +232,11 @@ def measure_stylegan2(run: Path, data: dict, args) -> dict:
             point[which] = consistency(images, labels, threshold)
         curve.append(point)
     last = curve[-1]["G_ema"] if curve else {}
-    return {"run": str(run), "threshold": threshold, "real_training_images": consistency(train_images, train_labels, threshold),
+    # how the run was trained (its config.json): with --s2-run the options above are the measuring call's
+    from fewgan.run import read_run_config
+    from fewgan.stylegan2.nets import METHOD
+
+    return {"run": str(run), "run_config": read_run_config(run, method=METHOD)["config"], "threshold": threshold, "real_training_images": consistency(train_images, train_labels, threshold),
             "real_reference": real, "curve": curve, "generated": last, "ratio": ratio(last, real)}
 
 
