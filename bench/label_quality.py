@@ -18,10 +18,13 @@ The data (every length in px of the image the generator trains on, nothing is re
   keep their radius, or with ``--singan-native`` at its own pixel size (``SinGANConfig.native``: the
   scales larger than ``--singan-crop`` train on aligned random crops, the micrograph's side sets
   nothing); held-out micrographs of seeds ``--test-seed`` ... for the reference.
-* StyleGAN2: a folder of ``--s2-n`` 64 px crops (``fewgan synth --mode folder``, 8-bit, median
-  radius 4 px); the reference on a held-out folder of another seed. Trained in chunks of ``--s2-kimg``
-  (a resume between chunks continues exactly), the checkpoint of each chunk end is kept, and the
-  consistency of its EMA and of its raw generator is measured at each: the curve vs kimg.
+* StyleGAN2: a folder of ``--s2-n`` crops of ``--s2-size`` px (``fewgan synth --mode folder``, 8-bit,
+  median radius ``--s2-radius`` 4 px, ``--s2-density`` particles per 10,000 px^2), trained at that
+  size; the reference on a held-out folder of another seed. The ``--s2-*`` training options set
+  the few config fields named in :func:`stylegan2_options`; the rest keep the seed's defaults.
+  Trained in chunks of ``--s2-kimg`` (a resume between chunks continues exactly), the checkpoint of
+  each chunk end is kept, and the consistency of its EMA and of its raw generator is measured at
+  each: the curve vs kimg.
 
 Besides the target numbers it records what could explain a low score (``diagnostics``): the F1 with
 a threshold fitted to the generated images themselves (is it the real set's threshold?), the pixel
@@ -69,7 +72,11 @@ def stylegan2_data(work: Path, args) -> dict:
     """The StyleGAN2 training folder and the held-out one: ``{'train': folder, 'test': folder}``."""
     from fewgan import api
 
-    common = dict(mode="folder", size=64, bit_depth=args.bit_depth)
+    common = dict(mode="folder", size=args.s2_size, bit_depth=args.bit_depth)
+    if args.s2_density is not None:
+        common["density"] = args.s2_density
+    if args.s2_radius is not None:
+        common["radius"] = args.s2_radius
     return {"train": api.synth(work / "stylegan2_train", n=args.s2_n, seed=args.train_seed, **common),
             "test": api.synth(work / "stylegan2_test", n=args.s2_n, seed=args.test_seed, **common)}
 
@@ -133,14 +140,21 @@ def train_stylegan2(folder: Path, work: Path, args) -> tuple[Path, list[tuple[fl
     for kimg in args.s2_kimg:
         if run is None:
             run = api.train_stylegan2(folder, results=work / "stylegan2_runs", labels="beside", kimg=kimg,
-                                      cbase=args.s2_cbase, cmax=args.s2_cmax, ema_decay=args.s2_ema_decay,
-                                      seed=args.seed, **runtime)
+                                      resolution=args.s2_size, **stylegan2_options(args), seed=args.seed,
+                                      **runtime)
         else:
             run = api.train_stylegan2(resume=run, kimg=kimg, **runtime)
         snap = run / SNAPSHOT.format(kimg)
         shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, snap)
         snapshots.append((kimg, snap))
     return run, snapshots
+
+
+def stylegan2_options(args) -> dict:
+    """The StyleGAN2 config fields the ``--s2-*`` options set (the rest keep the seed's defaults)."""
+    return dict(cbase=args.s2_cbase, cmax=args.s2_cmax, ema_decay=args.s2_ema_decay, batch=args.s2_batch,
+                lr_g=args.s2_lr, lr_d=args.s2_lr, r1_gamma=args.s2_r1_gamma, diffaugment=args.s2_diffaugment,
+                pl_weight=args.s2_pl_weight)
 
 
 def stylegan2_snapshots(run: Path) -> list[tuple[float, Path]]:
@@ -240,7 +254,11 @@ def measure_stylegan2(run: Path, data: dict, args) -> dict:
             point[which] = consistency(images, labels, threshold)
         curve.append(point)
     last = curve[-1]["G_ema"] if curve else {}
-    return {"run": str(run), "threshold": threshold, "real_training_images": consistency(train_images, train_labels, threshold),
+    # how the run was trained (its config.json): with --s2-run the options above are the measuring call's
+    from fewgan.run import read_run_config
+    from fewgan.stylegan2.nets import METHOD
+
+    return {"run": str(run), "run_config": read_run_config(run, method=METHOD)["config"], "threshold": threshold, "real_training_images": consistency(train_images, train_labels, threshold),
             "real_reference": real, "curve": curve, "generated": last, "ratio": ratio(last, real)}
 
 
@@ -309,12 +327,22 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--singan-crop", type=int, default=SinGANConfig.crop,
                     help="crop side of --singan-native (SinGANConfig.crop)")
     ap.add_argument("--singan-run", type=Path, help="measure this trained run instead of training one")
-    ap.add_argument("--s2-n", type=int, default=100, help="64 px training crops (and held-out crops)")
+    ap.add_argument("--s2-n", type=int, default=100, help="training crops (and held-out crops)")
+    ap.add_argument("--s2-size", type=int, default=64, help="crop side, px = StyleGAN2 resolution")
+    ap.add_argument("--s2-density", type=float, default=None,
+                    help="particles per 10,000 px^2 (default: fewgan synth's folder default, 8)")
+    ap.add_argument("--s2-radius", type=float, default=None,
+                    help="median particle radius, px (default: fewgan synth's folder default, 4)")
     ap.add_argument("--s2-kimg", type=lambda s: [float(x) for x in s.split(",")],
                     default=[1, 2, 4, 6, 8, 10], help="chunk ends, kimg (the curve's points)")
     ap.add_argument("--s2-cbase", type=int, default=512)
     ap.add_argument("--s2-cmax", type=int, default=128)
     ap.add_argument("--s2-ema-decay", type=float, default=0.995)
+    ap.add_argument("--s2-batch", type=int, default=16)
+    ap.add_argument("--s2-lr", type=float, default=0.001, help="lr of G and D")
+    ap.add_argument("--s2-r1-gamma", type=float, default=5.0)
+    ap.add_argument("--s2-pl-weight", type=float, default=1.0, help="path-length weight (0: off)")
+    ap.add_argument("--s2-diffaugment", default="color,translation,cutout", help="DiffAugment policy ('none': off)")
     ap.add_argument("--s2-run", type=Path, help="measure this trained run (with its snapshot_kimg*.pt) instead")
     ap.add_argument("--ceiling", type=lambda s: [int(x) for x in s.split(",") if x], default=[512, 256, 200, 128],
                     help="max sizes at which the resize ceiling of a 512 px micrograph is measured ('' to skip)")
