@@ -406,8 +406,9 @@ class SinGANTrainer:
                 if scale_bar is not None:
                     scale_bar.close()
                     scale_bar = None
+                release_memory()  # what the steps freed, before the end passes (whole-image, tiled) allocate
                 outputs.end_of_scale(self, k)
-                release_memory()  # what the scale's steps and end passes freed
+                release_memory()  # what the end passes freed
                 st.scale, st.step, st.begun = k + 1, 0, False
                 self.save_resume()
         finally:
