@@ -24,6 +24,16 @@ is the peak RSS that bench/README.md reports):
     whole per-scale images, noises and resize matrices; the activations are those of one tile)
     and projects the full time from the seconds per tile: a memory probe for machines where the
     full pass takes too long. Without it the whole sample is made.
+``column``
+    the side-by-side table's measures (issue 14 point 5) for folders of samples that any method made
+    of the same real image: SWD against the real image (its own real-halves floor, and the SWD of
+    an independent real image, ``--other``, as the real-vs-real reference), particle statistics,
+    pixel diversity (:func:`fewgan.api.evaluate`) and the copy measures of
+    :func:`fewgan.metrics.copying.single_image_copying`; with the wall time, CPU time and peak RSS
+    parsed from the ``/usr/bin/time -v`` output of the commands that made them. Samples smaller
+    than the real image (SinGAN at the seed defaults trains a downscaled copy) are compared with the
+    real and the other image resized alike (:func:`fewgan.ops.imresize.imresize`, as the pyramid
+    resizes), at the samples' own pixel size.
 ``run``
     prints the full ``fewgan singan train`` command of the issue (``--native --steps N``), for a
     machine with the time to run it.
@@ -180,6 +190,66 @@ def sample(args) -> dict:
     return out
 
 
+def _plain(o):
+    """numpy scalars and arrays in JSON."""
+    return o.tolist() if hasattr(o, "tolist") else str(o)
+
+
+def time_v(path: str | Path) -> dict:
+    """Wall seconds, CPU seconds (user + system) and peak RSS of a ``/usr/bin/time -v`` report."""
+    import re
+
+    text = Path(path).read_text()
+    get = lambda pattern: re.search(pattern, text).group(1)  # noqa: E731
+    clock = [float(v) for v in get(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)").split(":")]
+    wall = sum(v * 60 ** i for i, v in enumerate(reversed(clock)))
+    rss_kb = int(get(r"Maximum resident set size \(kbytes\): (\d+)"))
+    cpu = float(get(r"User time \(seconds\): ([0-9.]+)")) + float(get(r"System time \(seconds\): ([0-9.]+)"))
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_kb": rss_kb,
+            "peak_rss_gib": round(rss_kb / 2**20, 3), "command": get(r'Command being timed: "(.*)"')}
+
+
+def column(args) -> dict:
+    import torch
+
+    from fewgan import api
+    from fewgan.data.images import read_image
+    from fewgan.metrics.copying import single_image_copying
+    from fewgan.ops.imresize import imresize
+
+    real, _ = read_image(args.real)
+    other, _ = read_image(args.other)
+    out = {"real": args.real, "other": args.other, "machine": _machine(), "rows": {}}
+    for spec in args.rows:  # a folder of same-size samples is evaluated as a folder, as bench/gpnn_speed.py does
+        name, _, rest = spec.partition("=")
+        folder, _, timings = rest.partition("@")
+        paths = sorted(q for q in Path(folder).glob("*.tif") if not q.stem.endswith("_masks"))
+        samples = torch.stack([read_image(q)[0] for q in paths])
+        size = tuple(samples.shape[-2:])
+        same = size == tuple(real.shape[-2:])
+        resize = (lambda x: x) if same else (lambda x: imresize(x[None], size=size)[0].clamp(-1, 1))  # noqa: E731
+        r, o = resize(real), resize(other)
+        row = {"samples": [str(q) for q in paths], "size": list(size),
+               "compared_at": "native" if same else f"{size[0]}x{size[1]} (real and other resized alike)"}
+        if timings:
+            row["time"] = [time_v(t) for t in timings.split(",")]
+        metrics = ["swd", "particles"] + (["diversity"] if len(paths) > 1 else [])  # diversity needs two samples
+        ev = api.evaluate(args.real if same else r[None], folder if same else samples, metrics=metrics, seed=0)
+        row["evaluate"] = ev["metrics"]
+        row["swd_other_real"] = api.evaluate(args.real if same else r[None], o[None], metrics=["swd"], seed=0,
+                                             floors=False)["metrics"]["swd"]["value"]
+        row["copying"] = single_image_copying(r, samples, other_real=o)
+        out["rows"][name] = row
+        table = {t["quantity"]: (t["real"]["median"], t["fake"]["median"], t.get("ks"))
+                 for t in ev["metrics"]["particles"]["table"]}
+        swd = ev["metrics"]["swd"]
+        print(json.dumps({name: {"swd": swd["value"], "swd_floor": swd["floor"]["value"],
+                                 "swd_other_real": row["swd_other_real"], "particles": table,
+                                 "copying": row["copying"], "time": row.get("time")}}, default=_plain), flush=True)
+    out["machine"]["load_after"] = os.getloadavg()
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -195,6 +265,12 @@ def main() -> None:
     m.add_argument("--tile", type=int, default=512)
     m.add_argument("--probe-tiles", type=int, default=0)
     m.add_argument("--json", default=None)
+    c = sub.add_parser("column")
+    c.add_argument("--real", required=True, help="the real image the samples were made from")
+    c.add_argument("--other", required=True, help="an independent real image of the same size (seed + 1000)")
+    c.add_argument("--json", default=None)
+    c.add_argument("rows", nargs="+", help="NAME=FOLDER[@TIME_V_FILE[,TIME_V_FILE...]]: samples (*.tif) and the "
+                   "/usr/bin/time -v reports of the commands that made them")
     r = sub.add_parser("run")
     r.add_argument("--size", type=int, default=2048)
     r.add_argument("--steps", type=int, default=2)
@@ -207,10 +283,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    out = steps(args) if args.what == "steps" else sample(args)
+    out = {"steps": steps, "sample": sample, "column": column}[args.what](args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(out, indent=2, default=_plain) + "\n")
 
 
 if __name__ == "__main__":

@@ -182,13 +182,14 @@ def _report_when_done(run_dir: Path, logger) -> None:
 def _singan_done(run_dir: Path, logger) -> None:
     """After a SinGAN run: the figure of its scales (``scales.png``), then the report."""
     from fewgan.report.plots import plot_singan_scales
-    from fewgan.run import SINGAN_FIGURE_FILE
+    from fewgan.run import SINGAN_FIGURE_FILE, release_memory
     from fewgan.singan.sample import SinGANModel
 
     try:
         plot_singan_scales(SinGANModel.load(run_dir), run_dir / SINGAN_FIGURE_FILE)
     except Exception as exc:  # a figure must never cost the run
         logger.warning(f"could not draw {SINGAN_FIGURE_FILE}: {type(exc).__name__}: {exc}")
+    release_memory()  # the figure's passes, before the report reads the images
     _report_when_done(run_dir, logger)
 
 

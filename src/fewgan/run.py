@@ -104,6 +104,36 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+_MALLOC_TRIM: list = []  # [function or None], resolved once
+
+
+def release_memory() -> bool:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim(0)``); False where there is no glibc.
+
+    PyTorch's CPU tensors are plain ``malloc`` blocks. glibc keeps the blocks a phase frees in its
+    heap (its mmap threshold rises to each freed block's size, up to 32 MB, so most feature maps land
+    there), and a later phase with other shapes cannot always reuse them: the heap then grows while
+    the pages of its free blocks stay resident. A SinGAN run at 2048 px grew that way to 3.75 GB of
+    heap with 1.47 GB in use, and past 4 GiB of RSS (bench/README.md, "SinGAN at native
+    resolution"). Called between the phases of a run (after a scale's set-up passes, after its end
+    passes, before the figures), it bounds the resident set by what one phase uses; the pages come
+    back on demand, so the only cost is the time to fault them in again (milliseconds per phase).
+    """
+    if not _MALLOC_TRIM:
+        import ctypes
+
+        try:
+            trim = ctypes.CDLL("libc.so.6").malloc_trim
+            trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+            trim = None
+        _MALLOC_TRIM.append(trim)
+    if _MALLOC_TRIM[0] is None:
+        return False
+    _MALLOC_TRIM[0](0)
+    return True
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available) -> ``torch.device``; the one resolver.
 

@@ -358,3 +358,50 @@ def test_tile_below_the_receptive_field_is_one_line_exit_2(native_run, tmp_path)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--tile 5 is smaller than the generators' receptive field (11 px)" in lines[0]
     assert not any(out.iterdir()) if out.exists() else True
+
+
+def test_memory_is_released_between_the_phases_of_a_run(gray72, tmp_path, monkeypatch):
+    """fewgan.run.release_memory runs after each scale's set-up passes, at each in-scale checkpoint, before
+    and after each scale's end passes, after the model file and after scales.png (bench/README.md: without
+    it a 2048 px run passed 4 GiB)."""
+    from fewgan import api, run
+    from fewgan.singan import train as train_module
+
+    calls = []
+    where = {}
+    monkeypatch.setattr(train_module.SinGANTrainer, "start", _remember(train_module.SinGANTrainer.start, where))
+    monkeypatch.setattr(train_module, "release_memory", lambda: calls.append(_phase(where["trainer"])))
+    monkeypatch.setattr(run, "release_memory", lambda: calls.append("api"))
+    with torch_threads(1):
+        out = api.train_singan(gray72, results=tmp_path, quiet=True, **NATIVE)  # steps 0..3, checkpoint every 2
+    assert (out / "scales.png").is_file() and (out / "report.html").is_file()
+    n = len(_weights(out)["generators"])
+    # per scale: after the set-up passes (step 0), at the checkpoint after step 1 (step 2), before and
+    # after the end passes (step 4); then after the model file (scale n) and after the figure
+    per_scale = [c for k in range(n) for c in ((k, 0, True), (k, 2, True), (k, 4, True), (k, 4, True))]
+    assert calls == per_scale + [(n, 0, False), "api"]
+
+
+def _remember(start, where):
+    def wrapped(self, image):
+        where["trainer"] = self
+        return start(self, image)
+    return wrapped
+
+
+def _phase(trainer):
+    st = trainer.state
+    return st.scale, st.step, st.begun
+
+
+def test_scales_figure_releases_memory_after_each_row(native_run, tmp_path, monkeypatch):
+    from fewgan.report import plots
+    from fewgan.singan.sample import SinGANModel
+
+    model = SinGANModel.load(native_run)
+    calls = []
+    monkeypatch.setattr(plots, "release_memory", lambda: calls.append(1))
+    with torch_threads(1):
+        plots.plot_singan_scales(model, tmp_path / "scales.png")
+    assert (tmp_path / "scales.png").stat().st_size > 0
+    assert len(calls) == len(_weights(native_run)["generators"])  # one per scale row

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from fewgan.run import PLOTS_DIR, atomic_write_bytes
+from fewgan.run import PLOTS_DIR, atomic_write_bytes, release_memory
 
 _DPI = 100
 _COLORS = {"D": "#1f77b4", "D_r": "#6baed6", "D_f": "#9ecae1", "D_gp": "#17becf",
@@ -510,6 +510,8 @@ def plot_singan_scales(model, path: str | os.PathLike) -> Path:
                 if col == 0:
                     h, w = sizes[k]
                     ax.set_ylabel(f"s{k}\n{h}x{w}", fontsize=8)
+            del recon, samples, row
+            release_memory()  # a row's passes free whole-scale images; a 2048 px model's rows add up otherwise
     if (lo, hi) != (-1.0, 1.0):
         fig.suptitle("display window: 0.5-99.5 percentiles of the real image", fontsize=8)
     fig.tight_layout()

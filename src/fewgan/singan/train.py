@@ -44,8 +44,8 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.run import (CHECKPOINT_DIR, SINGAN_LOSS_KEYS, SINGAN_RESUME_FILE, RunLogger, create_run_dir,
                         discard_failed_start, get_rng_state, load_checkpoint, log_offsets, nonfinite_loss_error,
-                        read_run_config, remove_stale_temps, resolve_device, save_checkpoint, set_rng_state,
-                        truncate_logs, truncate_metrics, write_run_config)
+                        read_run_config, release_memory, remove_stale_temps, resolve_device, save_checkpoint,
+                        set_rng_state, truncate_logs, truncate_metrics, write_run_config)
 from fewgan.singan import losses, outputs
 from fewgan.singan.config import SinGANConfig
 from fewgan.model import count_parameters
@@ -378,6 +378,7 @@ class SinGANTrainer:
                 k = st.scale
                 if not st.begun:
                     self._begin_scale(k)
+                    release_memory()  # what the set-up passes freed (fewgan.run.release_memory)
                     h, w = self.pyramid.sizes[k]
                     self.log.info(f"Scale #{k + 1}")
                     crop = (f", on random {min(cfg.crop, h)}x{min(cfg.crop, w)} crops"
@@ -409,10 +410,13 @@ class SinGANTrainer:
                         raise _Stopped()
                     if st.step <= cfg.steps and st.step % cfg.checkpoint_every == 0:
                         self.save_resume()
+                        release_memory()  # bounds what varying crop windows leave behind over a long scale
                 if scale_bar is not None:
                     scale_bar.close()
                     scale_bar = None
+                release_memory()  # what the steps freed, before the end passes (whole-image, tiled) allocate
                 outputs.end_of_scale(self, k)
+                release_memory()  # what the end passes freed
                 st.scale, st.step, st.begun = k + 1, 0, False
                 self.save_resume()
         finally:
@@ -753,6 +757,7 @@ def _run_to_end(trainer: SinGANTrainer, run_dir: Path, logger: RunLogger, on_fin
                         f"continue with: fewgan singan train --resume {run_dir}")
             return run_dir
         trainer.finish()
+        release_memory()
         if on_finish is not None:
             on_finish(run_dir, logger)
     finally:
