@@ -226,7 +226,10 @@ def test_a_stopped_training_names_its_run_folder_and_the_resume_command(workspac
     proc = subprocess.Popen([sys.executable, "-m", "fewgan", "singan", "train", str(workspace / "ok.png"), "--results",
                              str(results), "--steps", "400", "--checkpoint-every", "2", "--quiet", "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            # a suite started in the background (`cmd &`) passes SIGINT on as ignored, and
+                            # Python then installs no handler for it: give the child the default, as a terminal does
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not list(results.glob("*/checkpoints/resume.pt")):
