@@ -51,6 +51,9 @@ def test_synth_command_writes_a_micrograph(tmp_path):
     proc = run_cli("synth", str(tmp_path / "d"), "--size", "64", "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "d" / "micrograph.png").exists() and (tmp_path / "d" / "micrograph.json").exists()
+    # it says what it wrote (the files of the folder, not of the image path synth returns)
+    assert proc.stdout.strip() == (f"wrote 4 file(s) to {tmp_path / 'd'}: micrograph.json, micrograph.png, "
+                                   "micrograph_masks.tif, synth.json")
 
 
 def test_import_fewgan_exposes_api():
