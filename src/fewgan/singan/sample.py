@@ -280,7 +280,7 @@ class SinGANModel:
     def untiled_bytes(self, sizes: list[tuple[int, int]], batch: int = MICRO_BATCH) -> int:
         """Bytes of the feature maps an untiled pass of ``batch`` images at ``sizes`` holds at once
         (:data:`LIVE_MAPS` maps of the widest scale)."""
-        pad = self.config.num_blocks * (self.config.kernel_size // 2)
+        pad = self.generators[0].pad  # every scale's generator has the same margin
         return max(LIVE_MAPS * 4 * batch * f * (h + 2 * pad) * (w + 2 * pad) for f, (h, w) in zip(self.features, sizes))
 
     def tile_for(self, sizes: list[tuple[int, int]], tile: int | None, batch: int = MICRO_BATCH) -> int | None:
@@ -289,7 +289,7 @@ class SinGANModel:
         if tile is None:
             return DEFAULT_TILE if self.untiled_bytes(sizes, batch) > MEMORY_BUDGET else None
         tile = int(tile)
-        field = 2 * self.config.num_blocks * (self.config.kernel_size // 2) + 1
+        field = 2 * self.generators[0].pad + 1
         if tile < field:
             raise FewganError(f"--tile {tile} is smaller than the generators' receptive field ({field} px); "
                               f"use --tile {max(field, 64)} or more, or leave it out (automatic)")
