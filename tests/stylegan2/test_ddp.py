@@ -47,6 +47,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
            "-m", "fewgan", "stylegan2", "train", str(data), "--results", str(tmp_path / "ddp"), "--quiet", *flags]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "terminate called" not in proc.stderr  # each rank left its gloo group before exiting
     runs = list((tmp_path / "ddp").iterdir())
     assert len(runs) == 1  # rank 0 made the one run folder
     ddp = load_checkpoint(runs[0] / "checkpoints" / "last.pt")
@@ -63,3 +64,30 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert torch.allclose(ddp["pl_mean"], ref["pl_mean"], atol=1e-6)
     # the runs really trained: weights moved away from the initialisation
     assert (ref["G"]["synthesis.blocks.0.conv1.weight"] - ref["G_ema"]["synthesis.blocks.0.conv1.weight"]).abs().max() > 1e-5
+
+
+def test_a_run_leaves_only_the_process_group_it_joined(monkeypatch):
+    """``DistInfo.close`` destroys a group that ``dist_from_env`` created (a live gloo group at
+    exit can abort the process: pytorch/pytorch#190489) and leaves one the caller made."""
+    import torch.distributed as dist
+
+    from fewgan.stylegan2.train import DistInfo, dist_from_env
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    dist.init_process_group(backend="gloo", rank=0, world_size=1)
+    try:
+        DistInfo(world=2, owns_group=False).close()  # the caller's group: kept
+        assert dist.is_initialized()
+        info = DistInfo(world=2, owns_group=True)
+        info.close()
+        assert not dist.is_initialized()
+        info.close()  # a second close is harmless
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    # one process without torchrun joins nothing, so there is nothing to leave
+    info, device = dist_from_env("cpu")
+    assert (info.world, info.owns_group, device) == (1, False, "cpu")

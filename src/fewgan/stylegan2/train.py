@@ -33,6 +33,7 @@ Only rank 0 writes files.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -133,10 +134,12 @@ class InfiniteSampler:
 # --------------------------------------------------------------------------- distributed
 @dataclasses.dataclass
 class DistInfo:
-    """Process group facts: ``rank``, ``world`` (1 without torchrun)."""
+    """Process group facts: ``rank``, ``world`` (1 without torchrun); ``owns_group``: this run
+    joined the group (:func:`dist_from_env`) and so leaves it when it ends (:meth:`close`)."""
 
     rank: int = 0
     world: int = 1
+    owns_group: bool = False
 
     @property
     def active(self) -> bool:
@@ -156,6 +159,17 @@ class DistInfo:
             import torch.distributed as dist
 
             dist.all_reduce(t)
+
+    def close(self) -> None:
+        """Leave the process group this run joined. A process that exits with a live gloo group
+        can abort at interpreter shutdown ("terminate called without an active exception",
+        SIGABRT: pytorch/pytorch#190489), failing the torchrun job after training finished."""
+        if self.owns_group:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+            self.owns_group = False
 
     def average_gradients(self, module: torch.nn.Module) -> None:
         """One flat all-reduce of every gradient, divided by ``world``.
@@ -194,9 +208,10 @@ def dist_from_env(device: str) -> tuple[DistInfo, str]:
     if device.startswith("cuda"):
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return DistInfo(rank=rank, world=world), device
+    return DistInfo(rank=rank, world=world, owns_group=owns), device
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -549,97 +564,98 @@ def train(
     """
     device = str(resolve_device(device))
     dist, device = dist_from_env(device)
-    rank0 = dist.rank == 0
-    # ---- config (fresh or resumed)
-    state = None
-    data_meta: dict[str, Any] = {}
-    if resume is not None:
-        run_dir = Path(resume)
-        payload = read_run_config(run_dir, method=METHOD)
-        ckpt = run_dir / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT
-        if not ckpt.is_file():
-            raise FewganError(f"{run_dir}: no checkpoint to resume from ({ckpt} missing); start a new run")
-        stored = dict(payload["config"])
-        if "seed" not in stored and "seed" in payload:  # run folders from before the seed was a config field
-            stored["seed"] = int(payload["seed"])
-        # the one resume rule (fewgan.config.Config.resume_with)
-        cfg = StyleGAN2Config.from_dict(stored).resume_with(options, run=run_dir)
-        data_meta = payload.get("data", {})
-        if folder is None and images is None:
-            folder = data_meta.get("root")
-        state = load_checkpoint(ckpt, map_location="cpu")
-    else:
-        base = preset_overrides(preset or "default")
-        base.update({k: v for k, v in options.items() if v is not None})
-        cfg = StyleGAN2Config.from_dict(base)
-        run_dir = None
-    if dry_run:
-        import json
+    with contextlib.closing(dist):  # leaves the process group this run joined, however it ends
+        rank0 = dist.rank == 0
+        # ---- config (fresh or resumed)
+        state = None
+        data_meta: dict[str, Any] = {}
+        if resume is not None:
+            run_dir = Path(resume)
+            payload = read_run_config(run_dir, method=METHOD)
+            ckpt = run_dir / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT
+            if not ckpt.is_file():
+                raise FewganError(f"{run_dir}: no checkpoint to resume from ({ckpt} missing); start a new run")
+            stored = dict(payload["config"])
+            if "seed" not in stored and "seed" in payload:  # run folders from before the seed was a config field
+                stored["seed"] = int(payload["seed"])
+            # the one resume rule (fewgan.config.Config.resume_with)
+            cfg = StyleGAN2Config.from_dict(stored).resume_with(options, run=run_dir)
+            data_meta = payload.get("data", {})
+            if folder is None and images is None:
+                folder = data_meta.get("root")
+            state = load_checkpoint(ckpt, map_location="cpu")
+        else:
+            base = preset_overrides(preset or "default")
+            base.update({k: v for k, v in options.items() if v is not None})
+            cfg = StyleGAN2Config.from_dict(base)
+            run_dir = None
+        if dry_run:
+            import json
 
-        plan: dict[str, Any] = {"method": METHOD, "seed": cfg.seed, "config": cfg.to_dict()}
-        if folder is not None or images is not None:
-            plan["plan"] = dry_run_plan(cfg, folder, images)
-        print(json.dumps(plan, indent=2))
-        return Path(resume) if resume else Path(results)
-    if metric_fn is None and metric_factory is None and cfg.eval_every > 0:
-        raise FewganError("eval_every > 0 needs a selection metric: pass metric_fn or metric_factory "
-                          "(fewgan.train_stylegan2 passes fewgan.metrics.selection.selection_metric), "
-                          "or eval_every=0")
-    # ---- data
-    label_meta = folder_meta = None
-    if images is None:
-        if folder is None:
-            raise FewganError("no image folder given: fewgan stylegan2 train FOLDER")
-        from fewgan.data.folder import load_folder
+            plan: dict[str, Any] = {"method": METHOD, "seed": cfg.seed, "config": cfg.to_dict()}
+            if folder is not None or images is not None:
+                plan["plan"] = dry_run_plan(cfg, folder, images)
+            print(json.dumps(plan, indent=2))
+            return Path(resume) if resume else Path(results)
+        if metric_fn is None and metric_factory is None and cfg.eval_every > 0:
+            raise FewganError("eval_every > 0 needs a selection metric: pass metric_fn or metric_factory "
+                              "(fewgan.train_stylegan2 passes fewgan.metrics.selection.selection_metric), "
+                              "or eval_every=0")
+        # ---- data
+        label_meta = folder_meta = None
+        if images is None:
+            if folder is None:
+                raise FewganError("no image folder given: fewgan stylegan2 train FOLDER")
+            from fewgan.data.folder import load_folder
 
-        channels = "auto" if cfg.channels == "auto" else int(cfg.channels)
-        images, meta = load_folder(folder, resolution=cfg.resolution, channels=channels, fit=cfg.fit,
-                                   recursive=cfg.recursive)
-        folder_meta = meta
-        if cfg.labels != "none":
-            labels, label_meta = folder_labels(cfg, meta.files, images)
-            images = torch.cat([images, labels], dim=1)
-        if not data_meta:
-            data_meta = meta.to_dict()
-            if label_meta is not None:
-                data_meta["labels"] = label_meta
-    else:
-        images = images.float()
-        if not data_meta:
-            # in-memory images of a labelled config carry their label channels last
-            data_meta = {"root": None, "count": int(images.shape[0]), "resolution": cfg.resolution,
-                         "image": {"format": "png", "dtype": "uint8", "bit_depth": 8, "channels": int(images.shape[1]) - cfg.label_channels,
-                                   "source_channels": int(images.shape[1]) - cfg.label_channels, "data_range": [0.0, 255.0],
-                                   "height": cfg.resolution, "width": cfg.resolution}}
-    if images.shape[0] == 0:
-        raise FewganError(f"{folder}: no images to train on")
-    # ---- run folder (rank 0 creates it; the others learn its name)
-    if run_dir is None:
-        if rank0:
-            run_dir = create_run_dir(results)
-        if dist.active:
-            import torch.distributed as tdist
+            channels = "auto" if cfg.channels == "auto" else int(cfg.channels)
+            images, meta = load_folder(folder, resolution=cfg.resolution, channels=channels, fit=cfg.fit,
+                                       recursive=cfg.recursive)
+            folder_meta = meta
+            if cfg.labels != "none":
+                labels, label_meta = folder_labels(cfg, meta.files, images)
+                images = torch.cat([images, labels], dim=1)
+            if not data_meta:
+                data_meta = meta.to_dict()
+                if label_meta is not None:
+                    data_meta["labels"] = label_meta
+        else:
+            images = images.float()
+            if not data_meta:
+                # in-memory images of a labelled config carry their label channels last
+                data_meta = {"root": None, "count": int(images.shape[0]), "resolution": cfg.resolution,
+                             "image": {"format": "png", "dtype": "uint8", "bit_depth": 8, "channels": int(images.shape[1]) - cfg.label_channels,
+                                       "source_channels": int(images.shape[1]) - cfg.label_channels, "data_range": [0.0, 255.0],
+                                       "height": cfg.resolution, "width": cfg.resolution}}
+        if images.shape[0] == 0:
+            raise FewganError(f"{folder}: no images to train on")
+        # ---- run folder (rank 0 creates it; the others learn its name)
+        if run_dir is None:
+            if rank0:
+                run_dir = create_run_dir(results)
+            if dist.active:
+                import torch.distributed as tdist
 
-            box = [str(run_dir) if rank0 else None]
-            tdist.broadcast_object_list(box, src=0)
-            run_dir = Path(box[0])
-    logger = None
-    try:
-        if rank0 and label_meta is not None:
-            write_training_labels(run_dir, folder_meta, images)
-        trainer = Trainer(cfg, images, device=device, dist=dist, augment=augment)
-        logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
-        return _train_loop(trainer, run_dir, logger, cfg, data_meta, state, cfg.seed, device, metric_fn, metric_name,
-                           metric_factory, on_finish, resume is not None, max_steps)
-    except Exception:
-        if logger is not None:
-            logger.close()
-        if rank0 and resume is None:
-            discard_failed_start(run_dir)  # no checkpoint yet: nothing to resume, no folder left behind
-        raise
-    finally:
-        if logger is not None:
-            logger.close()
+                box = [str(run_dir) if rank0 else None]
+                tdist.broadcast_object_list(box, src=0)
+                run_dir = Path(box[0])
+        logger = None
+        try:
+            if rank0 and label_meta is not None:
+                write_training_labels(run_dir, folder_meta, images)
+            trainer = Trainer(cfg, images, device=device, dist=dist, augment=augment)
+            logger = RunLogger(run_dir, quiet=quiet, enabled=rank0)
+            return _train_loop(trainer, run_dir, logger, cfg, data_meta, state, cfg.seed, device, metric_fn, metric_name,
+                               metric_factory, on_finish, resume is not None, max_steps)
+        except Exception:
+            if logger is not None:
+                logger.close()
+            if rank0 and resume is None:
+                discard_failed_start(run_dir)  # no checkpoint yet: nothing to resume, no folder left behind
+            raise
+        finally:
+            if logger is not None:
+                logger.close()
 
 
 def folder_labels(cfg: StyleGAN2Config, files: list[str], images: torch.Tensor) -> tuple[torch.Tensor, dict]:
