@@ -76,6 +76,23 @@ def test_tiled_equals_untiled(rule):
     assert (whole[0] - whole[1]).abs().max() > 0.05  # (and the two images differ: per-image statistics)
 
 
+def test_each_sees_every_scale_of_one_pass_tiled_or_not():
+    """``each(j, y)`` gets scale j's output as a pass stopped at j makes it (rule None: eval mode),
+    from the tiled pass as from the untiled one (scales.png keeps them)."""
+    scales = _scales()
+    noises = _noises(scales, n=2)
+    stop = len(scales.sizes) - 1
+    seen, seen_tiled = {}, {}
+    with torch.no_grad():
+        scales.coarse_to_fine(fixed_noise(noises), stop=stop, batch=2, each=lambda j, y: seen.setdefault(j, y.clone()))
+        scales.tiled(fixed_noise(noises), stop=stop, tile=24, batch=2, each=lambda j, y: seen_tiled.setdefault(j, y.clone()))
+        assert sorted(seen) == sorted(seen_tiled) == list(range(stop + 1))
+        for j in range(stop + 1):
+            alone = scales.coarse_to_fine(fixed_noise(noises), stop=j, batch=2)
+            assert seen[j].shape == alone.shape == (2, 1) + tuple(scales.sizes[j])
+            assert torch.allclose(seen[j], alone, atol=TOL) and torch.allclose(seen_tiled[j], alone, atol=TOL)
+
+
 def test_tiled_per_scale_output_is_one_pass_when_it_fits():
     scales = _scales()
     noises = _noises(scales)
@@ -396,14 +413,41 @@ def _phase(trainer):
     return st.scale, st.step, st.begun
 
 
-def test_scales_figure_releases_memory_after_each_row(native_run, tmp_path, monkeypatch):
+def test_scales_figure_is_two_passes_whose_rows_equal_passes_stopped_at_each_scale(native_run, tmp_path, monkeypatch):
+    """scales.png keeps every scale of one reconstruction pass and one sample pass (``each``), instead of a
+    pass per row (hours at 2048 px); row k equals a pass stopped at scale k, panels are at most
+    SCALES_PANEL_MAX px (area-averaged), and memory is released after each pass."""
     from fewgan.report import plots
+    from fewgan.singan.pyramid import random_noise
     from fewgan.singan.sample import SinGANModel
 
     model = SinGANModel.load(native_run)
-    calls = []
+    n = model.num_scales
+    calls, passes = [], []
     monkeypatch.setattr(plots, "release_memory", lambda: calls.append(1))
+    whole = TrainedScales.whole
+    monkeypatch.setattr(TrainedScales, "whole", lambda self, *a, **k: passes.append(k["stop"]) or whole(self, *a, **k))
     with torch_threads(1):
+        rows = plots.singan_scale_panels(model)
         plots.plot_singan_scales(model, tmp_path / "scales.png")
     assert (tmp_path / "scales.png").stat().st_size > 0
-    assert len(calls) == len(_weights(native_run)["generators"])  # one per scale row
+    assert passes == [n - 1] * 4 and len(calls) == 4  # two passes per figure, a release after each
+    monkeypatch.setattr(TrainedScales, "whole", whole)
+    whole = model.scales.whole
+    assert len(rows) == n and all(len(r) == 4 for r in rows)
+    g = torch.Generator().manual_seed(model.config.seed * 1000 + 999)
+    with torch.no_grad():
+        for k in range(n):
+            recon = whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels)
+            assert torch.allclose(rows[k][1], model.image(recon[0]), atol=1e-5)
+            assert torch.allclose(rows[k][0], model.image(model.reals[k][0]))
+        samples = whole(random_noise(g, model.device), stop=n - 1, batch=2, channels=model.channels)
+    assert torch.allclose(rows[-1][2], model.image(samples[0]), atol=1e-5)
+    assert torch.allclose(rows[-1][3], model.image(samples[1]), atol=1e-5)
+    assert not torch.allclose(rows[-1][2], rows[-1][3])  # two different samples
+    # a panel larger than the display size is area-averaged down to it
+    small = plots.singan_scale_panels(model, max_side=20)
+    big = rows[-1][1]
+    assert max(small[-1][1].shape[-2:]) == 20 and max(small[0][1].shape[-2:]) <= 20
+    pooled = torch.nn.functional.interpolate(big[None], size=tuple(small[-1][1].shape[-2:]), mode="area")[0]
+    assert torch.allclose(small[-1][1], pooled, atol=1e-5)

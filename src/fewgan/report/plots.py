@@ -465,53 +465,89 @@ def write_run_plots(run_dir: str | os.PathLike, records: Sequence[Mapping[str, A
 
 
 # --------------------------------------------------------------------------- SinGAN's scales
-def plot_singan_scales(model, path: str | os.PathLike) -> Path:
-    """``scales.png`` of a trained SinGAN: one row per scale, real | reconstruction | two random samples.
+#: Longest side of a ``scales.png`` panel as drawn: a panel is ~2 inches (200 px at :data:`_DPI`), so a
+#: 2048 px scale is shown area-averaged to this size (the same picture, a fraction of the memory).
+SCALES_PANEL_MAX = 512
 
-    ``model`` is a :class:`fewgan.singan.sample.SinGANModel`; the reconstruction and the samples
-    come from its one coarse-to-fine pass (eval mode), the samples from a generator seeded with
-    ``seed * 1000 + 999`` (never the training stream). 16-bit and float data often fill a small part
-    of their range: one display window from the finest real image's 0.5-99.5 percentiles, the same
-    for every panel (8-bit: the full range).
+
+def singan_scale_panels(model, seed: int | None = None, max_side: int = SCALES_PANEL_MAX) -> list[list]:
+    """The panels of ``scales.png``: per scale ``[real, reconstruction, sample, sample]`` as
+    ``[C, h, w]`` float tensors in [-1, 1] (image channels only), area-averaged to at most
+    ``max_side`` px.
+
+    Two coarse-to-fine passes make every row (eval mode, every scale kept as it is made through
+    :meth:`~fewgan.singan.pyramid.TrainedScales.coarse_to_fine`'s ``each``): the reconstruction from
+    the fixed noise, and two random samples from a generator seeded with ``seed * 1000 + 999``
+    (default: the run's seed; never the training stream), so row ``k`` shows scale ``k`` of the same
+    two samples. A pass stopped at scale ``k`` gives row ``k`` exactly (the generators' eval mode does
+    not depend on where a pass stops); one pass per row would redraw the chain ``n`` times, hours for a
+    2048 px model. A native-size model's finest scales run in tiles (bounded memory).
     """
     import torch
+    import torch.nn.functional as F
 
     from fewgan.singan.pyramid import fixed_noise, random_noise
 
+    # a labelled model's label channels are not drawn here (model.image keeps the image channels)
     scales, sizes = model.scales, model.pyramid.sizes
     n = len(sizes)
-    g = torch.Generator().manual_seed(model.config.seed * 1000 + 999)
+
+    def shown(img):  # [C, h, w] -> display size
+        img = img.detach().float().cpu()
+        f = max(img.shape[-2:]) / max_side
+        if f > 1:
+            size = (max(1, round(img.shape[-2] / f)), max(1, round(img.shape[-1] / f)))
+            img = F.interpolate(img[None], size=size, mode="area")[0]
+        return img
+
+    rows: list[list] = [[shown(model.image(model.reals[k][0]))] for k in range(n)]
+
+    def keep(j, y):
+        rows[j].extend(shown(model.image(im)) for im in y)
+
+    g = torch.Generator().manual_seed((model.config.seed if seed is None else seed) * 1000 + 999)
+    tile = model.tile_for([tuple(s) for s in sizes], None, batch=2)
+    with torch.no_grad():
+        scales.whole(fixed_noise(model.fixed_noises), stop=n - 1, channels=model.channels, device=model.device,
+                     tile=tile, each=keep)
+        release_memory()  # the pass's whole-scale images, before the next pass allocates its own
+        scales.whole(random_noise(g, model.device), stop=n - 1, batch=2, channels=model.channels,
+                     device=model.device, tile=tile, each=keep)
+        release_memory()
+    return rows
+
+
+def plot_singan_scales(model, path: str | os.PathLike) -> Path:
+    """``scales.png`` of a trained SinGAN: one row per scale, real | reconstruction | two random samples
+    (:func:`singan_scale_panels`). 16-bit and float data often fill a small part of their range: one
+    display window from the finest real image's 0.5-99.5 percentiles, the same for every panel
+    (8-bit: the full range).
+    """
+    import torch
+
+    sizes = model.pyramid.sizes
+    n = len(sizes)
     fig = _figure(8, 2 * n, margins=(0.45, 0.1, 0.1, 0.35))
     axes = fig.subplots(n, 4, squeeze=False)
     lo, hi = -1.0, 1.0
-    ci = model.image_channels  # a labelled model's label channels are not drawn here
+    ci = model.image_channels
     if str(model.meta.dtype) != "uint8":
         q = torch.quantile(model.reals[-1][:, :ci].float().flatten().cpu(), torch.tensor([0.005, 0.995]))
         if float(q[1]) > float(q[0]):
             lo, hi = float(q[0]), float(q[1])
-    # a native-size model's finest scales in tiles (bounded memory; the same pixels up to rounding)
-    tile = model.tile_for([tuple(s) for s in sizes], None, batch=2)
-    with torch.no_grad():
-        for k in range(n):
-            recon = scales.whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels,
-                                 device=model.device, tile=tile)
-            samples = scales.whole(random_noise(g, model.device), stop=k, batch=2,
-                                   channels=model.channels, device=model.device, tile=tile)
-            row = [model.image(model.reals[k][0]), model.image(recon[0]), *model.image(samples)]
-            for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
-                arr = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
-                ax = axes[k, col]
-                ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=1,
-                          interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if k == 0:
-                    ax.set_title(title, fontsize=9)
-                if col == 0:
-                    h, w = sizes[k]
-                    ax.set_ylabel(f"s{k}\n{h}x{w}", fontsize=8)
-            del recon, samples, row
-            release_memory()  # a row's passes free whole-scale images; a 2048 px model's rows add up otherwise
+    for k, row in enumerate(singan_scale_panels(model)):
+        for col, (img, title) in enumerate(zip(row, ("real", "reconstruction", "sample", "sample"))):
+            arr = ((img - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
+            ax = axes[k, col]
+            ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest" if max(arr.shape[:2]) < SCALES_PANEL_MAX else "antialiased")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k == 0:
+                ax.set_title(title, fontsize=9)
+            if col == 0:
+                h, w = sizes[k]
+                ax.set_ylabel(f"s{k}\n{h}x{w}", fontsize=8)
     if (lo, hi) != (-1.0, 1.0):
         fig.suptitle("display window: 0.5-99.5 percentiles of the real image", fontsize=8)
     fig.tight_layout()

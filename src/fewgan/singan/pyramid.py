@@ -186,7 +186,7 @@ class TrainedScales:
     def coarse_to_fine(self, noise: NoiseFn, *, stop: int, start: int = 0, image: torch.Tensor | None = None,
                        batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
                        sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False,
-                       rule: str | None = None) -> torch.Tensor:
+                       rule: str | None = None, each: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
         """Run scales ``start..stop``: ``y <- G_j(y + amp_j * noise_j, y)``, upsampled between scales.
 
         Parameters
@@ -203,6 +203,10 @@ class TrainedScales:
         rule : BatchNorm statistics of a sampling pass (:data:`fewgan.singan.nets.SAMPLING_RULES`,
             :func:`fewgan.singan.nets.statistics_at` with ``stop`` as the last scale); None (training):
             every generator as its train / eval mode says.
+        each : called as ``each(j, y)`` with scale ``j``'s output (before upsampling) as it is made:
+            every scale of one pass (``scales.png``) without running the chain again per scale. With a
+            ``rule`` a scale's statistics depend on ``stop``, so only ``rule`` None gives each scale
+            what a pass stopped there would.
 
         Returns ``[N, C, h, w]``: scale ``stop``'s output (or its upsampled version with ``to_next``);
         runs with the caller's grad mode and the generators' train / eval modes.
@@ -212,6 +216,8 @@ class TrainedScales:
         for j in range(start, stop + 1):
             z = y + self.amps[j] * noise(j, tuple(y.shape))
             y = self.generators[j](z, y) if rule is None else self.generators[j](z, y, statistics_at(j, stop, rule))
+            if each is not None:
+                each(j, y)
             if j < stop or to_next:
                 y = self.upsample(y, sizes[j + 1])
         return y
@@ -297,7 +303,7 @@ class TrainedScales:
     def tiled(self, noise: NoiseFn, *, stop: int, tile: int, start: int = 0, image: torch.Tensor | None = None,
               batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
               sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False, rule: str | None = None,
-              statistics: list | None = None) -> torch.Tensor:
+              statistics: list | None = None, each: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
         """:meth:`coarse_to_fine` with every scale computed tile by tile (any output size in bounded memory).
 
         Each scale's whole image (``C`` channels) is kept; its generator runs on ``tile x tile`` tiles
@@ -315,7 +321,8 @@ class TrainedScales:
         convolutions: 3 passes for the default 4) instead of one. With ``rule`` None a generator in
         train mode is treated the same way (its batch statistics are those of its one image:
         the caller passes one image, or copies of one); ``statistics`` (a list) receives, per scale
-        run, the ``[(mean, var, count)]`` used, or None for a pointwise scale.
+        run, the ``[(mean, var, count)]`` used, or None for a pointwise scale. ``each``: as in
+        :meth:`coarse_to_fine`.
 
         When every scale fits in one tile this is :meth:`coarse_to_fine` itself (same pixels).
         Returns ``[N, C, h, w]``.
@@ -324,7 +331,7 @@ class TrainedScales:
         last = stop + 1 if to_next else stop
         if all(max(sizes[j]) <= tile for j in range(start, last + 1)) and statistics is None:
             return self.coarse_to_fine(noise, stop=stop, start=start, image=image, batch=batch, channels=channels,
-                                       device=device, sizes=sizes, to_next=to_next, rule=rule)
+                                       device=device, sizes=sizes, to_next=to_next, rule=rule, each=each)
         y = self._start_image(image, sizes[start], batch, channels, device)
         for j in range(start, stop + 1):
             gen = self.generators[j]
@@ -344,6 +351,8 @@ class TrainedScales:
                     out = o.new_empty(tuple(y.shape))
                 out[..., t[0]:t[1], t[2]:t[3]] = o[..., t[0] - grown[0]:t[1] - grown[0], t[2] - grown[2]:t[3] - grown[2]]
             y = out
+            if each is not None:
+                each(j, y)
             if j < stop or to_next:
                 y = upsample_tiled(y, sizes[j + 1], self.scale_factor, tile)
         return y
