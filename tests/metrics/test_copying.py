@@ -44,3 +44,20 @@ def test_patch_copying_flags_crops_of_the_training_image_and_not_new_images():
     noise = patch_copying(train, torch.rand(2, 1, 64, 64) * 2 - 1, queries=600)
     assert noise["share"] < 0.02
     assert copy["threshold"] == new["threshold"] == noise["threshold"]   # one reference per image
+
+
+def test_overlap_mask_is_the_box_rule_in_any_block():
+    """The scattered exclusion mask of patch copying equals |dy| < patch and |dx| < patch against every
+    patch of the image, for any block of queries and references (borders included)."""
+    from fewgan.metrics.copying import _patches, overlap_mask
+
+    image = torch.zeros(1, 23, 19)
+    patch = 4
+    _, corners = _patches(image, patch)
+    pick = torch.tensor([0, 5, 15, len(corners) - 1, 100, 200])
+    xy = corners[pick]
+    dense = ((xy[:, None, 0] - corners[None, :, 0]).abs() < patch) & ((xy[:, None, 1] - corners[None, :, 1]).abs() < patch)
+    exclude = overlap_mask(xy, image.shape[-2:], patch)
+    assert torch.equal(exclude(0, 6, 0, len(corners)), dense)
+    assert torch.equal(exclude(1, 4, 37, 151), dense[1:4, 37:151])
+    assert int(dense[0].sum()) == patch * patch and int(dense[4].sum()) == (2 * patch - 1) ** 2  # corner, interior

@@ -26,15 +26,42 @@ def test_nearest_neighbours_hand_computation():
     d, i = nearest_neighbours(train, train, exclude_self=True)
     assert i.tolist() == [1, 0, 0] and np.allclose(d, [3.0, 3.0, 4.0])
     # other pairs excluded by a mask (the patch-copying use), in chunks of one query; all excluded: inf
-    d, i = nearest_neighbours(query, train, exclude=lambda a, b: torch.tensor([[True, False, False],
-                                                                               [False, False, True]])[a:b], pairs=3)
+    mask = torch.tensor([[True, False, False], [False, False, True]])
+    d, i = nearest_neighbours(query, train, exclude=lambda a, b, ra, rb: mask[a:b, ra:rb], pairs=3)
     assert i.tolist() == [1, 0] and np.allclose(d, [2.0, 5.0])
-    d, _ = nearest_neighbours(query, train, exclude=lambda a, b: torch.ones(b - a, 3, dtype=torch.bool))
+    # blocks of references too (pairs below queries x references): the same answers
+    d, i = nearest_neighbours(query, train, exclude=lambda a, b, ra, rb: mask[a:b, ra:rb], pairs=1)
+    assert i.tolist() == [1, 0] and np.allclose(d, [2.0, 5.0])
+    d, i = nearest_neighbours(train, train, exclude_self=True, pairs=2)
+    assert i.tolist() == [1, 0, 0] and np.allclose(d, [3.0, 3.0, 4.0])
+    d, _ = nearest_neighbours(query, train, exclude=lambda a, b, ra, rb: torch.ones(b - a, rb - ra, dtype=torch.bool))
     assert np.isinf(d).all()
     out = copy_ratios(train, query)
     # ratios: 1 / d_train(0) = 1/3 (a near-copy at 0.5), 1 / d_train(2) = 1/4
     assert np.allclose(out["ratio"], [1 / 3, 1 / 4])
     assert out["near_copy_share"] == 1.0 and out["closest_pairs"][0][:2] == [1, 2]
+
+
+def test_nearest_neighbours_in_reference_blocks_equal_one_block():
+    """Blocks over the references (the 2048 px patch search) give the one-block answer: distances within
+    float64 rounding, the same indices, the earliest of tied references, exclusions per block."""
+    g = torch.Generator().manual_seed(3)
+    ref = torch.randint(0, 4, (500, 6), generator=g).double()  # many exact ties
+    query = torch.randint(0, 4, (70, 6), generator=g).double()
+    d0, i0 = nearest_neighbours(query, ref, pairs=10**9)
+    for pairs in (7, 300, 5000):
+        d, i = nearest_neighbours(query, ref, pairs=pairs)
+        assert np.allclose(d, d0, atol=1e-12) and (i == i0).all()
+    # brute force: the first index of the minimum
+    full = torch.cdist(query, ref)
+    assert (torch.from_numpy(i0) == full.argmin(dim=1)).all()
+    skip = (torch.arange(70)[:, None] % 5) == (torch.arange(500)[None, :] % 5)
+    d1, i1 = nearest_neighbours(query, ref, exclude=lambda a, b, ra, rb: skip[a:b, ra:rb], pairs=300)
+    masked = full.masked_fill(skip, float("inf"))
+    assert np.allclose(d1, masked.min(dim=1).values.numpy(), atol=1e-12) and (i1 == masked.argmin(dim=1).numpy()).all()
+    d2, i2 = nearest_neighbours(ref[:40], ref[:40], exclude_self=True, pairs=64)
+    self_masked = torch.cdist(ref[:40], ref[:40]).fill_diagonal_(float("inf"))
+    assert np.allclose(d2, self_masked.min(dim=1).values.numpy(), atol=1e-12)
 
 
 def test_copies_are_flagged_and_fresh_samples_are_not():

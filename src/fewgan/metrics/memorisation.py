@@ -51,9 +51,14 @@ def nearest_neighbours(query: torch.Tensor | np.ndarray, reference: torch.Tensor
     """Euclidean nearest neighbour in ``reference [N, ...]`` of every row of ``query [M, ...]``.
 
     With ``exclude_self`` (query is reference) the point itself is skipped (leave-one-out);
-    ``exclude(start, stop)`` -> bool ``[stop - start, N]`` skips any other pairs (e.g. overlapping
-    patches). Exact, in float64, ``|q|^2 - 2 q.r + |r|^2`` in chunks of queries of at most ``pairs``
-    distances. Returns ``(distance [M], index [M])``; a row with every pair excluded gets inf.
+    ``exclude(start, stop, r_start, r_stop)`` -> bool ``[stop - start, r_stop - r_start]`` skips any
+    other pairs of those queries and references (e.g. overlapping patches). Exact, in float64,
+    ``|q|^2 - 2 q.r + |r|^2`` in blocks of at most ``pairs`` distances: all references at once when
+    they are few; against millions of references (every patch of a 2048 px image) blocks of up to
+    1024 queries x ``pairs / 1024`` references, so that each block is a matrix product rather than a
+    pass over the whole reference set for a handful of queries (memory-bound: minutes at 2048 px).
+    The first of equal nearest distances wins, as in one block. Returns ``(distance [M], index [M])``;
+    a row with every pair excluded gets inf.
     The one nearest-neighbour primitive of the evaluation (memorisation here, patch copying in
     :mod:`fewgan.metrics.copying`); GPNN's search (:mod:`fewgan.gpnn`) is its own, float32 and weighted.
     """
@@ -67,21 +72,36 @@ def nearest_neighbours(query: torch.Tensor | np.ndarray, reference: torch.Tensor
     if exclude_self and r.shape[0] < 2:
         raise FewganError("memorisation: needs at least 2 training images (the nearest-neighbour distance among them)")
     r_sq = (r * r).sum(dim=1)
+    n_ref = r.shape[0]
     dist = np.empty(q.shape[0])
     index = np.empty(q.shape[0], dtype=np.int64)
-    chunk = max(1, pairs // max(1, r.shape[0]))
-    for start in range(0, q.shape[0], chunk):
-        block = q[start:start + chunk]
+    if n_ref * min(q.shape[0], 1024) <= pairs:  # few references: every one in each block of queries
+        q_chunk, r_chunk = max(1, pairs // max(1, n_ref)), max(1, n_ref)
+    else:
+        q_chunk = min(q.shape[0], 1024)
+        r_chunk = max(1, pairs // q_chunk)
+    for start in range(0, q.shape[0], q_chunk):
+        block = q[start:start + q_chunk]
         stop = start + block.shape[0]
-        d2 = (block * block).sum(dim=1, keepdim=True) + r_sq[None, :] - 2.0 * block @ r.T
-        if exclude_self:
-            rows = torch.arange(block.shape[0])
-            d2[rows, rows + start] = float("inf")
-        if exclude is not None:
-            d2.masked_fill_(exclude(start, stop), float("inf"))
-        best = d2.min(dim=1)
-        dist[start:stop] = best.values.clamp_min(0.0).sqrt().numpy()
-        index[start:stop] = best.indices.numpy()
+        b_sq = (block * block).sum(dim=1, keepdim=True)
+        best_d = torch.full((block.shape[0],), float("inf"), dtype=torch.float64)
+        best_i = torch.zeros(block.shape[0], dtype=torch.int64)
+        for r_start in range(0, n_ref, r_chunk):
+            r_stop = min(n_ref, r_start + r_chunk)
+            d2 = b_sq + r_sq[None, r_start:r_stop] - 2.0 * block @ r[r_start:r_stop].T
+            if exclude_self:
+                rows = torch.arange(block.shape[0])
+                cols = rows + start - r_start
+                inside = (cols >= 0) & (cols < r_stop - r_start)
+                d2[rows[inside], cols[inside]] = float("inf")
+            if exclude is not None:
+                d2.masked_fill_(exclude(start, stop, r_start, r_stop), float("inf"))
+            here = d2.min(dim=1)
+            better = here.values < best_d  # strictly: an earlier block keeps its tie
+            best_d = torch.where(better, here.values, best_d)
+            best_i = torch.where(better, here.indices + r_start, best_i)
+        dist[start:stop] = best_d.clamp_min(0.0).sqrt().numpy()
+        index[start:stop] = best_i.numpy()
     return dist, index
 
 
