@@ -76,21 +76,29 @@ def test_tiled_equals_untiled(rule):
     assert (whole[0] - whole[1]).abs().max() > 0.05  # (and the two images differ: per-image statistics)
 
 
-def test_each_sees_every_scale_of_one_pass_tiled_or_not():
-    """``each(j, y)`` gets scale j's output as a pass stopped at j makes it (rule None: eval mode),
-    from the tiled pass as from the untiled one (scales.png keeps them)."""
+@pytest.mark.parametrize("tile", [None, 24])
+def test_each_sees_every_scale_of_one_pass_tiled_or_not(tile):
+    """``each(j, y_in, noise_j, y_out)`` hands over every scale of one pass, tiled or not: y_out is what a
+    pass stopped at j makes under rule None, and scale j alone on (y_in, noise_j) with the 'as-trained'
+    rule is what a pass stopped at j makes under that rule (scales.png's rows)."""
     scales = _scales()
     noises = _noises(scales, n=2)
     stop = len(scales.sizes) - 1
-    seen, seen_tiled = {}, {}
+    seen = {}
     with torch.no_grad():
-        scales.coarse_to_fine(fixed_noise(noises), stop=stop, batch=2, each=lambda j, y: seen.setdefault(j, y.clone()))
-        scales.tiled(fixed_noise(noises), stop=stop, tile=24, batch=2, each=lambda j, y: seen_tiled.setdefault(j, y.clone()))
-        assert sorted(seen) == sorted(seen_tiled) == list(range(stop + 1))
+        scales.whole(fixed_noise(noises), stop=stop, batch=2, tile=tile,
+                     each=lambda j, y_in, z, y: seen.setdefault(j, (y_in.clone(), z.clone(), y.clone())))
+        assert sorted(seen) == list(range(stop + 1))
         for j in range(stop + 1):
+            y_in, noise_j, y_out = seen[j]
+            assert torch.equal(noise_j, noises[j])
             alone = scales.coarse_to_fine(fixed_noise(noises), stop=j, batch=2)
-            assert seen[j].shape == alone.shape == (2, 1) + tuple(scales.sizes[j])
-            assert torch.allclose(seen[j], alone, atol=TOL) and torch.allclose(seen_tiled[j], alone, atol=TOL)
+            assert y_out.shape == alone.shape == (2, 1) + tuple(scales.sizes[j])
+            assert torch.allclose(y_out, alone, atol=TOL)
+            trained = scales.coarse_to_fine(fixed_noise(noises), stop=j, batch=2, rule="as-trained")
+            again = scales.whole(lambda i, shape: noise_j, start=j, stop=j, image=y_in, tile=tile, rule="as-trained")
+            assert torch.allclose(again, trained, atol=TOL)
+    assert not torch.allclose(seen[stop][2], trained)  # the rules differ: the test can fail
 
 
 def test_tiled_per_scale_output_is_one_pass_when_it_fits():
@@ -396,9 +404,10 @@ def test_memory_is_released_between_the_phases_of_a_run(gray72, tmp_path, monkey
     assert (out / "scales.png").is_file() and (out / "report.html").is_file()
     n = len(_weights(out)["generators"])
     # per scale: after the set-up passes (step 0), at the checkpoint after step 1 (step 2), before and
-    # after the end passes (step 4); then after the model file (scale n) and after the figure
+    # after the end passes (step 4); then after the model file, with the training state dropped
+    # ("model file": the figure and report load the model from it), and after the figure
     per_scale = [c for k in range(n) for c in ((k, 0, True), (k, 2, True), (k, 4, True), (k, 4, True))]
-    assert calls == per_scale + [(n, 0, False), "api"]
+    assert calls == per_scale + ["model file", "api"]
 
 
 def _remember(start, where):
@@ -410,14 +419,16 @@ def _remember(start, where):
 
 def _phase(trainer):
     st = trainer.state
-    return st.scale, st.step, st.begun
+    return "model file" if st is None else (st.scale, st.step, st.begun)
 
 
 def test_scales_figure_is_two_passes_whose_rows_equal_passes_stopped_at_each_scale(native_run, tmp_path, monkeypatch):
-    """scales.png keeps every scale of one reconstruction pass and one sample pass (``each``), instead of a
-    pass per row (hours at 2048 px); row k equals a pass stopped at scale k, panels are at most
-    SCALES_PANEL_MAX px (area-averaged), and memory is released after each pass."""
+    """scales.png is made from one reconstruction pass and one sample pass (``each``; each scale once more
+    alone for its own statistics), instead of a pass per row (hours at 2048 px); row k equals a pass
+    stopped at scale k under the sampling rule, panels are at most SCALES_PANEL_MAX px (area-averaged),
+    and memory is released after each pass."""
     from fewgan.report import plots
+    from fewgan.singan.nets import SAMPLING_RULE
     from fewgan.singan.pyramid import random_noise
     from fewgan.singan.sample import SinGANModel
 
@@ -426,22 +437,28 @@ def test_scales_figure_is_two_passes_whose_rows_equal_passes_stopped_at_each_sca
     calls, passes = [], []
     monkeypatch.setattr(plots, "release_memory", lambda: calls.append(1))
     whole = TrainedScales.whole
-    monkeypatch.setattr(TrainedScales, "whole", lambda self, *a, **k: passes.append(k["stop"]) or whole(self, *a, **k))
+    monkeypatch.setattr(TrainedScales, "whole",
+                        lambda self, *a, **k: passes.append((k.get("start", 0), k["stop"])) or whole(self, *a, **k))
     with torch_threads(1):
         rows = plots.singan_scale_panels(model)
         plots.plot_singan_scales(model, tmp_path / "scales.png")
     assert (tmp_path / "scales.png").stat().st_size > 0
-    assert passes == [n - 1] * 4 and len(calls) == 4  # two passes per figure, a release after each
+    # per figure: two passes to the finest scale, each scale but the finest once more alone (its own
+    # statistics), a release after each of the two passes
+    chains = [p for p in passes if p == (0, n - 1)]
+    assert len(chains) == 4 and sorted(p for p in passes if p != (0, n - 1)) == sorted([(k, k) for k in range(n - 1)] * 4)
+    assert len(calls) == 4
     monkeypatch.setattr(TrainedScales, "whole", whole)
     whole = model.scales.whole
     assert len(rows) == n and all(len(r) == 4 for r in rows)
     g = torch.Generator().manual_seed(model.config.seed * 1000 + 999)
-    with torch.no_grad():
+    with torch.no_grad():  # the one sampling rule of `fewgan singan sample` and the report (issue 17.4)
         for k in range(n):
-            recon = whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels)
+            recon = whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels, rule=SAMPLING_RULE)
             assert torch.allclose(rows[k][1], model.image(recon[0]), atol=1e-5)
             assert torch.allclose(rows[k][0], model.image(model.reals[k][0]))
-        samples = whole(random_noise(g, model.device), stop=n - 1, batch=2, channels=model.channels)
+        samples = whole(random_noise(g, model.device), stop=n - 1, batch=2, channels=model.channels,
+                        rule=SAMPLING_RULE)
     assert torch.allclose(rows[-1][2], model.image(samples[0]), atol=1e-5)
     assert torch.allclose(rows[-1][3], model.image(samples[1]), atol=1e-5)
     assert not torch.allclose(rows[-1][2], rows[-1][3])  # two different samples

@@ -144,6 +144,8 @@ def build_reals(image: torch.Tensor, pyramid: Pyramid) -> list[torch.Tensor]:
 # --------------------------------------------------------------------------- the trained scales
 #: ``noise(j, shape) -> [N, C, h, w]`` noise for scale ``j`` (called once per scale, coarse to fine)
 NoiseFn = Callable[[int, tuple[int, ...]], torch.Tensor]
+#: ``each(j, y_in, noise_j, y_out)`` of :meth:`TrainedScales.coarse_to_fine` / :meth:`TrainedScales.tiled`.
+EachFn = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 def fixed_noise(noises: Sequence[torch.Tensor]) -> NoiseFn:
@@ -186,7 +188,7 @@ class TrainedScales:
     def coarse_to_fine(self, noise: NoiseFn, *, stop: int, start: int = 0, image: torch.Tensor | None = None,
                        batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
                        sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False,
-                       rule: str | None = None, each: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+                       rule: str | None = None, each: EachFn | None = None) -> torch.Tensor:
         """Run scales ``start..stop``: ``y <- G_j(y + amp_j * noise_j, y)``, upsampled between scales.
 
         Parameters
@@ -203,10 +205,11 @@ class TrainedScales:
         rule : BatchNorm statistics of a sampling pass (:data:`fewgan.singan.nets.SAMPLING_RULES`,
             :func:`fewgan.singan.nets.statistics_at` with ``stop`` as the last scale); None (training):
             every generator as its train / eval mode says.
-        each : called as ``each(j, y)`` with scale ``j``'s output (before upsampling) as it is made:
-            every scale of one pass (``scales.png``) without running the chain again per scale. With a
-            ``rule`` a scale's statistics depend on ``stop``, so only ``rule`` None gives each scale
-            what a pass stopped there would.
+        each : called as ``each(j, y_in, noise_j, y_out)`` at every scale as it is made: its input
+            (the previous scale's output, upsampled), its noise and its output (before upsampling). So a
+            caller sees every scale of one pass (``scales.png``) without running the chain per scale;
+            under a ``rule`` whose last scale differs from the others (``'as-trained'``), scale ``j``
+            of a pass stopped at ``j`` is one more pass of that scale alone on ``y_in`` and ``noise_j``.
 
         Returns ``[N, C, h, w]``: scale ``stop``'s output (or its upsampled version with ``to_next``);
         runs with the caller's grad mode and the generators' train / eval modes.
@@ -214,10 +217,14 @@ class TrainedScales:
         sizes = self.sizes if sizes is None else sizes
         y = self._start_image(image, sizes[start], batch, channels, device)
         for j in range(start, stop + 1):
-            z = y + self.amps[j] * noise(j, tuple(y.shape))
+            n_j = noise(j, tuple(y.shape))
+            z = y + self.amps[j] * n_j
+            y_in, n_j = (y, n_j) if each is not None else (None, None)  # held only for ``each``
             y = self.generators[j](z, y) if rule is None else self.generators[j](z, y, statistics_at(j, stop, rule))
+            del z
             if each is not None:
-                each(j, y)
+                each(j, y_in, n_j, y)
+            del y_in, n_j
             if j < stop or to_next:
                 y = self.upsample(y, sizes[j + 1])
         return y
@@ -303,7 +310,7 @@ class TrainedScales:
     def tiled(self, noise: NoiseFn, *, stop: int, tile: int, start: int = 0, image: torch.Tensor | None = None,
               batch: int = 1, channels: int | None = None, device: torch.device | str | None = None,
               sizes: Sequence[tuple[int, int]] | None = None, to_next: bool = False, rule: str | None = None,
-              statistics: list | None = None, each: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+              statistics: list | None = None, each: EachFn | None = None) -> torch.Tensor:
         """:meth:`coarse_to_fine` with every scale computed tile by tile (any output size in bounded memory).
 
         Each scale's whole image (``C`` channels) is kept; its generator runs on ``tile x tile`` tiles
@@ -335,7 +342,9 @@ class TrainedScales:
         y = self._start_image(image, sizes[start], batch, channels, device)
         for j in range(start, stop + 1):
             gen = self.generators[j]
-            z = y + self.amps[j] * noise(j, tuple(y.shape))
+            n_j = noise(j, tuple(y.shape))
+            z = y + self.amps[j] * n_j
+            n_j = n_j if each is not None else None  # held only for ``each``
             own = (statistics_at(j, stop, rule) == "own") if rule is not None else gen.training
             moments = _whole_moments(gen, z, tuple(sizes[j]), tile) if own else None
             if statistics is not None:
@@ -350,9 +359,11 @@ class TrainedScales:
                 if out is None:
                     out = o.new_empty(tuple(y.shape))
                 out[..., t[0]:t[1], t[2]:t[3]] = o[..., t[0] - grown[0]:t[1] - grown[0], t[2] - grown[2]:t[3] - grown[2]]
-            y = out
+            del z  # before ``each``, which may run a pass of its own
             if each is not None:
-                each(j, y)
+                each(j, y, n_j, out)
+            y = out
+            del n_j
             if j < stop or to_next:
                 y = upsample_tiled(y, sizes[j + 1], self.scale_factor, tile)
         return y

@@ -757,6 +757,9 @@ def _run_to_end(trainer: SinGANTrainer, run_dir: Path, logger: RunLogger, on_fin
                         f"continue with: fewgan singan train --resume {run_dir}")
             return run_dir
         trainer.finish()
+        # the model file holds what is left to use: drop the training state (every scale's reals and
+        # noises, the critic, the optimisers) before the figure and the report load the model again
+        trainer.state = None
         release_memory()
         if on_finish is not None:
             on_finish(run_dir, logger)
