@@ -199,6 +199,7 @@ def consistency(images, labels, threshold) -> dict:
     outside = np.concatenate([im[lab == 0] for im, lab in zip(lum, labels)])
     keys = ("f1", "mean_matched_iou", "precision", "recall", "relative_count_error", "n_pred", "n_ref", "images")
     out = {k: _clean(fixed[k]) for k in keys}
+    out["spread"] = spread(images, labels)
     out["diagnostics"] = {
         "f1_own_threshold": _clean(own["f1"]),
         "foreground_pixel_iou": inter / union if union else float("nan"),
@@ -206,6 +207,18 @@ def consistency(images, labels, threshold) -> dict:
         "labelled_fraction": float(inside.size / (inside.size + outside.size)),
     }
     return out
+
+
+def spread(images, labels) -> dict:
+    """Across-sample pixel spread: the standard deviation over the N images at each pixel, averaged
+    over pixels, of the image channels and of the foreground (instances > 0 as -1 / +1, the range of
+    the foreground label channel). Near 0 when every image shows the same layout (mode collapse);
+    ``fewgan synth`` crops of 32 px: about 0.24 (image) and 0.57 (foreground)."""
+    import numpy as np
+
+    x = np.asarray(images, np.float64)
+    fg = np.stack([np.where(lab > 0, 1.0, -1.0) for lab in labels])
+    return {"image": round(float(x.std(axis=0).mean()), 4), "foreground": round(float(fg.std(axis=0).mean()), 4)}
 
 
 def _clean(x):
@@ -246,6 +259,8 @@ def measure_stylegan2(run: Path, data: dict, args) -> dict:
     threshold = find_threshold(train_images)
     test_images, test_labels = labelled_images(folder_images(data["test"]))
     real = consistency(test_images, test_labels, threshold)
+    # the spread of as many real crops as generated images are measured (a std over 16 is lower than over 100)
+    real["spread_of_first_samples"] = spread(test_images[:args.samples], test_labels[:args.samples])
     curve = []
     for kimg, snap in stylegan2_snapshots(run):
         point = {"kimg": kimg}

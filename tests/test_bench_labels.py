@@ -89,3 +89,16 @@ def test_label_quality_and_utility_story_quick(tmp_path):
         gen_f1 = entry["label_consistency"]["generated"]["f1"]
         assert f"at F1 {gen_f1:.2f}, with the real labels at F1 1.00" in entry["verdict_text"][-2]
         assert not math.isnan(np.float64(entry["utility"]["real"]["seconds"]))
+
+
+def test_spread_is_zero_for_one_layout_and_the_std_across_samples_otherwise():
+    lq = _script("label_quality")
+    image = np.zeros((1, 1, 4, 4))
+    image[0, 0, 1, 1] = 0.5
+    lab = np.zeros((4, 4), np.int32)
+    lab[1, 1] = 1
+    # mode collapse: the same image and labels four times -> no spread at all
+    assert lq.spread(np.repeat(image, 4, axis=0), [lab] * 4) == {"image": 0.0, "foreground": 0.0}
+    # two images differing at one pixel of 16 by 0.5 (std 0.25 there), foreground -1 vs +1 there (std 1)
+    assert lq.spread(np.concatenate([image, np.zeros_like(image)]), [lab, np.zeros_like(lab)]) == {
+        "image": round(0.25 / 16, 4), "foreground": round(1.0 / 16, 4)}
