@@ -102,3 +102,18 @@ def test_spread_is_zero_for_one_layout_and_the_std_across_samples_otherwise():
     # two images differing at one pixel of 16 by 0.5 (std 0.25 there), foreground -1 vs +1 there (std 1)
     assert lq.spread(np.concatenate([image, np.zeros_like(image)]), [lab, np.zeros_like(lab)]) == {
         "image": round(0.25 / 16, 4), "foreground": round(1.0 / 16, 4)}
+
+
+def test_foreground_overlap_of_layouts():
+    lq = _script("label_quality")
+    a = np.zeros((4, 4), np.int32)
+    a[0, :2] = 1                      # 2 px
+    b = np.zeros((4, 4), np.int32)
+    b[0, 1:3] = 2                     # 2 px, 1 shared with a: IoU 1/3
+    empty = np.zeros((4, 4), np.int32)
+    assert lq.foreground_overlap([a, a, a]) == 1.0                      # one layout three times
+    assert lq.foreground_overlap([a, b]) == round(1 / 3, 4)
+    assert lq.foreground_overlap([a, b, empty]) == round(1 / 9, 4)      # a-b 1/3, a-empty 0, b-empty 0
+    assert lq.foreground_overlap([a, empty], [b, empty]) == round(1 / 3, 4)      # same index: a vs b only
+    assert lq.foreground_overlap([empty, empty]) is None
+    assert lq.foreground_overlap([a], None) is None and lq.foreground_overlap([a], [a, b]) is None
