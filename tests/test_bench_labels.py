@@ -117,3 +117,37 @@ def test_foreground_overlap_of_layouts():
     assert lq.foreground_overlap([a, empty], [b, empty]) == round(1 / 3, 4)      # same index: a vs b only
     assert lq.foreground_overlap([empty, empty]) is None
     assert lq.foreground_overlap([a], None) is None and lq.foreground_overlap([a], [a, b]) is None
+
+
+@pytest.mark.slow
+def test_continue_with_another_ema_decay_trains_the_same_raw_generator(tmp_path):
+    """bench/label_quality_continue.py: the copy continues the raw generator exactly (the EMA never feeds
+    back into training) while its EMA follows the new decay; the change is recorded in the copy only."""
+    import shutil
+
+    import torch
+
+    from fewgan import api
+    from fewgan.run import CHECKPOINT_DIR, STYLEGAN2_LAST_CHECKPOINT, load_checkpoint
+
+    folder = api.synth(tmp_path / "data", mode="folder", n=8, size=16, seed=1, density=60.0)
+    runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, quiet=True)
+    run = api.train_stylegan2(folder, results=tmp_path / "runs", labels="beside", kimg=0.016, resolution=16,
+                              cbase=64, cmax=16, batch=8, ema_decay=0.9, **runtime)
+    shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, run / "snapshot_kimg0.016.pt")
+    api.train_stylegan2(resume=run, kimg=0.032, **runtime)               # the original, 2 more steps
+    copy = _script("label_quality_continue").main([str(run), "0.016", "ema_decay=0.5", str(tmp_path / "copy"), "0.032"])
+    a = load_checkpoint(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT)
+    b = load_checkpoint(copy / "snapshot_kimg0.032.pt")
+    assert a["step"] == b["step"] == 4
+    assert (a["config"]["ema_decay"], b["config"]["ema_decay"]) == (0.9, 0.5)
+    assert json.loads((copy / "config.json").read_text())["config"]["ema_decay"] == 0.5
+    assert json.loads((run / "config.json").read_text())["config"]["ema_decay"] == 0.9
+    for name, p in a["G"].items():
+        assert torch.allclose(p, b["G"][name], atol=1e-6), name
+    # the EMAs differ once the raw generator has moved: 2 updates at decay 0.9 vs 0.5 from the same start
+    start = load_checkpoint(run / "snapshot_kimg0.016.pt")
+    name = "synthesis.blocks.0.conv1.weight"
+    moved = (a["G"][name] - start["G_ema"][name]).abs().max()
+    assert moved > 1e-4
+    assert (b["G_ema"][name] - a["G_ema"][name]).abs().max() > 0.1 * moved
