@@ -154,7 +154,7 @@ def stylegan2_options(args) -> dict:
     """The StyleGAN2 config fields the ``--s2-*`` options set (the rest keep the seed's defaults)."""
     return dict(cbase=args.s2_cbase, cmax=args.s2_cmax, ema_decay=args.s2_ema_decay, batch=args.s2_batch,
                 lr_g=args.s2_lr, lr_d=args.s2_lr, r1_gamma=args.s2_r1_gamma, diffaugment=args.s2_diffaugment,
-                pl_weight=args.s2_pl_weight)
+                pl_weight=args.s2_pl_weight, style_mixing=args.s2_style_mixing)
 
 
 def stylegan2_snapshots(run: Path) -> list[tuple[float, Path]]:
@@ -347,6 +347,7 @@ def resize_ceiling(work: Path, side: int, max_sizes: list[int], seed: int) -> li
 def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     """The options of the data and the two trainings (``bench/utility_story.py`` adds its own)."""
     from fewgan.singan.config import SinGANConfig
+    from fewgan.stylegan2.config import StyleGAN2Config
 
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--methods", nargs="*", default=["singan", "stylegan2"], choices=["singan", "stylegan2", "gpnn"])
@@ -386,6 +387,8 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--s2-lr", type=float, default=0.001, help="lr of G and D")
     ap.add_argument("--s2-r1-gamma", type=float, default=5.0)
     ap.add_argument("--s2-pl-weight", type=float, default=1.0, help="path-length weight (0: off)")
+    ap.add_argument("--s2-style-mixing", type=float, default=StyleGAN2Config.style_mixing,
+                    help="style-mixing probability (0: off)")
     ap.add_argument("--s2-diffaugment", default="color,translation,cutout", help="DiffAugment policy ('none': off)")
     ap.add_argument("--s2-run", type=Path, help="measure this trained run (with its snapshot_kimg*.pt) instead")
     ap.add_argument("--ceiling", type=lambda s: [int(x) for x in s.split(",") if x], default=[512, 256, 200, 128],
