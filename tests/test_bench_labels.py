@@ -89,3 +89,65 @@ def test_label_quality_and_utility_story_quick(tmp_path):
         gen_f1 = entry["label_consistency"]["generated"]["f1"]
         assert f"at F1 {gen_f1:.2f}, with the real labels at F1 1.00" in entry["verdict_text"][-2]
         assert not math.isnan(np.float64(entry["utility"]["real"]["seconds"]))
+
+
+def test_spread_is_zero_for_one_layout_and_the_std_across_samples_otherwise():
+    lq = _script("label_quality")
+    image = np.zeros((1, 1, 4, 4))
+    image[0, 0, 1, 1] = 0.5
+    lab = np.zeros((4, 4), np.int32)
+    lab[1, 1] = 1
+    # mode collapse: the same image and labels four times -> no spread at all
+    assert lq.spread(np.repeat(image, 4, axis=0), [lab] * 4) == {"image": 0.0, "foreground": 0.0}
+    # two images differing at one pixel of 16 by 0.5 (std 0.25 there), foreground -1 vs +1 there (std 1)
+    assert lq.spread(np.concatenate([image, np.zeros_like(image)]), [lab, np.zeros_like(lab)]) == {
+        "image": round(0.25 / 16, 4), "foreground": round(1.0 / 16, 4)}
+
+
+def test_foreground_overlap_of_layouts():
+    lq = _script("label_quality")
+    a = np.zeros((4, 4), np.int32)
+    a[0, :2] = 1                      # 2 px
+    b = np.zeros((4, 4), np.int32)
+    b[0, 1:3] = 2                     # 2 px, 1 shared with a: IoU 1/3
+    empty = np.zeros((4, 4), np.int32)
+    assert lq.foreground_overlap([a, a, a]) == 1.0                      # one layout three times
+    assert lq.foreground_overlap([a, b]) == round(1 / 3, 4)
+    assert lq.foreground_overlap([a, b, empty]) == round(1 / 9, 4)      # a-b 1/3, a-empty 0, b-empty 0
+    assert lq.foreground_overlap([a, empty], [b, empty]) == round(1 / 3, 4)      # same index: a vs b only
+    assert lq.foreground_overlap([empty, empty]) is None
+    assert lq.foreground_overlap([a], None) is None and lq.foreground_overlap([a], [a, b]) is None
+
+
+@pytest.mark.slow
+def test_continue_with_another_ema_decay_trains_the_same_raw_generator(tmp_path):
+    """bench/label_quality_continue.py: the copy continues the raw generator exactly (the EMA never feeds
+    back into training) while its EMA follows the new decay; the change is recorded in the copy only."""
+    import shutil
+
+    import torch
+
+    from fewgan import api
+    from fewgan.run import CHECKPOINT_DIR, STYLEGAN2_LAST_CHECKPOINT, load_checkpoint
+
+    folder = api.synth(tmp_path / "data", mode="folder", n=8, size=16, seed=1, density=60.0)
+    runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, quiet=True)
+    run = api.train_stylegan2(folder, results=tmp_path / "runs", labels="beside", kimg=0.016, resolution=16,
+                              cbase=64, cmax=16, batch=8, ema_decay=0.9, **runtime)
+    shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, run / "snapshot_kimg0.016.pt")
+    api.train_stylegan2(resume=run, kimg=0.032, **runtime)               # the original, 2 more steps
+    copy = _script("label_quality_continue").main([str(run), "0.016", "ema_decay=0.5", str(tmp_path / "copy"), "0.032"])
+    a = load_checkpoint(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT)
+    b = load_checkpoint(copy / "snapshot_kimg0.032.pt")
+    assert a["step"] == b["step"] == 4
+    assert (a["config"]["ema_decay"], b["config"]["ema_decay"]) == (0.9, 0.5)
+    assert json.loads((copy / "config.json").read_text())["config"]["ema_decay"] == 0.5
+    assert json.loads((run / "config.json").read_text())["config"]["ema_decay"] == 0.9
+    for name, p in a["G"].items():
+        assert torch.allclose(p, b["G"][name], atol=1e-6), name
+    # the EMAs differ once the raw generator has moved: 2 updates at decay 0.9 vs 0.5 from the same start
+    start = load_checkpoint(run / "snapshot_kimg0.016.pt")
+    name = "synthesis.blocks.0.conv1.weight"
+    moved = (a["G"][name] - start["G_ema"][name]).abs().max()
+    assert moved > 1e-4
+    assert (b["G_ema"][name] - a["G_ema"][name]).abs().max() > 0.1 * moved
