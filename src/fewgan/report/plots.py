@@ -483,8 +483,9 @@ def singan_scale_panels(model, seed: int | None = None, max_side: int = SCALES_P
     ``k`` shows scale ``k`` of the same two samples. One pass to the finest scale makes every row:
     at each scale :meth:`~fewgan.singan.pyramid.TrainedScales.coarse_to_fine`'s ``each`` hands over
     the scale's input and noise, and that scale alone runs once more with its own statistics (the
-    finest row is the pass's own output). So a figure costs about two passes per image instead of a
-    pass per row (hours for a 2048 px model). A native-size model's large scales run in tiles.
+    finest row is the pass's own output). So the reconstruction and the samples cost about two passes
+    each instead of a pass per row (a 2048 px model's figure drawn row by row ran 24 min without
+    finishing, bench/README.md). A native-size model's large scales run in tiles.
     """
     import torch
     import torch.nn.functional as F
