@@ -190,5 +190,5 @@ def test_release_memory_gives_back_freed_heap_blocks():
 def test_release_memory_is_a_no_op_without_glibc(monkeypatch):
     from fewgan import run
 
-    monkeypatch.setattr(run, "_MALLOC_TRIM", [None])
+    monkeypatch.setattr(run, "_malloc_trim", lambda: None)
     assert run.release_memory() is False

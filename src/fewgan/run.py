@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import io
 import json
 import math
@@ -104,7 +105,17 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-_MALLOC_TRIM: list = []  # [function or None], resolved once
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where there is no glibc (macOS, Windows, musl)."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
 
 
 def release_memory() -> bool:
@@ -119,18 +130,10 @@ def release_memory() -> bool:
     passes, before the figures), it bounds the resident set by what one phase uses; the pages come
     back on demand, so the only cost is the time to fault them in again (milliseconds per phase).
     """
-    if not _MALLOC_TRIM:
-        import ctypes
-
-        try:
-            trim = ctypes.CDLL("libc.so.6").malloc_trim
-            trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
-            trim = None
-        _MALLOC_TRIM.append(trim)
-    if _MALLOC_TRIM[0] is None:
+    trim = _malloc_trim()
+    if trim is None:
         return False
-    _MALLOC_TRIM[0](0)
+    trim(0)
     return True
 
 

@@ -49,11 +49,10 @@ def _run(args) -> int:
     from fewgan.run import check_writable
 
     check_writable(args.out, "OUT")
-    import time
+    from fewgan.data.synthetic import synth_files
 
-    start = time.time() - 1.0  # file times have coarse steps on some file systems
     api.synth(args.out, **options)  # returns the image (micrograph mode) or the folder
     out = Path(args.out)
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.stat().st_mtime >= start)
+    files = sorted(synth_files(out))
     print(f"wrote {len(files)} file(s) to {out}: " + ", ".join(p.name for p in files[:4]) + (", ..." if len(files) > 4 else ""))
     return 0

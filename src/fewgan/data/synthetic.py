@@ -301,6 +301,20 @@ def synth(
     return out
 
 
+def synth_files(out: str | os.PathLike) -> list[Path]:
+    """Every file :func:`synth` wrote into ``out``, from the image names its ``synth.json`` records:
+    each image with what :func:`_write` puts beside it (``NAME_masks.tif``, ``NAME.json``), and
+    ``synth.json`` itself."""
+    from fewgan.data.labels import mask_path
+
+    out = Path(out)
+    files = [out / "synth.json"]
+    for name in json.loads((out / "synth.json").read_text())["files"]:
+        image = out / name
+        files += [image, mask_path(image), image.with_suffix(".json")]
+    return files
+
+
 def _write(path: Path, image: np.ndarray, truth: dict[str, Any], write_array, ImageMeta) -> Path:
     arr = image[:, :, None] if image.ndim == 2 else image
     p = truth["params"]

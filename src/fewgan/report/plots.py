@@ -507,14 +507,13 @@ def singan_scale_panels(model, seed: int | None = None, max_side: int = SCALES_P
 
     rows: list[list] = [[shown(model.image(model.reals[k][0]))] for k in range(n)]
     tile = model.tile_for([tuple(s) for s in sizes], None, batch=2)
-    tile_free = tile or max(max(s) for s in sizes)  # scales above a tile: trim the heap after their extra pass
     common = dict(channels=model.channels, device=model.device, tile=tile, rule=SAMPLING_RULE)
 
     def keep(j, y_in, noise_j, y_out):
         if j < n - 1:  # scale j as the last scale of a pass: its own statistics
             y_out = scales.whole(lambda i, shape: noise_j, start=j, stop=j, image=y_in, batch=y_in.shape[0], **common)
         rows[j].extend(shown(model.image(im)) for im in y_out)
-        if j < n - 1 and max(sizes[j]) > tile_free:
+        if j < n - 1 and tile and max(sizes[j]) > tile:  # a tiled extra pass
             del y_out
             release_memory()  # that extra pass's freed blocks, before the chain's next scale (2048 px: 4 GiB)
 

@@ -219,12 +219,13 @@ class TrainedScales:
         for j in range(start, stop + 1):
             n_j = noise(j, tuple(y.shape))
             z = y + self.amps[j] * n_j
-            y_in, n_j = (y, n_j) if each is not None else (None, None)  # held only for ``each``
-            y = self.generators[j](z, y) if rule is None else self.generators[j](z, y, statistics_at(j, stop, rule))
+            n_j = n_j if each is not None else None  # held only for ``each``
+            out = self.generators[j](z, y) if rule is None else self.generators[j](z, y, statistics_at(j, stop, rule))
             del z
             if each is not None:
-                each(j, y_in, n_j, y)
-            del y_in, n_j
+                each(j, y, n_j, out)
+            y = out
+            del n_j
             if j < stop or to_next:
                 y = self.upsample(y, sizes[j + 1])
         return y
