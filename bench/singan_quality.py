@@ -213,10 +213,10 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for name in a.images:
-        stem = Path(name).stem
-        image = prefit(source_image(name), a.max_size, out / "images" / f"{stem}_fit{a.max_size}.png")
-        for seed in a.seeds:
+    for seed in a.seeds:  # every image at one seed before the next seed: a partial run covers all images
+        for name in a.images:
+            stem = Path(name).stem
+            image = prefit(source_image(name), a.max_size, out / "images" / f"{stem}_fit{a.max_size}.png")
             a.seed_now = seed
             t0 = time.perf_counter()
             run = fewgan_run(image, out / "runs" / f"fewgan_{stem}_s{seed}", a)
