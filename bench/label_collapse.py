@@ -19,7 +19,8 @@ options of fewgan): ``dscale=S`` multiplies the label channels by S where the cr
 (same sign, so the same decoded foreground) instead of +-1; ``twod=1`` adds a second critic on the
 image channels alone (its logit a second column beside the joint critic's, so both losses are
 averaged: the separate image and image-label critics of Li et al., "Semantic Segmentation with
-Generative Models", CVPR 2021).
+Generative Models", CVPR 2021); ``squash=1`` passes the generator's label channels through tanh, so
+a saturated +-1 label needs no large weights.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python bench/label_collapse.py ref 4,8
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python bench/label_collapse.py nolab 4,8 labels=none
@@ -88,13 +89,13 @@ def patch_two_critics() -> None:
     from fewgan.stylegan2 import train as t
 
     class TwoCritics(torch.nn.Module):
-        def __init__(self, joint, image, c):
+        def __init__(self, joint, image, c):  # Dj: image + labels, Di: image channels alone
             super().__init__()
-            self.joint, self.image, self.c = joint, image, c
+            self.Dj, self.Di, self.c = joint, image, c
             self.resolution, self.img_channels, self.blocks = joint.resolution, joint.img_channels, joint.blocks
 
         def forward(self, x):
-            return torch.cat([self.joint(x), self.image(x[:, :self.c])], 1)
+            return torch.cat([self.Dj(x), self.Di(x[:, :self.c])], 1)
 
     original = t.build_networks
 
@@ -106,6 +107,19 @@ def patch_two_critics() -> None:
         return G, TwoCritics(D, image, c)
 
     t.build_networks = build_networks
+
+
+def patch_squash(label_channels: int = 2) -> None:
+    from fewgan.stylegan2 import nets as n
+
+    original = n.SynthesisNetwork.forward
+
+    def forward(self, ws, noise_mode="random", noise=None, _o=original):
+        img = _o(self, ws, noise_mode, noise)
+        c = img.shape[1] - label_channels
+        return torch.cat([img[:, :c], torch.tanh(img[:, c:])], 1)
+
+    n.SynthesisNetwork.forward = forward
 
 
 def training_folder(work: Path) -> Path:
@@ -137,6 +151,8 @@ def main(argv=None) -> int:
         patch_dscale(float(over.pop("dscale")))
     if "smooth" in over:
         patch_smooth(float(over.pop("smooth")))
+    if int(over.pop("squash", 0)):
+        patch_squash()
     if int(over.pop("twod", 0)):
         patch_two_critics()
     folder = training_folder(a.work)
