@@ -13,13 +13,14 @@ decoded labels (``lab_iou``) and the label consistency F1 of ``bench/label_quali
 from the image, runs with and without labels compare.
 
 Arms are ``key=value`` overrides of the StyleGAN2 config (``labels=none``, ``lr_g=0.0005``,
-``mbstd_group=16``, ...) and three diagnostics that patch the trainer in this process only (not
+``mbstd_group=16``, ...) and four diagnostics that patch the trainer in this process only (not
 options of fewgan): ``dscale=S`` multiplies the label channels by S where the critic sees them
 (real and fake alike); ``smooth=T`` encodes the foreground channel as ``tanh(signed distance / T)``
 (same sign, so the same decoded foreground) instead of +-1; ``twod=1`` adds a second critic on the
 image channels alone (its logit a second column beside the joint critic's, so both losses are
 averaged: the separate image and image-label critics of Li et al., "Semantic Segmentation with
-Generative Models", CVPR 2021); ``squash=1`` passes the generator's label channels through tanh, so
+Generative Models", CVPR 2021; R1 then penalises the gradient of the two logits' sum, a
+simplification of one R1 per critic); ``squash=1`` passes the generator's label channels through tanh, so
 a saturated +-1 label needs no large weights.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python bench/label_collapse.py ref 4,8
