@@ -93,6 +93,7 @@ def patch_two_critics() -> None:
         def __init__(self, joint, image, c):  # Dj: image + labels, Di: image channels alone
             super().__init__()
             self.Dj, self.Di, self.c = joint, image, c
+            # what the trainer reads of a critic (label_parameters counts the joint critic's fromRGB)
             self.resolution, self.img_channels, self.blocks = joint.resolution, joint.img_channels, joint.blocks
 
         def forward(self, x):
@@ -174,12 +175,13 @@ def main(argv=None) -> int:
         point = {"kimg": kimg, "wall_s": round(time.time() - t0)}
         for which in ("G", "G_ema"):
             model = lq.stylegan2_model(run, snap, which)
-            x = model.sample_tensor(16, seed=1000)
+            # one draw: sample_with_labels gives the same image pixels as sample_tensor, plus the labels
+            x, decoded = model.sample_with_labels(16, seed=1000) if model.label_channels else \
+                (model.sample_tensor(16, seed=1000), None)
             found = measure_set(x, threshold=threshold, keep_labels=True)["labels"]
             point[which] = {"img_iou": lq.foreground_overlap(found), "img_spread": round(float(x.std(0).mean()), 3),
                             "n_det": int(sum(int(f.max()) for f in found))}
-            if model.label_channels:
-                x, decoded = model.sample_with_labels(16, seed=1000)
+            if decoded is not None:
                 point[which].update(lab_iou=lq.foreground_overlap(decoded),
                                     f1=lq.consistency(x, decoded, threshold)["f1"])
         record["points"].append(point)
