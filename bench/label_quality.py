@@ -173,7 +173,7 @@ def stylegan2_model(run: Path, snapshot: Path, which: str):
 
     payload = read_run_config(run, method=METHOD)
     data = load_checkpoint(snapshot, map_location="cpu")
-    cfg = StyleGAN2Config.from_dict(data.get("config", payload["config"]))
+    cfg = StyleGAN2Config.from_stored(data.get("config", payload["config"]))
     # as StyleGAN2Model.load: the checkpoint's ``img_channels`` (what build_networks takes)
     channels = int(data.get("img_channels", payload["data"]["image"]["channels"]))
     G, _ = build_networks(cfg, channels)

@@ -36,6 +36,9 @@ class Config:
 
     #: fields that are settings of the run, not of the model: :meth:`resume_with` may change them
     RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: fields added after runs were made, each with the value that reproduces those runs (their
+    #: stored configs lack the key; :meth:`from_stored` fills it, so an old run means what it meant)
+    ADDED_FIELDS: ClassVar[dict[str, Any]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data (JSON-ready) copy; nested configs become nested dicts, tuples lists."""
@@ -69,6 +72,13 @@ class Config:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise FewganError(f"invalid {cls.__name__}: {exc}") from exc
+
+    @classmethod
+    def from_stored(cls: type[T], data: dict[str, Any] | None) -> T:
+        """A config stored by a run (``config.json``, a checkpoint): like :meth:`from_dict`, but a
+        field of :attr:`ADDED_FIELDS` missing from ``data`` takes its value from before it existed,
+        not today's default (a new default never changes what an old run's model is)."""
+        return cls.from_dict({**cls.ADDED_FIELDS, **dict(data or {})})
 
     def resume_with(self: T, requested: dict[str, Any], *, run: Any = None) -> T:
         """The one resume rule: this (stored) config with the requested run-time settings applied.

@@ -46,14 +46,22 @@ def labelled_run(data, tmp_path_factory):
 def test_extra_channel_parameters_match_the_hand_count(tiny, images):
     """Channels at 4, 8, 16 px: min(256 / r, 32) = 32, 32, 16. The 2 label channels add, in G, one
     1x1 weight row (in channels) and one bias per toRGB layer: 2 x (33 + 33 + 17) = 166; in D, the
-    fromRGB 1x1 conv's weight columns for 2 more inputs into 16 channels: 2 x 16 = 32."""
+    fromRGB 1x1 conv's weight columns for 2 more inputs into 16 channels: 2 x 16 = 32, plus the
+    image-only critic, which is the unlabelled run's critic (same architecture, image channels in).
+    The tanh label head adds nothing; without the image critic D grows by the 32 alone."""
     plain = Trainer(StyleGAN2Config.from_dict(tiny), images)
+    critic = count_parameters(plain.D)
     labels = torch.from_numpy(np.stack([encode_instances(np.pad(np.ones((4, 4), np.int32), 6))] * 6))
     cfg = StyleGAN2Config.from_dict({**tiny, "labels": "beside"})
+    assert cfg.label_head == "tanh" and cfg.image_critic  # the defaults of a new labelled run
     lab = Trainer(cfg, torch.cat([images, labels], 1))
-    assert label_parameters(lab) == (166, 32)
+    assert label_parameters(lab) == {"G_torgb": 166, "D_fromrgb": 32, "D_image_critic": critic,
+                                     "G": 166, "D": 32 + critic}
     assert count_parameters(lab.G) - count_parameters(plain.G) == 166
-    assert count_parameters(lab.D) - count_parameters(plain.D) == 32
+    assert count_parameters(lab.D) - count_parameters(plain.D) == 32 + critic
+    one = Trainer(cfg.replace(image_critic=False, label_head="linear"), torch.cat([images, labels], 1))
+    assert label_parameters(one)["D"] == count_parameters(one.D) - critic == 32
+    assert count_parameters(one.G) == count_parameters(lab.G)
     assert lab.image_channels == 1 and lab.channels == 3 and lab.G.img_channels == lab.D.img_channels == 3
     assert lab.diffaug.label_channels == 2  # the augmentations know the last 2 channels are labels
     # without labels nothing changes: the channel count of the networks is the image's

@@ -27,6 +27,10 @@ _HELP = {
     "labels": "train on images + instance labels: none, beside (NAME_masks.tif|png next to each NAME.png, the "
               "Cellpose convention), a folder of label images with the images' names, or auto (fewgan's particle "
               "analysis; its parameters are recorded in the run config)",
+    "label_head": "labelled runs: the generator's label channels leave through tanh (bounded like the label "
+                  "encoding; keeps samples' layouts from collapsing to one) or linear",
+    "image_critic": "labelled runs: a second discriminator that sees the image channels alone, beside the one "
+                    "that sees image + labels (keeps the images varied; costs about one more critic pass)",
     "z_dim": "length of the random latent vector z",
     "w_dim": "length of the intermediate latent vector w (the style)",
     "mapping_layers": "fully connected layers of the mapping network z -> w",

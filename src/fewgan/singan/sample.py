@@ -121,7 +121,7 @@ class SinGANModel:
         self.run = run
         self._data_path = data_path
         self.device = device
-        self.config = SinGANConfig.from_dict(data["config"])
+        self.config = SinGANConfig.from_stored(data["config"])
         self.pyramid = Pyramid.from_dict(data["pyramid"])
         self.meta = ImageMeta.from_dict(data["meta"])
         self.channels = int(data["channels"])

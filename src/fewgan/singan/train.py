@@ -776,7 +776,7 @@ def _resume(run_dir: Path, dev: torch.device, quiet: bool, options: dict[str, An
         raise FewganError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_DIR}/{SINGAN_RESUME_FILE} missing); "
                           "start a new run instead")
     # the one resume rule (fewgan.config.Config.resume_with); stop_after is of this call only
-    config = SinGANConfig.from_dict(payload["config"]).resume_with(options, run=run_dir)
+    config = SinGANConfig.from_stored(payload["config"]).resume_with(options, run=run_dir)
     config = config.replace(stop_after=options.get("stop_after"))
     d = load_checkpoint(ckpt_path, map_location="cpu")
     if d.get("format") != MODEL_FORMAT:

@@ -17,6 +17,7 @@ from fewgan.errors import FewganError
 METRICS = ("auto", "fid", "kid", "swd")
 CLASSICAL = ("none", "flips", "flips,rot90", "seed")
 PRESETS = ("default", "seed")
+LABEL_HEADS = ("tanh", "linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,9 @@ class StyleGAN2Config(Config):
     fit: str = "crop"               # 'crop', 'resize' or 'pad' to the square resolution
     recursive: bool = False         # look for images in sub-folders too
     labels: str = "none"            # 'none', 'beside' (NAME_masks.tif|png), 'auto' (particle analysis) or a DIR
+    # labelled runs only (no effect without labels): see fewgan.stylegan2.nets.LabelledCritic
+    label_head: str = "tanh"        # G's label channels: 'tanh' (bounded like the encoding) or 'linear'
+    image_critic: bool = True       # a second critic on the image channels alone, beside the image + label one
     # networks (seed: mapping 128 -> 256, 4 layers; channels min(cbase / res, cmax))
     z_dim: int = 128
     w_dim: int = 256
@@ -82,6 +86,8 @@ class StyleGAN2Config(Config):
     RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = (
         "epochs", "kimg", "eval_every", "eval_batch", "feature_batch", "checkpoint_every", "checkpoint_every_steps",
         "sample_every", "log_every", "channels_last")
+    #: runs made before these fields existed trained a linear label head and one critic
+    ADDED_FIELDS: ClassVar[dict] = {"label_head": "linear", "image_critic": False}
 
     def __post_init__(self):
         r = self.resolution
@@ -93,6 +99,8 @@ class StyleGAN2Config(Config):
             raise FewganError(f"--channels {self.channels!r}: use auto, 1 or 3")
         if not isinstance(self.labels, str) or not self.labels.strip():
             raise FewganError("--labels: use none, beside, auto or a folder of label images")
+        if self.label_head not in LABEL_HEADS:
+            raise FewganError(f"--label-head {self.label_head!r}: use {' or '.join(LABEL_HEADS)}")
         if self.fit not in ("crop", "resize", "pad"):
             raise FewganError(f"--fit {self.fit!r}: use crop, resize or pad")
         if self.batch < 1:

@@ -129,7 +129,7 @@ class StyleGAN2Model:
                 if name.startswith("best_") and not _matches_manifest(ck, data):
                     continue  # written after the manifest by a killed save: not part of the best set
                 state = data["state_dict"] if "state_dict" in data else data[key]
-                cfg = StyleGAN2Config.from_dict(data.get("config", payload["config"]))
+                cfg = StyleGAN2Config.from_stored(data.get("config", payload["config"]))
                 channels = int(data.get("img_channels", payload.get("data", {}).get("image", {}).get("channels", 1)))
                 G, _ = build_networks(cfg, channels)
                 G.load_state_dict(state)

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 
 def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """``mean softplus(-D(G(z)))`` = ``-mean log sigmoid(D(G(z)))``; logits ``[N, 1]`` -> scalar."""
+    """``mean softplus(-D(G(z)))`` = ``-mean log sigmoid(D(G(z)))``; logits ``[N, K]`` -> scalar (K critics
+    side by side: the mean of their losses)."""
     return F.softplus(-fake_logits).mean()
 
 
@@ -26,14 +27,20 @@ def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tup
 
 
 def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``gamma / 2 * mean_n ||d sum(D(x)) / d x_n||^2`` (differentiable: ``create_graph=True``).
+    """``gamma / 2 * mean_n ||d D(x_n) / d x_n||^2`` (differentiable: ``create_graph=True``).
 
     ``real_images`` ``[N, C, H, W]`` must require grad and be the *un-augmented* reals;
-    ``real_logits`` ``[N, 1]`` is D of the (possibly augmented) reals, so the gradient flows
-    through the augmentation (Karras et al., NeurIPS 2020, ADA).
+    ``real_logits`` ``[N, K]`` is D of the (possibly augmented) reals, so the gradient flows
+    through the augmentation (Karras et al., NeurIPS 2020, ADA). ``K`` critics side by side
+    (:class:`fewgan.stylegan2.nets.LabelledCritic`) are each penalised on their own gradient and the
+    penalties averaged, as the logistic losses are: each critic gets the R1 it would get alone.
     """
-    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
-    return grad.square().sum(dim=[1, 2, 3]).mean() * (gamma / 2)
+    total = real_logits.new_zeros(())
+    K = real_logits.shape[1]
+    for k in range(K):
+        (grad,) = torch.autograd.grad(real_logits[:, k].sum(), real_images, create_graph=True)
+        total = total + grad.square().sum(dim=[1, 2, 3]).mean()
+    return total * (gamma / 2 / K)
 
 
 def path_lengths(fake: torch.Tensor, ws: torch.Tensor, generator: torch.Generator | None = None,

@@ -579,7 +579,7 @@ def train(
             if "seed" not in stored and "seed" in payload:  # run folders from before the seed was a config field
                 stored["seed"] = int(payload["seed"])
             # the one resume rule (fewgan.config.Config.resume_with)
-            cfg = StyleGAN2Config.from_dict(stored).resume_with(options, run=run_dir)
+            cfg = StyleGAN2Config.from_stored(stored).resume_with(options, run=run_dir)
             data_meta = payload.get("data", {})
             if folder is None and images is None:
                 folder = data_meta.get("root")
@@ -759,10 +759,12 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
                 f"{G_groups['const']:,}, toRGB {G_groups['torgb']:,}, synthesis {G_groups['synthesis']:,}); "
                 f"D parameters: {count_parameters(trainer.D):,}")
     if cfg.label_channels:
-        extra_G, extra_D = label_parameters(trainer)
+        extra = label_parameters(trainer)
         logger.info(f"labels: {data_meta.get('labels', {}).get('source', 'in-memory channels')}, "
-                    f"{cfg.label_channels} label channels (foreground, distance) beside the image: "
-                    f"+{extra_G:,} G parameters (toRGB), +{extra_D:,} D parameters (fromRGB)")
+                    f"{cfg.label_channels} label channels (foreground, distance) beside the image, "
+                    f"{cfg.label_head} label head: +{extra['G']:,} G parameters (toRGB), +{extra['D']:,} D parameters "
+                    f"(fromRGB {extra['D_fromrgb']:,}"
+                    + (f", image-only critic {extra['D_image_critic']:,})" if cfg.image_critic else "; no image-only critic)"))
     logger.info(f"DiffAugment: {'on (policy ' + cfg.diffaugment + ')' if trainer.diffaug is not None else 'off'}")
     logger.info(f"EMA: on (decay {cfg.ema_decay}, updated after every G step and after the path-length step)")
     logger.info(f"ADA: {'on (target ' + str(cfg.ada_target) + ')' if trainer.ada is not None else 'off'}")
@@ -838,13 +840,18 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     return run_dir
 
 
-def label_parameters(trainer: Trainer) -> tuple[int, int]:
-    """Parameters the label channels add: ``(G, D)``. G: each toRGB layer's 1x1 weight and bias
-    gain ``L x (in + 1)``; D: the fromRGB 1x1 conv's weight gains ``L x out`` (its bias is per output)."""
+def label_parameters(trainer: Trainer) -> dict[str, int]:
+    """Parameters the labels add, by place: ``G_torgb`` (each toRGB layer's 1x1 weight and bias gain
+    ``L x (in + 1)``), ``D_fromrgb`` (the joint critic's fromRGB 1x1 weight gains ``L x out``; its bias
+    is per output) and ``D_image_critic`` (the whole image-only critic, 0 without one); ``G`` and ``D``
+    are the sums per network. G's tanh label head has no parameters."""
+    from fewgan.stylegan2.nets import LabelledCritic
+
     L = trainer.cfg.label_channels
-    G = sum(L * (b.torgb.weight.shape[1] + 1) for b in trainer.G.synthesis.blocks)
-    D = sum(L * blk.fromrgb.weight.shape[0] for blk in trainer.D.blocks if blk.fromrgb is not None)
-    return G, D
+    out = {"G_torgb": sum(L * (b.torgb.weight.shape[1] + 1) for b in trainer.G.synthesis.blocks),
+           "D_fromrgb": sum(L * blk.fromrgb.weight.shape[0] for blk in trainer.D.blocks if blk.fromrgb is not None),
+           "D_image_critic": count_parameters(trainer.D.image) if isinstance(trainer.D, LabelledCritic) else 0}
+    return {**out, "G": out["G_torgb"], "D": out["D_fromrgb"] + out["D_image_critic"]}
 
 
 def _log_step(trainer: Trainer, logger: RunLogger) -> None:
