@@ -13,15 +13,16 @@ decoded labels (``lab_iou``) and the label consistency F1 of ``bench/label_quali
 from the image, runs with and without labels compare.
 
 Arms are ``key=value`` overrides of the StyleGAN2 config (``labels=none``, ``lr_g=0.0005``,
-``mbstd_group=16``, ...) and four diagnostics that patch the trainer in this process only (not
-options of fewgan): ``dscale=S`` multiplies the label channels by S where the critic sees them
-(real and fake alike); ``smooth=T`` encodes the foreground channel as ``tanh(signed distance / T)``
-(same sign, so the same decoded foreground) instead of +-1; ``twod=1`` adds a second critic on the
-image channels alone (its logit a second column beside the joint critic's, so both losses are
-averaged: the separate image and image-label critics of Li et al., "Semantic Segmentation with
-Generative Models", CVPR 2021; R1 then penalises the gradient of the two logits' sum, a
-simplification of one R1 per critic); ``squash=1`` passes the generator's label channels through tanh, so
-a saturated +-1 label needs no large weights.
+``mbstd_group=16``, ...; every arm starts from the fourth attempt's linear label head and single critic,
+``label_head=linear image_critic=False``, so the arms recorded then mean what they meant) and two
+diagnostics that patch the trainer in this process only (not options of fewgan): ``dscale=S`` multiplies
+the label channels by S where the critic sees them (real and fake alike); ``smooth=T`` encodes the
+foreground channel as ``tanh(signed distance / T)`` (same sign, so the same decoded foreground) instead
+of +-1. Two more arms name the levers fewgan adopted: ``squash=1`` is ``label_head=tanh`` (G's label
+channels through tanh) and ``twod=1`` is ``image_critic=True`` (a second critic on the image channels
+alone; Li et al., "Semantic Segmentation with Generative Models", CVPR 2021). The fourth attempt's
+``twod`` arms ran a bench patch that penalised the gradient of the two critics' summed logits with R1;
+fewgan penalises each critic's own gradient (``fewgan.stylegan2.losses.r1_penalty``).
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python bench/label_collapse.py ref 4,8
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python bench/label_collapse.py nolab 4,8 labels=none
@@ -45,7 +46,8 @@ sys.path.insert(0, str(HERE))
 import label_quality as lq  # noqa: E402
 
 BASE = dict(cbase=1024, cmax=128, ema_decay=0.99, batch=16, lr_g=0.001, lr_d=0.001, r1_gamma=5.0,
-            diffaugment="color,translation,cutout", pl_weight=1.0, style_mixing=0.9)
+            diffaugment="color,translation,cutout", pl_weight=1.0, style_mixing=0.9, label_head="linear",
+            image_critic=False)
 
 
 def _value(v: str):
@@ -85,45 +87,6 @@ def patch_smooth(width: float) -> None:
     L.encode_instances = encode_instances
 
 
-def patch_two_critics() -> None:
-    from fewgan.stylegan2 import nets as n
-    from fewgan.stylegan2 import train as t
-
-    class TwoCritics(torch.nn.Module):
-        def __init__(self, joint, image, c):  # Dj: image + labels, Di: image channels alone
-            super().__init__()
-            self.Dj, self.Di, self.c = joint, image, c
-            # what the trainer reads of a critic (label_parameters counts the joint critic's fromRGB)
-            self.resolution, self.img_channels, self.blocks = joint.resolution, joint.img_channels, joint.blocks
-
-        def forward(self, x):
-            return torch.cat([self.Dj(x), self.Di(x[:, :self.c])], 1)
-
-    original = t.build_networks
-
-    def build_networks(cfg, img_channels, _o=original):
-        G, D = _o(cfg, img_channels)
-        c = img_channels - (cfg.label_channels or 0)
-        image = n.Discriminator(resolution=cfg.resolution, img_channels=c, cbase=cfg.channel_base, cmax=cfg.cmax,
-                                mbstd_group=cfg.mbstd_group)
-        return G, TwoCritics(D, image, c)
-
-    t.build_networks = build_networks
-
-
-def patch_squash(label_channels: int = 2) -> None:
-    from fewgan.stylegan2 import nets as n
-
-    original = n.SynthesisNetwork.forward
-
-    def forward(self, ws, noise_mode="random", noise=None, _o=original):
-        img = _o(self, ws, noise_mode, noise)
-        c = img.shape[1] - label_channels
-        return torch.cat([img[:, :c], torch.tanh(img[:, c:])], 1)
-
-    n.SynthesisNetwork.forward = forward
-
-
 def training_folder(work: Path) -> Path:
     """The third attempt's 100 training crops (``fewgan synth --mode folder``, 32 px, density 30, seed 1)."""
     from fewgan import api
@@ -138,7 +101,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name")
     ap.add_argument("kimg", type=lambda s: [float(x) for x in s.split(",")])
-    ap.add_argument("overrides", nargs="*", help="key=value (config fields, or dscale / smooth / twod)")
+    ap.add_argument("overrides", nargs="*", help="key=value (config fields, or dscale / smooth / squash / twod)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/fewgan_label_collapse"))
     ap.add_argument("--json", type=Path, default=HERE / "results" / "label_collapse_32px.json")
     ap.add_argument("--resume", type=Path, help="continue this arm's run folder (same overrides) to the --kimg points")
@@ -154,9 +117,9 @@ def main(argv=None) -> int:
     if "smooth" in over:
         patch_smooth(float(over.pop("smooth")))
     if int(over.pop("squash", 0)):
-        patch_squash()
+        over["label_head"] = "tanh"
     if int(over.pop("twod", 0)):
-        patch_two_critics()
+        over["image_critic"] = True
     folder = training_folder(a.work)
     images, _ = lq.labelled_images(lq.folder_images(folder))
     threshold = find_threshold(images)

@@ -1,10 +1,11 @@
 """bench/label_collapse.py: the diagnostics it patches in do what bench/README.md says, and an arm's record.
 
 What could fail: the smooth encoding could move the decoded foreground (then its arm would train on other
-labels); the second critic could see the label channels (then it is not an image-only critic); the tanh could
-touch the image channels; a run without labels could be measured with label fields, or a continuation could
-drop the arm's earlier points. The patches change fewgan modules for the process, so every test here registers
-the originals with ``monkeypatch`` first and they come back afterwards.
+labels); an arm could start from today's label levers instead of the fourth attempt's linear head and single
+critic, or ``twod`` / ``squash`` could fail to switch them on; a run without labels could be measured with
+label fields, or a continuation could drop the arm's earlier points. The patches change fewgan modules for
+the process, so every test here registers the originals with ``monkeypatch`` first and they come back
+afterwards. (The levers themselves are tested in tests/stylegan2/.)
 """
 
 import importlib.util
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -52,42 +52,6 @@ def test_smooth_encoding_keeps_the_decoded_foreground_and_is_not_binary(monkeypa
     np.testing.assert_array_equal(L.decode_instances(smooth) > 0, L.decode_instances(original) > 0)
 
 
-def test_two_critics_give_one_logit_each_and_the_second_sees_only_the_image(monkeypatch):
-    from fewgan.stylegan2 import train as t
-    from fewgan.stylegan2.config import StyleGAN2Config
-
-    monkeypatch.setattr(t, "build_networks", t.build_networks)
-    _script().patch_two_critics()
-    cfg = StyleGAN2Config(resolution=8, labels="beside", cbase=64, cmax=16)
-    torch.manual_seed(0)
-    _, D = t.build_networks(cfg, 1 + cfg.label_channels)
-    x = torch.randn(4, 3, 8, 8)
-    y = x.clone()
-    y[:, 1:] = torch.randn(4, 2, 8, 8)  # other label channels, same image
-    a, b = D(x), D(y)
-    assert a.shape == (4, 2)
-    torch.testing.assert_close(a[:, 1], b[:, 1])       # the image critic ignores the labels
-    assert not torch.allclose(a[:, 0], b[:, 0])        # the joint critic sees them
-
-
-def test_squash_bounds_the_label_channels_only(monkeypatch):
-    from fewgan.stylegan2 import nets as n
-
-    monkeypatch.setattr(n.SynthesisNetwork, "forward", n.SynthesisNetwork.forward)
-    torch.manual_seed(0)
-    G = n.Generator(z_dim=8, w_dim=8, resolution=8, img_channels=3, mapping_layers=1, cbase=64, cmax=16)
-    with torch.no_grad():
-        for b in G.synthesis.blocks:
-            b.torgb.bias[1:] += 0.5  # label outputs outside [-1, 1] before the squash
-        z = torch.randn(4, 8)
-        before = G(z, noise_mode="const")
-        _script().patch_squash()
-        after = G(z, noise_mode="const")
-    torch.testing.assert_close(after[:, :1], before[:, :1])
-    torch.testing.assert_close(after[:, 1:], torch.tanh(before[:, 1:]))
-    assert before[:, 1:].abs().max() > 1.0 and after[:, 1:].abs().max() < before[:, 1:].abs().max()
-
-
 @pytest.mark.slow
 def test_an_arm_with_and_without_labels_and_a_continuation(tmp_path):
     out = tmp_path / "collapse.json"
@@ -100,7 +64,15 @@ def test_an_arm_with_and_without_labels_and_a_continuation(tmp_path):
     run("lab", "0.016", "cbase=64", "cmax=16", "batch=8")
     runs = sorted((tmp_path / "lab").iterdir())
     run("lab", "0.032", "cbase=64", "cmax=16", "batch=8", "--resume", str(runs[0]))
+    run("levers", "0.016", "cbase=64", "cmax=16", "batch=8", "twod=1", "squash=1")
     record = json.loads(out.read_text())
+
+    def stored(arm):
+        (folder,) = (tmp_path / arm).iterdir()
+        config = json.loads((folder / "config.json").read_text())["config"]
+        return config["label_head"], config["image_critic"]
+
+    assert stored("lab") == ("linear", False) and stored("levers") == ("tanh", True)
     assert record["nolab"]["real_img_iou"] == record["lab"]["real_img_iou"]
     assert 0.0 < record["nolab"]["real_img_iou"] < 0.5   # real crops: different layouts
     (point,) = record["nolab"]["points"]

@@ -243,3 +243,45 @@ def test_trainer_augmentations_move_labels_and_never_colour_them(tiny, images):
         assert any(torch.equal(f(x[i]), r) for i in range(6) for f in flips)
     trainer.train_step()
     assert all(torch.isfinite(v).all() for v in trainer.last.values())
+
+
+def test_a_run_stored_before_the_label_levers_loads_and_resumes_as_it_was(data, tmp_path, capsys):
+    """A labelled run whose config.json and checkpoints lack ``label_head`` / ``image_critic`` (made before
+    they existed) was a linear head and one critic: it loads, generates and resumes as that, while a new
+    run without the fields given gets today's defaults (tanh, image critic)."""
+    opts = {**OPTS, "kimg": 0.008, "checkpoint_every_steps": 1}
+    run = train(data, results=tmp_path, quiet=True, labels="beside", label_head="linear", image_critic=False, **opts)
+    before = load_checkpoint(run / "checkpoints" / "last.pt")
+    for path in [run / "checkpoints" / "last.pt", *(run / "checkpoints").glob("best_*.pt")]:
+        ck = load_checkpoint(path)
+        for key in ("label_head", "image_critic"):
+            del ck["config"][key]
+        torch.save(ck, path)
+    payload = json.loads((run / "config.json").read_text())
+    for key in ("label_head", "image_critic"):
+        del payload["config"][key]
+    (run / "config.json").write_text(json.dumps(payload))
+    assert StyleGAN2Config.from_dict(payload["config"]).image_critic  # today's default ...
+    old = StyleGAN2Config.from_stored(payload["config"])               # ... is not what the run was
+    assert (old.label_head, old.image_critic) == ("linear", False)
+    model = fewgan.load(run)
+    assert model.G.synthesis.label_head == "linear"
+    assert torch.equal(model.G.state_dict()["synthesis.blocks.0.const"], before["G_ema"]["synthesis.blocks.0.const"])
+    resumed = train(resume=run, quiet=True, kimg=0.016)
+    after = load_checkpoint(resumed / "checkpoints" / "last.pt")
+    assert after["step"] == 4 and set(after["D"]) == set(before["D"])  # one critic, as trained
+    assert (after["config"]["label_head"], after["config"]["image_critic"]) == ("linear", False)
+
+
+def test_cli_label_levers_are_recorded_and_checked(data, tmp_path, capsys):
+    common = ["stylegan2", "train", str(data), "--labels", "beside", "--resolution", "16", "--kimg", "0.004",
+              "--cbase", "256", "--cmax", "32", "--eval-every", "0", "--sample-every", "0", "--device", "cpu", "--quiet"]
+    assert main([*common, "--results", str(tmp_path / "a"), "--label-head", "linear", "--no-image-critic"]) == 0
+    stored = json.loads(next((tmp_path / "a").glob("*/config.json")).read_text())["config"]
+    assert (stored["label_head"], stored["image_critic"]) == ("linear", False)
+    log = next((tmp_path / "a").glob("*/log.txt")).read_text()
+    assert "linear label head" in log and "no image-only critic" in log
+    capsys.readouterr()
+    code = main([*common, "--results", str(tmp_path / "b"), "--label-head", "sigmoid"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--label-head 'sigmoid': use tanh or linear" in err

@@ -74,3 +74,20 @@ def test_path_length_penalty_and_mean_update():
     assert math.isclose(m2.item(), 0.5 + 0.01 * 3.5, rel_tol=1e-6)
     pen.backward()
     assert torch.allclose(lengths.grad, torch.tensor([1 - a, 3 - a]), atol=1e-6)
+
+
+def test_r1_of_two_critics_side_by_side_is_the_mean_of_their_own_penalties():
+    """Columns of ``[N, 2]`` logits are two critics (LabelledCritic): each is penalised on its own
+    gradient, gamma/2 (|a|^2 + |b|^2) / 2, not on the gradient of their sum (|a + b|^2 has a cross term)."""
+    torch.manual_seed(3)
+    a, b = torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4)
+    x = torch.randn(3, 2, 4, 4, requires_grad=True)
+    logits = torch.stack([(x * a).sum(dim=[1, 2, 3]), (x * b).sum(dim=[1, 2, 3])], dim=1)
+    r1 = r1_penalty(logits, x, gamma=5.0)
+    own = 2.5 * (a.square().sum() + b.square().sum()).item() / 2
+    summed = 2.5 * (a + b).square().sum().item() / 2
+    assert math.isclose(r1.item(), own, rel_tol=1e-5) and not math.isclose(own, summed, rel_tol=1e-2)
+    # the adversarial losses average the critics the same way
+    assert math.isclose(g_nonsaturating_loss(logits).item(),
+                        (g_nonsaturating_loss(logits[:, :1]) + g_nonsaturating_loss(logits[:, 1:])).item() / 2,
+                        rel_tol=1e-6)

@@ -7,7 +7,7 @@ import torch
 
 from fewgan.stylegan2.config import StyleGAN2Config, channels_at
 from fewgan.model import count_parameters
-from fewgan.stylegan2.nets import Discriminator, Generator, MinibatchStdLayer
+from fewgan.stylegan2.nets import Discriminator, Generator, LabelledCritic, MinibatchStdLayer
 from fewgan.stylegan2.nets import build_networks
 from fewgan.stylegan2.train import ema_update
 
@@ -105,3 +105,47 @@ def test_minibatch_stddev_uses_consecutive_groups():
     assert torch.allclose(MinibatchStdLayer(4)(x[:4]), y[:4])
     # a batch not divisible by the group size falls back to a divisor
     assert MinibatchStdLayer(4)(torch.randn(6, 2, 2, 2)).shape == (6, 3, 2, 2)
+
+
+def test_tanh_label_head_squashes_the_label_channels_and_leaves_the_image_alone():
+    kw = dict(z_dim=8, w_dim=16, resolution=8, img_channels=3, mapping_layers=2, cbase=64, cmax=16, label_channels=2)
+    torch.manual_seed(0)
+    linear = Generator(**kw, label_head="linear")
+    tanh = Generator(**kw, label_head="tanh")
+    tanh.load_state_dict(linear.state_dict())  # no parameters of its own
+    with torch.no_grad():
+        for name, p in linear.synthesis.named_parameters():  # large toRGB weights: label outputs beyond +-1
+            if ".torgb." in name:
+                p.mul_(50)
+        tanh.load_state_dict(linear.state_dict())
+        z = torch.randn(4, 8)
+        a, b = linear(z, noise_mode="const"), tanh(z, noise_mode="const")
+    assert torch.equal(a[:, :1], b[:, :1])  # the image channel is never squashed
+    assert torch.allclose(b[:, 1:], torch.tanh(a[:, 1:]), atol=1e-6)
+    assert float(a[:, 1:].abs().max()) > 1 >= float(b[:, 1:].abs().max())
+    with pytest.raises(ValueError, match="label_head"):
+        Generator(**{**kw, "label_channels": 3}, label_head="tanh")  # no image channel left
+    with pytest.raises(ValueError, match="label_head"):
+        Generator(**kw, label_head="sigmoid")
+
+
+def test_labelled_critic_is_a_joint_and_an_image_only_critic_side_by_side():
+    cfg = StyleGAN2Config(resolution=8, cbase=64, cmax=16, labels="beside")
+    torch.manual_seed(0)
+    G, D = build_networks(cfg, 3)
+    assert isinstance(D, LabelledCritic) and D.joint.img_channels == 3 and D.image.img_channels == 1
+    assert G.synthesis.label_head == "tanh" and G.synthesis.label_channels == 2
+    x = torch.randn(4, 3, 8, 8)
+    out = D(x)
+    assert out.shape == (4, 2)
+    assert torch.equal(out[:, :1], D.joint(x)) and torch.equal(out[:, 1:], D.image(x[:, :1]))
+    x2 = x.clone()
+    x2[:, 1:] = -x2[:, 1:]  # other labels: the image critic's logits do not move, the joint one's do
+    assert torch.equal(D(x2)[:, 1], out[:, 1]) and not torch.equal(D(x2)[:, 0], out[:, 0])
+    # the options switch each lever off; an unlabelled config has neither, whatever they say
+    _, one = build_networks(cfg.replace(image_critic=False), 3)
+    assert isinstance(one, Discriminator)
+    G0, D0 = build_networks(StyleGAN2Config(resolution=8, cbase=64, cmax=16), 1)
+    assert isinstance(D0, Discriminator) and G0.synthesis.label_head == "linear"
+    with pytest.raises(ValueError, match="first channels"):
+        LabelledCritic(Discriminator(8, 1, 64, 16), Discriminator(8, 1, 64, 16))

@@ -99,6 +99,8 @@ class StyleGAN2Config(Config):
             raise FewganError(f"--channels {self.channels!r}: use auto, 1 or 3")
         if not isinstance(self.labels, str) or not self.labels.strip():
             raise FewganError("--labels: use none, beside, auto or a folder of label images")
+        if not isinstance(self.image_critic, bool):
+            raise FewganError(f"--image-critic {self.image_critic!r}: use true or false")
         if self.label_head not in LABEL_HEADS:
             raise FewganError(f"--label-head {self.label_head!r}: use {' or '.join(LABEL_HEADS)}")
         if self.fit not in ("crop", "resize", "pad"):
