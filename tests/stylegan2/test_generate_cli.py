@@ -153,3 +153,11 @@ def test_dry_run_states_images_steps_and_a_time_estimate(tmp_path, capsys):
     assert plan["images"] == 5 and plan["total_images"] == 500 and plan["steps"] == 32  # ceil(500 / 16)
     assert "one CPU thread" in plan["estimate"]
     assert not (tmp_path / "results").exists()
+    # a labelled run's image-only critic is in the estimate (it costs a second critic's passes)
+    from fewgan.stylegan2.config import StyleGAN2Config
+    from fewgan.stylegan2.train import IMAGE_CRITIC_COST, dry_run_plan
+
+    cfg = StyleGAN2Config(resolution=64, kimg=10)
+    plain, labelled = (dry_run_plan(c, folder, None)["cpu_seconds"] for c in (cfg, cfg.replace(labels="beside")))
+    assert plain == 1300 and labelled == round(1300 * IMAGE_CRITIC_COST) > plain
+    assert dry_run_plan(cfg.replace(labels="beside", image_critic=False), folder, None)["cpu_seconds"] == plain

@@ -714,6 +714,11 @@ def write_training_labels(run_dir: Path, meta, images: torch.Tensor) -> Path:
     return folder
 
 
+#: time of a labelled step with the image-only critic over one without it (32 px, one thread, AMD EPYC;
+#: bench/stylegan2_label_cost.py, interleaved, bench/README.md)
+IMAGE_CRITIC_COST = 1.75
+
+
 def dry_run_plan(cfg: StyleGAN2Config, folder, images) -> dict[str, Any]:
     """What ``--dry-run`` promises about a run: image count, budget, steps, a rough CPU time."""
     if images is not None:
@@ -729,9 +734,11 @@ def dry_run_plan(cfg: StyleGAN2Config, folder, images) -> dict[str, Any]:
     # bench/README.md: about 130 CPU-seconds per 1000 images at 64 px on one thread of a 2-core EPYC;
     # the cost grows with the image area
     seconds = total / 1000 * 130 * (cfg.resolution / 64) ** 2
+    if cfg.label_channels and cfg.image_critic:
+        seconds *= IMAGE_CRITIC_COST  # a second critic's passes (bench/stylegan2_label_cost.py)
     took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{max(seconds / 60, 1):.0f} min"
     return {"images": n, "total_images": total, "epochs": round(total / max(n, 1), 2),
-            "steps": max(1, math.ceil(total / cfg.batch)), "batch": cfg.batch,
+            "steps": max(1, math.ceil(total / cfg.batch)), "batch": cfg.batch, "cpu_seconds": round(seconds),
             "estimate": f"about {took} on one CPU thread (measured 130 CPU-s per 1000 images at 64 px, "
                         "scaled by area; a GPU is much faster); set the length with --kimg or --epochs"}
 
