@@ -714,9 +714,9 @@ def write_training_labels(run_dir: Path, meta, images: torch.Tensor) -> Path:
     return folder
 
 
-#: time of a labelled step with the image-only critic over one without it (32 px, one thread, AMD EPYC;
-#: bench/stylegan2_label_cost.py, interleaved, bench/README.md)
-IMAGE_CRITIC_COST = 1.75
+#: time of a labelled step with the image-only critic over one without it (1.75 and 1.83 measured at 32 px,
+#: one thread, AMD EPYC; bench/stylegan2_label_cost.py, interleaved; bench/README.md)
+IMAGE_CRITIC_COST = 1.8
 
 
 def dry_run_plan(cfg: StyleGAN2Config, folder, images) -> dict[str, Any]:
