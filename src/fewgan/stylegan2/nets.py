@@ -337,7 +337,8 @@ class LabelledCritic(nn.Module):
 
     ``[N, C + L, R, R] -> [N, 2]`` logits (joint, image); the losses average over the columns, so each
     critic is trained on its own logistic loss, and R1 penalises each critic's own gradient
-    (:func:`fewgan.stylegan2.losses.r1_penalty`). The image critic is a :class:`Discriminator` of the
+    (:func:`fewgan.stylegan2.losses.r1_penalty`); ADA's overfitting signal (the sign of D on reals)
+    averages both critics' logits. The image critic is a :class:`Discriminator` of the
     same architecture with ``C`` input channels. After Li et al., "Semantic Segmentation with Generative
     Models: Semi-Supervised Learning and Strong Out-of-Domain Generalization" (SemanticGAN, CVPR 2021),
     whose generator of image + mask pairs is judged by an image-and-mask critic and an image critic.

@@ -74,7 +74,8 @@ from fewgan.run import (
 from fewgan.stylegan2.config import StyleGAN2Config, preset_overrides
 from fewgan.stylegan2.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, path_lengths, r1_penalty
 from fewgan.model import count_parameters
-from fewgan.stylegan2.nets import CHECKPOINT_FORMAT, METHOD, WEIGHTS_FORMAT, Generator, build_networks
+from fewgan.stylegan2.nets import (CHECKPOINT_FORMAT, METHOD, WEIGHTS_FORMAT, Generator, LabelledCritic,
+                                   build_networks)
 
 MetricFn = Callable[[torch.Tensor], float]
 MetricFactory = Callable[..., tuple[str, MetricFn, str]]
@@ -852,8 +853,6 @@ def label_parameters(trainer: Trainer) -> dict[str, int]:
     ``L x (in + 1)``), ``D_fromrgb`` (the joint critic's fromRGB 1x1 weight gains ``L x out``; its bias
     is per output) and ``D_image_critic`` (the whole image-only critic, 0 without one); ``G`` and ``D``
     are the sums per network. G's tanh label head has no parameters."""
-    from fewgan.stylegan2.nets import LabelledCritic
-
     L = trainer.cfg.label_channels
     out = {"G_torgb": sum(L * (b.torgb.weight.shape[1] + 1) for b in trainer.G.synthesis.blocks),
            "D_fromrgb": sum(L * blk.fromrgb.weight.shape[0] for blk in trainer.D.blocks if blk.fromrgb is not None),
