@@ -154,7 +154,8 @@ def stylegan2_options(args) -> dict:
     """The StyleGAN2 config fields the ``--s2-*`` options set (the rest keep the seed's defaults)."""
     return dict(cbase=args.s2_cbase, cmax=args.s2_cmax, ema_decay=args.s2_ema_decay, batch=args.s2_batch,
                 lr_g=args.s2_lr, lr_d=args.s2_lr, r1_gamma=args.s2_r1_gamma, diffaugment=args.s2_diffaugment,
-                pl_weight=args.s2_pl_weight, style_mixing=args.s2_style_mixing)
+                pl_weight=args.s2_pl_weight, style_mixing=args.s2_style_mixing, label_head=args.s2_label_head,
+                image_critic=args.s2_image_critic)
 
 
 def stylegan2_snapshots(run: Path) -> list[tuple[float, Path]]:
@@ -389,6 +390,10 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--s2-pl-weight", type=float, default=1.0, help="path-length weight (0: off)")
     ap.add_argument("--s2-style-mixing", type=float, default=StyleGAN2Config.style_mixing,
                     help="style-mixing probability (0: off)")
+    ap.add_argument("--s2-label-head", default=StyleGAN2Config.label_head, choices=["tanh", "linear"],
+                    help="G's label head (the first to fourth attempts in bench/README.md ran 'linear')")
+    ap.add_argument("--s2-image-critic", default=StyleGAN2Config.image_critic, action=argparse.BooleanOptionalAction,
+                    help="the image-only critic beside the joint one (the first to fourth attempts: off)")
     ap.add_argument("--s2-diffaugment", default="color,translation,cutout", help="DiffAugment policy ('none': off)")
     ap.add_argument("--s2-run", type=Path, help="measure this trained run (with its snapshot_kimg*.pt) instead")
     ap.add_argument("--ceiling", type=lambda s: [int(x) for x in s.split(",") if x], default=[512, 256, 200, 128],
