@@ -348,7 +348,7 @@ def resize_ceiling(work: Path, side: int, max_sizes: list[int], seed: int) -> li
 def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     """The options of the data and the two trainings (``bench/utility_story.py`` adds its own)."""
     from fewgan.singan.config import SinGANConfig
-    from fewgan.stylegan2.config import StyleGAN2Config
+    from fewgan.stylegan2.config import LABEL_HEADS, StyleGAN2Config
 
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--methods", nargs="*", default=["singan", "stylegan2"], choices=["singan", "stylegan2", "gpnn"])
@@ -390,7 +390,7 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--s2-pl-weight", type=float, default=1.0, help="path-length weight (0: off)")
     ap.add_argument("--s2-style-mixing", type=float, default=StyleGAN2Config.style_mixing,
                     help="style-mixing probability (0: off)")
-    ap.add_argument("--s2-label-head", default=StyleGAN2Config.label_head, choices=["tanh", "linear"],
+    ap.add_argument("--s2-label-head", default=StyleGAN2Config.label_head, choices=LABEL_HEADS,
                     help="G's label head (the first to fourth attempts in bench/README.md ran 'linear')")
     ap.add_argument("--s2-image-critic", default=StyleGAN2Config.image_critic, action=argparse.BooleanOptionalAction,
                     help="the image-only critic beside the joint one (the first to fourth attempts: off)")

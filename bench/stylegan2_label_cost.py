@@ -63,7 +63,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             for _ in range(a.window):
                 t.train_step()
-            rates[name].append(a.window * 16 / (time.perf_counter() - t0))
+            rates[name].append(a.window * base["batch"] / (time.perf_counter() - t0))
     med = {name: statistics.median(r) for name, r in rates.items()}
     record = {"img_per_s": {k: round(v, 2) for k, v in med.items()},
               "rounds": {k: [round(x, 2) for x in v] for k, v in rates.items()},

@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from fewgan.ops.equalized import EqualConv2d, EqualLinear, bias_act, modulated_conv2d
 from fewgan.ops.fir import make_filter, upsample2d
-from fewgan.stylegan2.config import StyleGAN2Config, channels_at
+from fewgan.stylegan2.config import LABEL_HEADS, StyleGAN2Config, channels_at
 
 METHOD = "stylegan2"                                  # the ``method`` of a run folder's config.json
 CHECKPOINT_FORMAT = "fewgan-stylegan2-checkpoint-1"   # the resume checkpoint (every piece of state)
@@ -176,7 +176,7 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int = 256, resolution: int = 64, img_channels: int = 1,
                  cbase: int = 2048, cmax: int = 256, label_channels: int = 0, label_head: str = "linear"):
         super().__init__()
-        if label_head not in ("linear", "tanh") or not 0 <= label_channels < img_channels:
+        if label_head not in LABEL_HEADS or not 0 <= label_channels < img_channels:
             raise ValueError(f"SynthesisNetwork: label_head {label_head!r}, label_channels {label_channels} "
                              f"of {img_channels}")
         self.w_dim, self.resolution, self.img_channels = w_dim, resolution, img_channels
