@@ -131,19 +131,29 @@ def check_trained_on(run: Path, image: Path) -> None:
 
 
 def train_stylegan2(folder: Path, work: Path, args) -> tuple[Path, list[tuple[float, Path]]]:
-    """Train in chunks ending at each of ``args.s2_kimg``; keep each chunk's last checkpoint."""
+    """Train in chunks ending at each of ``args.s2_kimg``; keep each chunk's last checkpoint.
+
+    Without a learning-rate ramp each chunk's budget is its end (a resume extends it). With
+    ``--s2-lr-rampdown`` the budget is the last end from the start, since the ramp is spread over the
+    budget, and each chunk stops at its end's step (``max_steps``, checkpoints every ``gcd`` of them)."""
     from fewgan import api
     from fewgan.run import CHECKPOINT_DIR, STYLEGAN2_LAST_CHECKPOINT
 
     runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, quiet=True)
-    run, snapshots = None, []
-    for kimg in args.s2_kimg:
+    ramp = args.s2_lr_rampdown > 0
+    stops = [math.ceil(round(k * 1000) / args.s2_batch) for k in args.s2_kimg]
+    if ramp:
+        runtime["checkpoint_every_steps"] = math.gcd(*stops)
+    run, snapshots, done = None, [], 0
+    for kimg, stop in zip(args.s2_kimg, stops):
+        budget = dict(kimg=args.s2_kimg[-1], max_steps=stop - done) if ramp else dict(kimg=kimg)
         if run is None:
-            run = api.train_stylegan2(folder, results=work / "stylegan2_runs", labels="beside", kimg=kimg,
+            run = api.train_stylegan2(folder, results=work / "stylegan2_runs", labels="beside",
                                       resolution=args.s2_size, **stylegan2_options(args), seed=args.seed,
-                                      **runtime)
+                                      **budget, **runtime)
         else:
-            run = api.train_stylegan2(resume=run, kimg=kimg, **runtime)
+            run = api.train_stylegan2(resume=run, **budget, **runtime)
+        done = stop
         snap = run / SNAPSHOT.format(kimg)
         shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, snap)
         snapshots.append((kimg, snap))
@@ -155,7 +165,7 @@ def stylegan2_options(args) -> dict:
     return dict(cbase=args.s2_cbase, cmax=args.s2_cmax, ema_decay=args.s2_ema_decay, batch=args.s2_batch,
                 lr_g=args.s2_lr, lr_d=args.s2_lr, r1_gamma=args.s2_r1_gamma, diffaugment=args.s2_diffaugment,
                 pl_weight=args.s2_pl_weight, style_mixing=args.s2_style_mixing, label_head=args.s2_label_head,
-                image_critic=args.s2_image_critic)
+                image_critic=args.s2_image_critic, lr_rampdown=args.s2_lr_rampdown)
 
 
 def stylegan2_snapshots(run: Path) -> list[tuple[float, Path]]:
@@ -386,6 +396,8 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--s2-ema-decay", type=float, default=0.995)
     ap.add_argument("--s2-batch", type=int, default=16)
     ap.add_argument("--s2-lr", type=float, default=0.001, help="lr of G and D")
+    ap.add_argument("--s2-lr-rampdown", type=float, default=0.0,
+                    help="fraction of the budget (the last --s2-kimg) over which the lrs fall to 0 (0: constant)")
     ap.add_argument("--s2-r1-gamma", type=float, default=5.0)
     ap.add_argument("--s2-pl-weight", type=float, default=1.0, help="path-length weight (0: off)")
     ap.add_argument("--s2-style-mixing", type=float, default=StyleGAN2Config.style_mixing,

@@ -12,6 +12,11 @@ resumes the copy in chunks, keeping ``snapshot_kimg<K>.pt`` at each chunk end, w
   started from weighs ``D**k`` (0.95 over 2 kimg at batch 16: < 0.001), so from there on the copy's
   EMA is that of a run trained with ``D`` from the start.
 * ``lr=L``: ``lr_g`` and ``lr_d`` (and Adam's stored learning rates, scaled by the same factor).
+* any other StyleGAN2 config field, e.g. ``lr_rampdown=0.3`` (the copy's budget is the last chunk end,
+  so a ramp over the budget's last 30 % ends there).
+
+The copy is trained once to the last chunk end, stopping at each chunk end (``max_steps``) to keep
+its checkpoint, so the budget, and with it any learning-rate ramp, is the whole run's at every chunk.
 
     python bench/label_quality_continue.py RUN 36 ema_decay=0.95 COPY 38,40
 """
@@ -19,14 +24,17 @@ resumes the copy in chunks, keeping ``snapshot_kimg<K>.pt`` at each chunk end, w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
 
 def main(argv=None) -> Path:
-    from fewgan import api
     from fewgan.run import CHECKPOINT_DIR, STYLEGAN2_LAST_CHECKPOINT, load_checkpoint, save_checkpoint
+    from fewgan.stylegan2.config import StyleGAN2Config
+    from fewgan.stylegan2.train import train
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path, help="a label_quality.py StyleGAN2 run folder with snapshot_kimg*.pt")
@@ -41,7 +49,7 @@ def main(argv=None) -> Path:
         for key, value in changes.items():
             if key == "lr":
                 config["lr_g"] = config["lr_d"] = value
-            elif key in config:
+            elif key in config or key in {f.name for f in dataclasses.fields(StyleGAN2Config)}:
                 config[key] = value
             else:
                 raise SystemExit(f"{key}: not a StyleGAN2 config field")
@@ -67,9 +75,16 @@ def main(argv=None) -> Path:
     (args.dest / CHECKPOINT_DIR).mkdir()
     save_checkpoint(args.dest / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, state)
     shutil.copyfile(args.run / f"snapshot_kimg{args.kimg}.pt", args.dest / f"snapshot_kimg{args.kimg}.pt")
-    runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, quiet=True)
-    for kimg in args.ends:
-        api.train_stylegan2(resume=args.dest, kimg=kimg, **runtime)
+    batch = int(state["config"]["batch"])
+    done = int(state["step"])
+    stops = [math.ceil(round(k * 1000) / batch) for k in args.ends]
+    if stops != sorted(stops) or stops[0] <= done:
+        raise SystemExit(f"chunk ends {args.ends}: must rise, after the snapshot's {args.kimg} kimg")
+    every = math.gcd(done, *stops)  # the trainer checkpoints at steps divisible by it
+    runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, checkpoint_every_steps=every, quiet=True)
+    for kimg, stop in zip(args.ends, stops):
+        train(resume=args.dest, kimg=args.ends[-1], max_steps=stop - done, **runtime)
+        done = stop
         shutil.copyfile(args.dest / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, args.dest / f"snapshot_kimg{kimg:g}.pt")
     return args.dest
 

@@ -151,3 +151,36 @@ def test_continue_with_another_ema_decay_trains_the_same_raw_generator(tmp_path)
     moved = (a["G"][name] - start["G_ema"][name]).abs().max()
     assert moved > 1e-4
     assert (b["G_ema"][name] - a["G_ema"][name]).abs().max() > 0.1 * moved
+
+
+@pytest.mark.slow
+def test_continue_with_an_lr_ramp_in_chunks_is_the_run_trained_with_it_from_the_start(tmp_path):
+    """bench/label_quality_continue.py with ``lr_rampdown``: every chunk trains under the whole copy's
+    budget, so a constant-lr snapshot taken before the ramp starts, continued in two chunks, ends where a
+    run trained with the ramp from step 0 ends (the ramp multiplies the lr by exactly 1 before it)."""
+    import shutil
+
+    import torch
+
+    from fewgan import api
+    from fewgan.run import CHECKPOINT_DIR, STYLEGAN2_LAST_CHECKPOINT, load_checkpoint
+
+    folder = api.synth(tmp_path / "data", mode="folder", n=8, size=16, seed=1, density=60.0)
+    runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, quiet=True)
+    model = dict(labels="beside", resolution=16, cbase=64, cmax=16, batch=8)
+    run = api.train_stylegan2(folder, results=tmp_path / "runs", kimg=0.016, **model, **runtime)
+    shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, run / "snapshot_kimg0.016.pt")
+    copy = _script("label_quality_continue").main([str(run), "0.016", "lr_rampdown=0.5", str(tmp_path / "copy"),
+                                                   "0.032,0.048"])
+    whole = api.train_stylegan2(folder, results=tmp_path / "whole", kimg=0.048, lr_rampdown=0.5, **model, **runtime)
+    a = load_checkpoint(whole / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT)
+    b = load_checkpoint(copy / "snapshot_kimg0.048.pt")
+    mid = load_checkpoint(copy / "snapshot_kimg0.032.pt")
+    assert (a["step"], mid["step"], b["step"]) == (6, 4, 6)
+    from fewgan.stylegan2.train import lr_multiplier
+
+    last_lr = 0.001 * 8 / 9 * lr_multiplier(5 / 6, 0.5)  # step 6 of 6, lazy Adam rate (g_reg_every 8)
+    assert b["config"]["lr_rampdown"] == 0.5 and b["opt_G"]["param_groups"][0]["lr"] == pytest.approx(last_lr)
+    for net in ("G", "G_ema", "D"):
+        for name, p in a[net].items():
+            assert torch.allclose(p, b[net][name], atol=1e-6), f"{net}.{name}"

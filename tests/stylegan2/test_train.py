@@ -269,3 +269,50 @@ def test_resume_with_a_new_log_every_logs_at_the_new_cadence(tmp_path, tiny, ima
     assert logged_steps(run) == [1, 3, 4, 5, 6]
     with pytest.raises(FewganError, match=r"cannot change z_dim \(stored 16, requested 8\)"):
         train(images=images, resume=run, quiet=True, z_dim=8, log_every=2)
+
+
+def test_lr_multiplier_is_one_before_the_ramp_then_a_half_cosine_to_zero():
+    from fewgan.stylegan2.train import lr_multiplier
+
+    assert lr_multiplier(0.0, 0.0) == lr_multiplier(0.99, 0.0) == 1.0  # no ramp: constant
+    assert lr_multiplier(0.0, 0.3) == lr_multiplier(0.7, 0.3) == 1.0  # exactly 1 up to the ramp's start
+    assert lr_multiplier(0.85, 0.3) == pytest.approx(0.5)
+    assert lr_multiplier(0.775, 0.3) == pytest.approx(0.5 + 0.5 * math.sqrt(0.5))  # a quarter into the ramp
+    assert lr_multiplier(1.0, 0.3) == 0.0
+    ramp = [lr_multiplier(t / 100, 0.3) for t in range(70, 101)]
+    assert all(a > b for a, b in zip(ramp, ramp[1:]))
+
+
+def test_lr_rampdown_scales_both_optimisers_and_leaves_the_steps_before_it_unchanged(tmp_path, tiny, images, one_thread):
+    from fewgan.stylegan2.train import lr_multiplier
+
+    opts = {**tiny, "kimg": 0.032, "diffaugment": "none"}  # 8 steps of 4 images
+    const = train(images=images, results=tmp_path / "const", quiet=True, max_steps=4, checkpoint_every_steps=4, **opts)
+    ramped = train(images=images, results=tmp_path / "ramp", quiet=True, max_steps=4, checkpoint_every_steps=4,
+                   lr_rampdown=0.5, **opts)
+    _assert_same(_weights(const / "checkpoints" / "last.pt")[0], _weights(ramped / "checkpoints" / "last.pt")[0])
+    cfg = StyleGAN2Config.from_dict({**opts, "lr_rampdown": 0.5})
+    trainer = Trainer(cfg, images)
+    base = {id(o): [g["lr"] for g in o.param_groups] for o in (trainer.opt_G, trainer.opt_D)}
+    for step in range(8):
+        trainer.train_step()
+        want = lr_multiplier(step / 8, 0.5)
+        assert want == (1.0 if step <= 4 else pytest.approx(0.5 - 0.5 * math.cos(math.pi * (8 - step) / 4)))
+        for opt in (trainer.opt_G, trainer.opt_D):
+            assert [g["lr"] for g in opt.param_groups] == [b * want for b in base[id(opt)]]
+    assert math.isclose(base[id(trainer.opt_G)][0], 0.001 * 2 / 3)  # the lazy-regularisation rate is the base
+    with pytest.raises(FewganError, match="--lr-rampdown 1"):
+        StyleGAN2Config.from_dict({**opts, "lr_rampdown": 1.0})
+
+
+def test_resume_inside_the_lr_ramp_is_exact_and_logs_the_ramped_rate(tmp_path, tiny, images, one_thread):
+    opts = {**tiny, "kimg": 0.032, "checkpoint_every_steps": 5, "lr_rampdown": 0.6, "diffaugment": "none",
+            "log_every": 1}
+    full = train(images=images, results=tmp_path / "a", quiet=True, **opts)
+    part = train(images=images, results=tmp_path / "b", quiet=True, max_steps=6, **opts)
+    assert load_checkpoint(part / "checkpoints" / "last.pt")["step"] == 5  # inside the ramp (from step 3.2)
+    resumed = train(images=images, resume=part, quiet=True)
+    _assert_same(_weights(full / "checkpoints" / "last.pt")[0], _weights(resumed / "checkpoints" / "last.pt")[0])
+    lrs = [r["lr"] for r in read_metrics(resumed) if "loss_G" in r]
+    assert lrs[0] == pytest.approx(0.001) and lrs[-1] == 0.0 and lrs == sorted(lrs, reverse=True)
+    assert "falling to 0 along a half cosine over the last 60% of the budget, from 0.0 kimg" in (resumed / "log.txt").read_text()

@@ -40,6 +40,8 @@ _HELP = {
     "batch": "images per training step (over all processes)",
     "lr_g": "Adam learning rate of the generator",
     "lr_d": "Adam learning rate of the discriminator",
+    "lr_rampdown": "fraction of the budget, at its end, over which both learning rates fall to 0 along a half "
+                   "cosine (0: constant, the reference configuration); extending a run re-spreads it over the new budget",
     "beta1": "Adam beta1 of both networks [0, 1)",
     "beta2": "Adam beta2 of both networks [0, 1)",
     "r1_gamma": "weight of the R1 gradient penalty on real images (0: off)",

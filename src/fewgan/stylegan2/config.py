@@ -45,6 +45,7 @@ class StyleGAN2Config(Config):
     batch: int = 16
     lr_g: float = 0.001
     lr_d: float = 0.001
+    lr_rampdown: float = 0.0        # fraction of the budget, at its end, over which both lrs fall to 0 (0: constant)
     beta1: float = 0.0
     beta2: float = 0.99
     r1_gamma: float = 5.0
@@ -129,6 +130,9 @@ class StyleGAN2Config(Config):
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise FewganError(f"--{name} {getattr(self, name)}: must be in [0, 1)")
+        if not 0 <= self.lr_rampdown < 1:
+            raise FewganError(f"--lr-rampdown {self.lr_rampdown}: the fraction of the budget over which the learning "
+                              "rates fall to 0 must be in [0, 1) (e.g. 0.3; 0: constant)")
         for name in ("pl_decay", "style_mixing", "ada_target"):
             if not 0 <= getattr(self, name) <= 1:
                 raise FewganError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be in [0, 1]")

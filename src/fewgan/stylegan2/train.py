@@ -88,6 +88,18 @@ def lazy_adam(params, lr: float, betas: tuple[float, float], reg_every: int) -> 
     return torch.optim.Adam(params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8)
 
 
+def lr_multiplier(done: float, rampdown: float) -> float:
+    """Learning-rate factor after ``done`` (fraction of the budget) with a ramp-down over the last
+    ``rampdown`` of it: 1 before the ramp, then a half cosine to 0 at the end (0: constant, StyleGAN2's
+    schedule). The shape is the ramp-down of Karras et al.'s StyleGAN2 projector (CVPR 2020, code),
+    applied here to training: the generator settles as the steps shrink, so late snapshots differ less
+    from one another (issue 13 point 5: labelled runs, bench/README.md)."""
+    if rampdown <= 0:
+        return 1.0
+    r = min(1.0, max(0.0, (1.0 - done) / rampdown))
+    return 0.5 - 0.5 * math.cos(math.pi * r)
+
+
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """``p_ema <- p + decay (p_ema - p)`` for every parameter; buffers (``w_avg``, noise maps) copied."""
@@ -275,6 +287,8 @@ class Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = lazy_adam(self.G.parameters(), cfg.lr_g, betas, cfg.g_reg_every if cfg.pl_weight > 0 else 1)
         self.opt_D = lazy_adam(self.D.parameters(), cfg.lr_d, betas, cfg.d_reg_every if cfg.r1_gamma > 0 else 1)
+        # each group's full rate (a checkpoint's stored rate may be a ramped one)
+        self.base_lr = {opt: [g["lr"] for g in opt.param_groups] for opt in (self.opt_G, self.opt_D)}
         self.diffaug, self.ada, self.classical = augment if augment is not None else build_augmentation(cfg, self.image_channels)
         if self.ada is not None:
             self.ada.to(self.device)
@@ -351,10 +365,19 @@ class Trainer:
             real = self.classical(real)
         return real
 
+    @property
+    def lr_scale(self) -> float:
+        """The learning-rate factor of the next step (:func:`lr_multiplier` of the budget done)."""
+        return lr_multiplier(self.images_seen / self.total_images, self.cfg.lr_rampdown)
+
     # -- one iteration
     def train_step(self) -> None:
         cfg, G, D = self.cfg, self.G, self.D
         i = self.step
+        scale = self.lr_scale
+        for opt, base in self.base_lr.items():
+            for group, lr in zip(opt.param_groups, base):
+                group["lr"] = lr * scale
         B = cfg.batch
         # Gmain
         G.requires_grad_(True)
@@ -792,6 +815,10 @@ def _train_loop(trainer: Trainer, run_dir: Path, logger: RunLogger, cfg: StyleGA
     logger.info(f"budget: {trainer.total_images:,} images = {trainer.total_steps:,} steps of batch {cfg.batch}"
                 f"{' over ' + str(trainer.dist.world) + ' processes' if trainer.dist.active else ''}, "
                 f"{trainer.total_images / trainer.n_images:.1f} epochs")
+    if cfg.lr_rampdown > 0:
+        logger.info(f"learning rates: {cfg.lr_g:g} (G), {cfg.lr_d:g} (D), falling to 0 along a half cosine over the "
+                    f"last {cfg.lr_rampdown:.0%} of the budget, from {trainer.total_images * (1 - cfg.lr_rampdown) / 1000:.1f}"
+                    " kimg (extending the run re-spreads the ramp over the new budget)")
     if state is not None:
         trainer.load_state_dict(state)
         done_step, done_kimg = trainer.step, trainer.images_seen / 1000
@@ -867,7 +894,7 @@ def _log_step(trainer: Trainer, logger: RunLogger) -> None:
         "kimg": trainer.images_seen / 1000, "epoch": trainer.epoch, "step": trainer.step,
         "loss_G": last.get("loss_G"), "loss_D": last.get("loss_D"), "r1": last.get("r1"), "pl": last.get("pl"),
         "ada_p": float(trainer.ada.p) if trainer.ada is not None else 0.0,
-        "lr": trainer.cfg.lr_g, "seconds": trainer.seconds,
+        "lr": trainer.cfg.lr_g * trainer.lr_scale, "seconds": trainer.seconds,
         "D_real": last.get("D_real"), "D_fake": last.get("D_fake"), "pl_mean": float(trainer.pl_mean),
     }
     logger.metrics(record)
