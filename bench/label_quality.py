@@ -301,7 +301,8 @@ def measure_stylegan2(run: Path, data: dict, args) -> dict:
     for kimg, snap in stylegan2_snapshots(run):
         point = {"kimg": kimg}
         for which in ("G_ema", "G"):
-            images, labels = stylegan2_model(run, snap, which).sample_with_labels(args.samples, seed=args.sample_seed)
+            images, labels = stylegan2_model(run, snap, which).sample_with_labels(args.samples, seed=args.sample_seed,
+                                                                                  psi=args.s2_psi)
             point[which] = consistency(images, labels, threshold)
             point[which]["layouts"] = {"between_samples": foreground_overlap(labels),
                                        "same_latent_previous_snapshot":
@@ -407,6 +408,8 @@ def parser(description: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument("--s2-image-critic", default=StyleGAN2Config.image_critic, action=argparse.BooleanOptionalAction,
                     help="the image-only critic beside the joint one (the first to fourth attempts: off)")
     ap.add_argument("--s2-diffaugment", default="color,translation,cutout", help="DiffAugment policy ('none': off)")
+    ap.add_argument("--s2-psi", type=float, default=1.0,
+                    help="truncation psi of the StyleGAN2 samples (fewgan stylegan2 generate --trunc; 1: none)")
     ap.add_argument("--s2-run", type=Path, help="measure this trained run (with its snapshot_kimg*.pt) instead")
     ap.add_argument("--ceiling", type=lambda s: [int(x) for x in s.split(",") if x], default=[512, 256, 200, 128],
                     help="max sizes at which the resize ceiling of a 512 px micrograph is measured ('' to skip)")
