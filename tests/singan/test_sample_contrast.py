@@ -100,3 +100,30 @@ class _TrainModeOnce(torch.nn.Module):
             return self.generator(z, prev)
         finally:
             self.generator.eval()
+
+
+def test_a_gray_sample_is_the_clipped_mean_of_its_trained_channels_as_the_reconstruction_is(tmp_path):
+    """A gray image trained as three channels comes back as the mean of the three, clipped afterwards:
+    where one channel overshoots (1.5, 0.5, 0.5) the pixel is 0.833, not the 0.667 of clipping each
+    channel first (which dimmed the brightest objects of the Hubble field's samples, issue 17), in
+    ``sample_tensor`` and in ``sample`` (the written file's values), as in ``reconstruct_tensor``."""
+    from fewgan.singan.train import train
+
+    path = write_png(tmp_path / "spots.png", bright_spots(size=20, seed=0))
+    run = train(path, results=tmp_path / "runs", quiet=True, steps=2, min_size=16, max_size=20, seed=0,
+                log_every=1000, checkpoint_every=10**6, sample_count=1)
+    model = SinGANModel.load(run)
+    assert (model.channels, model.image_channels, model.meta.channels) == (3, 3, 1)
+    h, w = model.size
+
+    def overshooting(sizes, k0, gens, rule="as-trained", tile=None):
+        y = torch.full((len(gens), 3, h, w), 0.5)
+        y[:, 0] = 1.5                                   # one channel past the top of the range
+        y[:, :, 0, 0] = torch.tensor([-1.6, -1.0, -0.9])  # and one corner past the bottom
+        return y
+
+    model._generate = overshooting
+    x = model.sample_tensor(2, seed=0)
+    assert x.shape == (2, 1, h, w)
+    assert torch.allclose(x[:, 0, 1:, 1:], torch.tensor(2.5 / 3)) and torch.allclose(x[:, 0, 0, 0], torch.tensor(-1.0))
+    assert int(model.sample(1)[0, 5, 5, 0]) == round((2.5 / 3 + 1) * 127.5)   # 234, not 213
