@@ -184,3 +184,16 @@ def test_continue_with_an_lr_ramp_in_chunks_is_the_run_trained_with_it_from_the_
     for net in ("G", "G_ema", "D"):
         for name, p in a[net].items():
             assert torch.allclose(p, b[net][name], atol=1e-6), f"{net}.{name}"
+    # label_quality.py's own chunked training with --s2-lr-rampdown ends there too
+    lq = _script("label_quality")
+    args = lq.parser("", "x.json").parse_args(
+        ["--s2-size", "16", "--s2-cbase", "64", "--s2-cmax", "16", "--s2-batch", "8", "--s2-lr-rampdown", "0.5",
+         "--s2-kimg", "0.016,0.032,0.048", "--seed", "0"])
+    same = api.train_stylegan2(folder, results=tmp_path / "same", kimg=0.048, labels="beside", resolution=16,
+                               seed=0, **lq.stylegan2_options(args), **runtime)
+    run, snaps = lq.train_stylegan2(folder, tmp_path / "lq", args)
+    assert [load_checkpoint(p)["step"] for _, p in snaps] == [2, 4, 6]
+    c, d = load_checkpoint(same / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT), load_checkpoint(snaps[-1][1])
+    assert d["config"]["lr_rampdown"] == 0.5 and d["config"]["kimg"] == 0.048
+    for name, p in c["G"].items():
+        assert torch.allclose(p, d["G"][name], atol=1e-6), name
