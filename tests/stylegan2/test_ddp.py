@@ -81,10 +81,23 @@ def test_a_run_leaves_only_the_process_group_it_joined(monkeypatch):
     try:
         DistInfo(world=2, owns_group=False).close()  # the caller's group: kept
         assert dist.is_initialized()
+        waits = []
+        monkeypatch.setattr(dist, "barrier", lambda *a, **k: waits.append(dist.is_initialized()))
         info = DistInfo(world=2, owns_group=True)
         info.close()
-        assert not dist.is_initialized()
+        assert not dist.is_initialized() and waits == [True]  # the ranks met before leaving
         info.close()  # a second close is harmless
+        assert waits == [True]
+        # after an error: left without a barrier (the other ranks may be stuck in a collective)
+        dist.init_process_group(backend="gloo", rank=0, world_size=1)
+        with pytest.raises(RuntimeError, match="boom"):
+            with DistInfo(world=2, owns_group=True).joined():
+                raise RuntimeError("boom")
+        assert not dist.is_initialized() and waits == [True]
+        dist.init_process_group(backend="gloo", rank=0, world_size=1)
+        with DistInfo(world=2, owns_group=True).joined():
+            pass
+        assert not dist.is_initialized() and waits == [True, True]
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -173,16 +173,33 @@ class DistInfo:
 
             dist.all_reduce(t)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         """Leave the process group this run joined. A process that exits with a live gloo group
         can abort at interpreter shutdown ("terminate called without an active exception",
-        SIGABRT: pytorch/pytorch#190489), failing the torchrun job after training finished."""
+        SIGABRT: pytorch/pytorch#190489), failing the torchrun job after training finished.
+
+        ``finished``: every rank got here without an error, so they first wait for one another
+        (a barrier): rank 0 writes the checkpoint and the report after the last step, and a rank
+        that left the group and exited meanwhile aborted once in CI (2026-12-05, a loaded 2-core
+        machine). After an error there is no barrier: the other ranks may be stuck in a collective."""
         if self.owns_group:
             import torch.distributed as dist
 
             if dist.is_initialized():
+                if finished and self.active:
+                    dist.barrier()
                 dist.destroy_process_group()
             self.owns_group = False
+
+    @contextlib.contextmanager
+    def joined(self):
+        """The body of a run: on leaving, :meth:`close` (with the barrier only when nothing was raised)."""
+        try:
+            yield self
+        except BaseException:
+            self.close(finished=False)
+            raise
+        self.close(finished=True)
 
     def average_gradients(self, module: torch.nn.Module) -> None:
         """One flat all-reduce of every gradient, divided by ``world``.
@@ -588,7 +605,7 @@ def train(
     """
     device = str(resolve_device(device))
     dist, device = dist_from_env(device)
-    with contextlib.closing(dist):  # leaves the process group this run joined, however it ends
+    with dist.joined():  # leaves the process group this run joined, however it ends
         rank0 = dist.rank == 0
         # ---- config (fresh or resumed)
         state = None
