@@ -130,6 +130,12 @@ def check_trained_on(run: Path, image: Path) -> None:
                          "give the data options the run was trained with")
 
 
+def chunk_stops(ends_kimg: list[float], batch: int) -> list[int]:
+    """The step at which each chunk ending at ``ends_kimg`` stops: the trainer's ``total_steps`` for a
+    budget of that many kimg (``fewgan.stylegan2.train.Trainer.total_steps``)."""
+    return [math.ceil(round(k * 1000) / batch) for k in ends_kimg]
+
+
 def train_stylegan2(folder: Path, work: Path, args) -> tuple[Path, list[tuple[float, Path]]]:
     """Train in chunks ending at each of ``args.s2_kimg``; keep each chunk's last checkpoint.
 
@@ -141,7 +147,7 @@ def train_stylegan2(folder: Path, work: Path, args) -> tuple[Path, list[tuple[fl
 
     runtime = dict(eval_every=0, sample_every=0, checkpoint_every=0, quiet=True)
     ramp = args.s2_lr_rampdown > 0
-    stops = [math.ceil(round(k * 1000) / args.s2_batch) for k in args.s2_kimg]
+    stops = chunk_stops(args.s2_kimg, args.s2_batch)
     if ramp:
         runtime["checkpoint_every_steps"] = math.gcd(*stops)
     run, snapshots, done = None, [], 0

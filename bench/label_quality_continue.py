@@ -28,7 +28,11 @@ import dataclasses
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from label_quality import chunk_stops  # noqa: E402  (the chunk ends' steps, as label_quality.py trains them)
 
 
 def main(argv=None) -> Path:
@@ -77,7 +81,7 @@ def main(argv=None) -> Path:
     shutil.copyfile(args.run / f"snapshot_kimg{args.kimg}.pt", args.dest / f"snapshot_kimg{args.kimg}.pt")
     batch = int(state["config"]["batch"])
     done = int(state["step"])
-    stops = [math.ceil(round(k * 1000) / batch) for k in args.ends]
+    stops = chunk_stops(args.ends, batch)
     if stops != sorted(stops) or stops[0] <= done:
         raise SystemExit(f"chunk ends {args.ends}: must rise, after the snapshot's {args.kimg} kimg")
     every = math.gcd(done, *stops)  # the trainer checkpoints at steps divisible by it
