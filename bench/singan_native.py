@@ -112,7 +112,7 @@ def steps(args) -> dict:
             (g.train().requires_grad_(True) if j == k else g.eval().requires_grad_(False))
         st.scale, st.step = k, 0
         st.discriminator = Discriminator(trainer.channels, cfg.features_at(k), cfg.num_blocks, cfg.kernel_size,
-                                         conv=cfg.conv).train()
+                                         conv=cfg.conv, norm=cfg.critic_norm).train()
         st.fixed_prev = imresize(st.reals[k - 1], size=pyramid.sizes[k]) if k else torch.zeros_like(st.reals[0])
         st.g_opt = torch.optim.Adam(gens[k].parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         st.d_opt = torch.optim.Adam(st.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))

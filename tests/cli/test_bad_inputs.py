@@ -119,6 +119,7 @@ def _cases(root: Path) -> list[tuple[list[str], str]]:
         (train + [ok, "--results", res, "--betas", "0.5", "2"], "--betas"),
         (train + [ok, "--results", res, "--min-size", "30", "--max-size", "20"], "--min-size 30 is larger"),
         (train + [ok, "--results", res, "--channels", "2"], "--channels"),
+        (train + [ok, "--results", res, "--critic-norm", "layer"], "--critic-norm must be one of batch, none"),
         (train + [ok, "--results", res, "--crop", "64"], "--crop 64 is larger than the image the model trains on (40x40"),
         (train + [ok, "--results", res, "--native", "--crop", "5"], "--crop 5 is below the discriminator's receptive"),
         (train + [ok, "--results", res, "--crop", "-1"], "--crop -1 is below"),

@@ -62,10 +62,11 @@ def test_lr_schedule():
     assert cfg.lr_at(80) == 4e-4 and cfg.lr_at(81) == pytest.approx(4e-5)
 
 
-def _tiny_trainer(features_every: int = 4) -> SinGANTrainer:
+def _tiny_trainer(features_every: int = 4, critic_norm: str = "batch") -> SinGANTrainer:
     torch.manual_seed(123)
     image = torch.rand(3, 12, 12) * 2 - 1
-    cfg = SinGANConfig(min_size=11, max_size=12, steps=3, features_every=features_every, seed=5)
+    cfg = SinGANConfig(min_size=11, max_size=12, steps=3, features_every=features_every, seed=5,
+                       critic_norm=critic_norm)
     pyramid = plan_pyramid(12, 12, cfg.min_size, cfg.max_size)
     meta = {"format": "png", "dtype": "uint8", "bit_depth": 8, "channels": 3, "data_range": [0.0, 255.0]}
     trainer = SinGANTrainer(cfg, pyramid, meta, None, torch.device("cpu"))
@@ -73,11 +74,42 @@ def _tiny_trainer(features_every: int = 4) -> SinGANTrainer:
     return trainer
 
 
-def test_one_step_equals_hand_computation():
-    tr = _tiny_trainer()
+def test_the_public_critic_is_blind_to_brightness_and_contrast_the_unnormalised_one_is_not():
+    """Issue 17's cause (fewgan.singan.nets.CRITIC_NORMS): on a batch of one, every BatchNorm of
+    ``d_vanilla`` normalises by the image's own statistics, and the first one removes any affine change
+    of the input's intensities (a conv is linear), so the critic gives a darker, flatter image the same
+    scores. Without normalisation (``critic_norm='none'``) it scores the change."""
+    torch.manual_seed(0)
+    fake = torch.rand(1, 3, 20, 16) * 2 - 1
+    for norm, blind in (("batch", True), ("none", False)):
+        d = Discriminator(3, 32, norm=norm).train()
+        spread = d(fake).std()
+        for a, c in [(0.5, 0.0), (0.5, -0.4), (1.5, 0.2)]:
+            change = (d(a * fake + c) - d(fake)).abs()               # contrast a, brightness c
+            if blind:
+                assert change.max() < 0.01 * spread, (norm, a, c)
+            else:
+                assert change.mean() > 0.3 * spread, (norm, a, c)
+
+
+def test_the_unnormalised_critic_is_he_initialised_and_has_no_batchnorm():
+    torch.manual_seed(0)
+    d = Discriminator(3, 32, norm="none")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    assert count_parameters(d) == 29_185 - 4 * 2 * 32                 # d_vanilla less its BatchNorm scales/shifts
+    w = d.features[1].conv.weight                                       # fan-in 32 x 3 x 3
+    assert w.std().item() == pytest.approx((2 / 1.04 / 288) ** 0.5, rel=0.05)
+    with pytest.raises(ValueError):
+        Discriminator(3, 32, norm="layer")
+
+
+@pytest.mark.parametrize("critic_norm", ["batch", "none"])
+def test_one_step_equals_hand_computation(critic_norm):
+    tr = _tiny_trainer(critic_norm=critic_norm)
     tr._begin_scale(0)
     st = tr.state
     g0, d0 = copy.deepcopy(st.generators[0]), copy.deepcopy(st.discriminator)
+    assert d0.norm_kind == critic_norm
     rng = torch.get_rng_state()
     out = tr.train_step()
 

@@ -3,6 +3,7 @@ grayscale and 16-bit inputs."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -174,12 +175,13 @@ def test_16bit_in_16bit_out(tmp_path):
     assert tifffile.imread(out / "reconstruction.tif").dtype == np.uint16
 
 
-def test_concurrent_halves_match_serial_and_resume_exactly(tmp_path, rgb_image):
+@pytest.mark.parametrize("critic_norm", ["none", "batch"])
+def test_concurrent_halves_match_serial_and_resume_exactly(tmp_path, rgb_image, critic_norm):
     """With 2 threads the two halves of each update run concurrently: same losses as the serial
-    pass up to rounding, and still deterministic (exact resume)."""
+    pass up to rounding, and still deterministic (exact resume); with either critic normalisation."""
     torch.set_num_threads(2)
     try:
-        opts = {**TINY, "steps": 6, "checkpoint_every": 3, "concurrent": True}
+        opts = {**TINY, "steps": 6, "checkpoint_every": 3, "concurrent": True, "critic_norm": critic_norm}
         conc = train(rgb_image, results=tmp_path / "conc", quiet=True, **opts)
         serial = train(rgb_image, results=tmp_path / "serial", quiet=True, **{**opts, "concurrent": False})
         cut = train(rgb_image, results=tmp_path / "cut", quiet=True, stop_after=12, **opts)
@@ -190,6 +192,17 @@ def test_concurrent_halves_match_serial_and_resume_exactly(tmp_path, rgb_image):
     first = lambda run: [r for r in read_metrics(run) if r.get("step") == 0 and r.get("scale") == 0][0]
     for key in ("D", "D_r", "D_f", "D_gp", "G", "G_recon", "G_adv"):
         assert first(conc)[key] == pytest.approx(first(serial)[key], rel=1e-4, abs=1e-6), key
+    # the option is the run's: recorded, and a resumed critic is built the same way (no BatchNorm keys)
+    assert json.loads((Path(conc) / "config.json").read_text())["config"]["critic_norm"] == critic_norm
+    critic = load_checkpoint(Path(cut) / "checkpoints" / "resume.pt")["discriminator"]
+    assert any("norm" in key for key in critic) == (critic_norm == "batch")
+
+
+def test_a_run_stored_before_critic_norm_existed_reads_it_as_batchnorm():
+    """Runs made before the option have no ``critic_norm`` in their config: they trained with BatchNorm."""
+    from fewgan.singan.config import SinGANConfig
+
+    assert SinGANConfig.from_stored({"steps": 3}).critic_norm == "batch" == SinGANConfig().critic_norm
 
 
 @pytest.mark.skipif(not __import__("fewgan.ops.winograd", fromlist=["available"]).available(),

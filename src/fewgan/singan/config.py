@@ -8,7 +8,7 @@ one critic step, noise weight 0.1; everything else is the public code's default.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fewgan.config import Config
 from fewgan.errors import FewganError
@@ -69,6 +69,10 @@ class SinGANConfig(Config):
         term) on two single-threaded workers and add their gradients, instead of one
         multi-threaded pass. Same losses and gradients (summed in a fixed order, so runs stay
         deterministic); only floating-point rounding differs from the serial pass.
+    critic_norm : 'batch' (BatchNorm in the critic, as ``d_vanilla``; the seed's training) or 'none' (no
+        normalisation, He-initialised, as WGAN-GP prescribes: the critic then sees the samples'
+        brightness and contrast, which a batch-of-one BatchNorm removes); see
+        :data:`fewgan.singan.nets.CRITIC_NORMS` and bench/README.md (issue 17).
     conv : CPU kernels of the wide 3x3 convolutions: 'auto' (Winograd through NNPACK where it
         was measured faster: 128 features from ~50 x 50 px, 64 features from ~80 x 80 px, on
         AVX2 CPUs), 'winograd' (wherever NNPACK can) or 'direct' (PyTorch's own). The same
@@ -108,6 +112,10 @@ class SinGANConfig(Config):
     stop_after: int | None = None
     concurrent: bool = False
     conv: str = "auto"
+    critic_norm: str = "batch"
+
+    #: fields added after runs were stored, with the value those runs trained with (Config.from_stored)
+    ADDED_FIELDS: ClassVar[dict[str, Any]] = {"critic_norm": "batch"}
 
     #: settings of the run, not of the model: a resume may change them (fewgan.config.Config.resume_with)
     RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ("log_every", "checkpoint_every", "stop_after", "concurrent", "conv")
@@ -160,6 +168,10 @@ class SinGANConfig(Config):
             bad("--labels takes a label file, 'beside' or 'auto'")
         if self.conv not in ("auto", "winograd", "direct"):
             bad(f"--conv must be auto, winograd or direct, got {self.conv!r}")
+        from fewgan.singan.nets import CRITIC_NORMS
+
+        if self.critic_norm not in CRITIC_NORMS:
+            bad(f"--critic-norm must be one of {', '.join(CRITIC_NORMS)}, got {self.critic_norm!r}")
         if self.crop < 0 or (self.crop != 0 and self.crop < self.receptive_field):
             bad(f"--crop {self.crop} is below the discriminator's receptive field ({self.receptive_field} px); "
                 f"use --crop {self.receptive_field} or more (or 0 for whole images)")

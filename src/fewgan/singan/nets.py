@@ -30,13 +30,13 @@ MODEL_FORMAT = "fewgan-singan-1"  # the ``format`` of its model and resume files
 
 
 class ConvBlock(nn.Sequential):
-    """3x3 conv (no padding) -> BatchNorm -> LeakyReLU(0.2); ``conv``: the CPU kernels (:class:`Conv2d`)."""
+    """3x3 conv (no padding) -> BatchNorm (``norm``; else none) -> LeakyReLU(0.2); ``conv``: the CPU kernels (:class:`Conv2d`)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, running_stats: bool = True,
-                 conv: str = "auto"):
+                 conv: str = "auto", norm: bool = True):
         super().__init__()
         self.conv = Conv2d(in_channels, out_channels, kernel_size, padding=0, conv=conv)
-        self.norm = nn.BatchNorm2d(out_channels, track_running_stats=running_stats)
+        self.norm = nn.BatchNorm2d(out_channels, track_running_stats=running_stats) if norm else nn.Identity()
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
 
@@ -177,12 +177,13 @@ def _init_weights(module: nn.Module) -> None:
 
 class _Body(nn.Module):
     def __init__(self, channels: int, features: int, out_channels: int, num_blocks: int, kernel_size: int,
-                 running_stats: bool = True, conv: str = "auto"):
+                 running_stats: bool = True, conv: str = "auto", norm: bool = True):
         super().__init__()
         if num_blocks < 2:
             raise ValueError("num_blocks must be at least 2")
-        blocks = [ConvBlock(channels, features, kernel_size, running_stats, conv)]
-        blocks += [ConvBlock(features, features, kernel_size, running_stats, conv) for _ in range(num_blocks - 2)]
+        blocks = [ConvBlock(channels, features, kernel_size, running_stats, conv, norm)]
+        blocks += [ConvBlock(features, features, kernel_size, running_stats, conv, norm)
+                   for _ in range(num_blocks - 2)]
         self.features = nn.Sequential(*blocks)
         self.last = Conv2d(features, out_channels, kernel_size, padding=0, conv=conv)
         self.channels = channels
@@ -248,6 +249,22 @@ class Generator(_Body):
         raise ValueError(f"layer must be below {len(self.features)}, got {layer}")
 
 
+CRITIC_NORMS = ("batch", "none")
+"""The critic's normalisation (:attr:`fewgan.singan.config.SinGANConfig.critic_norm`).
+
+``'batch'``: BatchNorm after every inner conv, as ``d_vanilla`` (the public code). Trained on a batch
+of one image, each BatchNorm normalises by that image's own statistics, and the first one removes
+any change of brightness and contrast: a conv is linear, so ``x -> a x + c`` (``a > 0``) moves every
+feature map by a constant and scales it, and the normalisation takes both away. The critic gives
+a darker or flatter image the same scores (to 1e-3 of their spread:
+``tests/singan/test_nets_losses.py``), so nothing but the reconstruction loss holds the random
+samples' intensities, and SinGAN's samples drift in brightness and contrast from scale to scale.
+``'none'``: no normalisation (conv, LeakyReLU), He-initialised: the critic WGAN-GP prescribes
+(Gulrajani et al., NeurIPS 2017, section 4: no batch normalisation in the critic, since the
+penalty is per input), which sees absolute intensities.
+"""
+
+
 class Discriminator(_Body):
     """``d_vanilla``: ``[N, C, H, W]`` -> patch scores ``[N, 1, H - 2p, W - 2p]``, p = num_blocks * (k // 2).
 
@@ -258,9 +275,21 @@ class Discriminator(_Body):
     """
 
     def __init__(self, channels: int = 3, features: int = 32, num_blocks: int = 5, kernel_size: int = 3,
-                 conv: str = "auto"):
-        super().__init__(channels, features, 1, num_blocks, kernel_size, running_stats=False, conv=conv)
-        _init_weights(self)
+                 conv: str = "auto", norm: str = "batch"):
+        if norm not in CRITIC_NORMS:
+            raise ValueError(f"norm must be one of {CRITIC_NORMS}, got {norm!r}")
+        super().__init__(channels, features, 1, num_blocks, kernel_size, running_stats=False, conv=conv,
+                         norm=norm == "batch")
+        self.norm_kind = norm
+        if norm == "batch":
+            _init_weights(self)
+        else:
+            # no normalisation: He initialisation for LeakyReLU(0.2), so that the scores and their input
+            # gradients start near the penalty's target of 1 (N(0, 0.02) shrinks each layer's output ~3x)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last(self.features(x))

@@ -137,7 +137,7 @@ class SinGANTrainer:
 
     def _new_discriminator(self, features: int) -> Discriminator:
         return Discriminator(self.channels, features, self.cfg.num_blocks, self.cfg.kernel_size,
-                             conv=self.cfg.conv).to(self.device)
+                             conv=self.cfg.conv, norm=self.cfg.critic_norm).to(self.device)
 
     def _new_generator(self, features: int) -> Generator:
         return Generator(self.channels, features, self.cfg.num_blocks, self.cfg.kernel_size,
@@ -513,7 +513,8 @@ class SinGANTrainer:
         st = self.state
         if "discriminator" in d:
             st.discriminator = Discriminator(self.channels, int(d["discriminator_features"]), self.cfg.num_blocks,
-                                             self.cfg.kernel_size, conv=self.cfg.conv).to(dev)
+                                             self.cfg.kernel_size, conv=self.cfg.conv,
+                                             norm=self.cfg.critic_norm).to(dev)
             st.discriminator.load_state_dict(d["discriminator"])
             st.discriminator.train().requires_grad_(True)
         if st.begun:
