@@ -14,6 +14,9 @@ virtual environment. Then 16 random samples are drawn with each program's two Ba
 * peer ``train``: its ``--evaluation`` path (every scale in train mode on a batch of one: each sample
   its own statistics); peer ``eval``: the same networks with BatchNorm in eval mode.
 
+``--critic-norm none`` trains fewgan with its unnormalised critic (``fewgan singan train --critic-norm``;
+runs under ``runs/fewgan-none_*``, rows ``fewgan none <rule>``, pictures ``<image>_seed<k>_fewgan-none.png``).
+
 The peer is sampled by ``bench/singan_peer_sample.py``, run with the peer's python: it imports the
 peer's own ``Trainer`` and ``g_multivanilla`` from its work tree (nothing copied) and draws with them.
 One metric code judges all: per-sample intensity std and 0.5 / 99.5 percentiles (8-bit grey levels;
@@ -99,7 +102,8 @@ def fewgan_run(image: Path, out: Path, a) -> Path:
     if done:
         return done[-1].parent
     return Path(train(str(image), results=str(out), quiet=True, steps=a.steps, min_size=a.min_size,
-                      max_size=a.max_size, lr=a.lr, seed=a.seed_now, log_every=100, checkpoint_every=10**9))
+                      max_size=a.max_size, lr=a.lr, seed=a.seed_now, log_every=100, checkpoint_every=10**9,
+                      critic_norm=a.critic_norm))
 
 
 def fewgan_samples(run: Path, n: int, seed: int):
@@ -205,6 +209,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--peer", default=None, help="kligvasser/SinGAN work tree (setup_peer.sh); omit for fewgan only")
     p.add_argument("--peer-python", default="/tmp/peer-venv/bin/python")
+    p.add_argument("--critic-norm", default="batch", choices=["batch", "none"],
+                   help="fewgan's --critic-norm (runs under runs/fewgan_* for batch, runs/fewgan-none_* for none)")
     p.add_argument("--out", default=str(HERE / "quality"))
     a = p.parse_args(argv)
     import torch
@@ -219,15 +225,17 @@ def main(argv=None) -> int:
             image = prefit(source_image(name), a.max_size, out / "images" / f"{stem}_fit{a.max_size}.png")
             a.seed_now = seed
             t0 = time.perf_counter()
-            run = fewgan_run(image, out / "runs" / f"fewgan_{stem}_s{seed}", a)
+            tag = "fewgan" if a.critic_norm == "batch" else f"fewgan-{a.critic_norm}"
+            run = fewgan_run(image, out / "runs" / f"{tag}_{stem}_s{seed}", a)
             samples, recon, real = fewgan_samples(run, a.n, 100 + seed)
             real = real.float()
             entry = {"image": stem, "seed": seed, "fitted": str(image), "real": real_stats(real), "programs": {},
                      "fewgan_run": str(run), "seconds_fewgan": round(time.perf_counter() - t0, 1)}
             rows = {}
             for rule in ("as-trained", "running", "own"):
-                entry["programs"][f"fewgan {rule}"] = judge(real, samples[rule], recon, range(a.metric_seeds))
-                rows[f"fewgan {rule}"] = (recon, samples[rule])
+                key = f"{tag.replace('-', ' ')} {rule}"
+                entry["programs"][key] = judge(real, samples[rule], recon, range(a.metric_seeds))
+                rows[key] = (recon, samples[rule])
             if a.peer:
                 t0 = time.perf_counter()
                 prun = peer_run(image, out / "runs" / f"peer_{stem}_s{seed}", a)
@@ -240,7 +248,8 @@ def main(argv=None) -> int:
                         rows[f"peer {rule}"] = (precon, psamples[rule])
                 else:
                     entry["peer_note"] = f"peer pyramid ends at {tuple(preal.shape[-2:])}, fewgan at {tuple(real.shape[-2:])}"
-            picture(out / f"{stem}_seed{seed}.png", real, rows)
+            picture(out / (f"{stem}_seed{seed}.png" if a.critic_norm == "batch" else f"{stem}_seed{seed}_{tag}.png"),
+                    real, rows)
             results.append(entry)
             print(markdown([entry]), flush=True)
             from fewgan.run import atomic_write_json, atomic_write_text

@@ -43,7 +43,8 @@ _TRAIN_HELP = {
     "concurrent": "on a CPU with 2+ threads, run the two halves of each update on two single-threaded "
                   "workers (same losses up to float rounding; faster on some CPUs)",
     "critic_norm": "the critic's normalisation: batch (BatchNorm, the published code; on one image it cannot "
-                   "see a sample's brightness or contrast) or none (no normalisation, as WGAN-GP prescribes)",
+                   "see a sample's brightness or contrast) or none (no normalisation, as WGAN-GP prescribes; "
+                   "experimental: not better at 300 steps per scale, bench/README.md)",
     "conv": "CPU kernels of the wide 3x3 convolutions: auto (Winograd where measured faster), winograd or direct",
 }
 

@@ -262,6 +262,12 @@ samples' intensities, and SinGAN's samples drift in brightness and contrast from
 ``'none'``: no normalisation (conv, LeakyReLU), He-initialised: the critic WGAN-GP prescribes
 (Gulrajani et al., NeurIPS 2017, section 4: no batch normalisation in the critic, since the
 penalty is per input), which sees absolute intensities.
+
+Measured (issue 17, ``bench/README.md`` "Where the contrast goes"): ``'none'`` moved the samples'
+bright end towards the real one in some single runs and away in others, and lowered the
+reconstruction PSNR in 7 of 11 runs by 0.9-3.2 dB; its critic had not met the penalty at the coarsest
+scale after 300 steps. So ``'batch'`` stays the default (the seed's training); ``'none'`` is kept
+for that comparison.
 """
 
 

@@ -1,0 +1,26 @@
+"""bench/singan_per_scale.py (issue 17's scale-by-scale contrast table in bench/README.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def test_one_line_per_scale_and_the_last_step_rebuilds_the_sampler_s_images(tiny_run, capsys):
+    spec = importlib.util.spec_from_file_location("bench_singan_per_scale", BENCH / "singan_per_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([str(tiny_run), "--n", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    scales = [line for line in lines if re.match(r"s\d+ ", line)]
+    assert [line.split()[0] for line in scales] == ["s0", "s1", "s2", "s3"]   # the tiny run's 4 scales
+    last = [line for line in lines if line.startswith("last step")]
+    assert [line.split(",")[1].split(":")[0].strip() for line in last] == ["running", "own", "as-trained"]
+    # the finest scale's samples, made in one pass, equal the last step made in two (scales 0..N-2, then N-1)
+    finest = scales[-1].split("| samples ")[1].split(" | amp")[0]
+    assert last[-1].split("after the last ")[1] == finest
+    # the real image's numbers are the image's, not the samples'
+    assert scales[-1].split("real ")[1].split(" |")[0] != finest
