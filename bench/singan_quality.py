@@ -29,6 +29,11 @@ the order of the table).
     .venv/bin/python bench/singan_quality.py --peer /tmp/peer_singan --peer-python /tmp/peer-venv/bin/python \\
         --images coins hubble brick synth --seeds 0 1 2 --max-size 128 --steps 300 --out bench/quality
 
+Runs made in pieces (other seeds, other machines) are merged by ``--summarise A/quality.json
+B/quality.json ... --out DIR``: one entry per image and seed (a later file's replaces an earlier
+one's), the table, and ``DIR/bounds.md``: issue 17 point 2's bounds (:data:`BOUNDS`) checked on each
+image's means over the seeds that have both programs.
+
 Images (all offline): ``coins`` (skimage, 303x384 gray), ``hubble`` (skimage ``hubble_deep_field``
 rows 0:250, cols 250:450, to gray), ``brick`` (skimage texture, 512x512 gray), ``synth`` (``fewgan
 synth`` micrograph, 8-bit, 256 px, bright particles on a dark background), the quick cases ``coins96``
@@ -196,6 +201,82 @@ def markdown(results) -> str:
     return "\n".join(lines) + "\n"
 
 
+BOUNDS = {"std": 0.15, "percentile": 10.0, "psnr": 0.5}
+"""Issue 17 point 2, per image on the mean over seeds: the samples' mean intensity std within 15 % of
+the real image's, their 0.5 / 99.5 percentiles within 10 grey levels of the real image's, diversity
+at least the peer's and SWD at most the peer's (the peer sampled through its own evaluation path,
+``peer train``), reconstruction PSNR at most 0.5 dB below the peer's."""
+
+
+def merge(files) -> list[dict]:
+    """The entries of several ``quality.json`` files, one per (image, seed): a later file's entry
+    replaces an earlier one's (a re-run with the peer beside it replaces a fewgan-only run)."""
+    entries = {}
+    for f in files:
+        for e in json.loads(Path(f).read_text())["results"]:
+            entries[(e["image"], e["seed"])] = e
+    return [entries[key] for key in sorted(entries)]
+
+
+def bounds(results, program: str = "fewgan as-trained", peer: str = "peer train") -> list[dict]:
+    """Point 2's bounds (:data:`BOUNDS`) per image, on the means over the seeds that have both programs.
+
+    Returns one dict per image: ``seeds``, the means (``program``, ``peer``, ``real``: std, p0.5,
+    p99.5, swd, diversity, psnr) and ``checks`` {bound: bool}; images without a peer entry get the
+    seeds and no checks.
+    """
+    import numpy as np
+
+    keys = ("std", "p0.5", "p99.5", "swd", "diversity", "psnr")
+    rows = []
+    for image in dict.fromkeys(e["image"] for e in results):
+        both = [e for e in results if e["image"] == image and program in e["programs"] and peer in e["programs"]]
+        row = {"image": image, "seeds": [e["seed"] for e in both]}
+        if both:
+            mean = lambda get: {k: float(np.mean([get(e)[k] for e in both])) for k in keys if k in get(both[0])}  # noqa: E731
+            f, q, r = mean(lambda e: e["programs"][program]), mean(lambda e: e["programs"][peer]), mean(lambda e: e["real"])
+            row.update(program=f, peer=q, real=r, checks={
+                "std": abs(f["std"] - r["std"]) <= BOUNDS["std"] * r["std"],
+                "p0.5": abs(f["p0.5"] - r["p0.5"]) <= BOUNDS["percentile"],
+                "p99.5": abs(f["p99.5"] - r["p99.5"]) <= BOUNDS["percentile"],
+                "diversity": f["diversity"] >= q["diversity"],
+                "swd": f["swd"] <= q["swd"],
+                "psnr": f["psnr"] >= q["psnr"] - BOUNDS["psnr"]})
+        rows.append(row)
+    return rows
+
+
+def bounds_markdown(rows, program: str = "fewgan as-trained") -> str:
+    """One line per image: the means over seeds, each bound's verdict (**no** where it fails)."""
+    mark = lambda ok: "yes" if ok else "**no**"  # noqa: E731
+    lines = [f"| image | seeds | std {program} / peer (real) | p0.5 / p99.5 (real) | SWD / peer | diversity / peer "
+             "| recon PSNR / peer | std, p0.5, p99.5, SWD, diversity, PSNR within bounds |", "| --- " * 8 + "|"]
+    for r in rows:
+        if "checks" not in r:
+            lines.append(f"| {r['image']} | none with the peer | | | | | | |")
+            continue
+        f, q, x, c = r["program"], r["peer"], r["real"], r["checks"]
+        lines.append(f"| {r['image']} | {' '.join(map(str, r['seeds']))} | {f['std']:.1f} / {q['std']:.1f} ({x['std']:.1f}) "
+                     f"| {f['p0.5']:.0f} / {f['p99.5']:.0f} ({x['p0.5']:.0f} / {x['p99.5']:.0f}) | {f['swd']:.3f} / {q['swd']:.3f} "
+                     f"| {f['diversity']:.2f} / {q['diversity']:.2f} | {f['psnr']:.2f} / {q['psnr']:.2f} "
+                     f"| {', '.join(mark(c[k]) for k in ('std', 'p0.5', 'p99.5', 'swd', 'diversity', 'psnr'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def summarise(files, out: Path) -> str:
+    """``--summarise``: merge ``quality.json`` files, write ``out/quality.json``, ``quality.md`` and
+    ``bounds.md`` (point 2's bounds on the means over seeds); returns the bounds table."""
+    from fewgan.run import atomic_write_json, atomic_write_text
+
+    results = merge(files)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "quality.json", {"config": {"merged": [str(f) for f in files]}, "results": results})
+    atomic_write_text(out / "quality.md", markdown(results))
+    table = bounds_markdown(bounds(results))
+    atomic_write_text(out / "bounds.md", table)
+    return table
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", nargs="+", default=["coins", "hubble", "brick", "synth"])
@@ -212,7 +293,13 @@ def main(argv=None) -> int:
     p.add_argument("--critic-norm", default="batch", choices=["batch", "none"],
                    help="fewgan's --critic-norm (runs under runs/fewgan_* for batch, runs/fewgan-none_* for none)")
     p.add_argument("--out", default=str(HERE / "quality"))
+    p.add_argument("--summarise", nargs="+", metavar="QUALITY_JSON", default=None,
+                   help="train nothing: merge these quality.json files (a later one's image and seed replaces an "
+                        "earlier one's) into --out, with bounds.md, point 2's bounds on the means over seeds")
     a = p.parse_args(argv)
+    if a.summarise:
+        print(summarise(a.summarise, Path(a.out)), end="")
+        return 0
     import torch
 
     torch.set_num_threads(a.threads)

@@ -1,0 +1,68 @@
+"""bench/singan_quality.py --summarise: issue 17 point 2's bounds on the means over seeds."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("bench_singan_quality", BENCH / "singan_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _m(std, p0, p99, swd, div, psnr):
+    return {"std": std, "p0.5": p0, "p99.5": p99, "swd": swd, "swd_levels": [swd, swd], "diversity": div, "psnr": psnr}
+
+
+REAL = {"std": 30.0, "p0.5": 10.0, "p99.5": 200.0, "max": 250.0}
+
+
+def _entry(image, seed, fewgan, peer=None):
+    programs = {"fewgan as-trained": fewgan}
+    if peer is not None:
+        programs["peer train"] = peer
+    return {"image": image, "seed": seed, "real": REAL, "programs": programs}
+
+
+def test_bounds_are_judged_on_the_means_over_seeds_and_a_later_file_replaces_an_entry(tmp_path):
+    q = _module()
+    peer = _m(30.0, 10.0, 200.0, 0.10, 0.70, 28.0)
+    first = [
+        # a: the two seeds' means are inside every bound though seed 1 alone is outside the std bound
+        _entry("a", 0, _m(28.0, 12.0, 195.0, 0.08, 0.72, 27.8), peer),
+        _entry("a", 1, _m(38.0, 8.0, 203.0, 0.09, 0.70, 27.6), peer),      # std +26.7 % on its own
+        # b: fewgan-only in the first file; the second file's run with the peer replaces it
+        _entry("b", 0, _m(30.0, 10.0, 200.0, 0.05, 0.90, 30.0)),
+        _entry("c", 0, _m(30.0, 10.0, 200.0, 0.05, 0.90, 30.0)),            # never beside the peer
+    ]
+    second = [_entry("b", 0, _m(25.0, 21.0, 189.0, 0.12, 0.69, 27.4), peer)]
+    files = []
+    for k, results in enumerate((first, second)):
+        files.append(tmp_path / f"q{k}.json")
+        files[-1].write_text(json.dumps({"config": {}, "results": results}))
+
+    merged = q.merge(files)
+    assert [(e["image"], e["seed"]) for e in merged] == [("a", 0), ("a", 1), ("b", 0), ("c", 0)]
+    assert merged[2]["programs"]["fewgan as-trained"]["std"] == 25.0
+    rows = {r["image"]: r for r in q.bounds(merged)}
+    a, b = rows["a"], rows["b"]
+    assert a["seeds"] == [0, 1] and a["program"]["std"] == 33.0
+    assert all(a["checks"].values())
+    # b: std -16.7 % (bound 15 %), p0.5 11 levels off, p99.5 11 off, SWD above the peer's,
+    # diversity below it, PSNR 0.6 dB below it: every bound fails
+    assert not any(b["checks"].values())
+    assert "checks" not in rows["c"] and rows["c"]["seeds"] == []
+
+    out = tmp_path / "summary"
+    assert q.main(["--summarise", *map(str, files), "--out", str(out)]) == 0
+    table = (out / "bounds.md").read_text().splitlines()
+    assert table[2].startswith("| a | 0 1 | 33.0 / 30.0 (30.0) |") and table[2].endswith("yes, yes, yes, yes, yes, yes |")
+    assert table[3].count("**no**") == 6
+    assert "none with the peer" in table[4]
+    assert len(json.loads((out / "quality.json").read_text())["results"]) == 4
