@@ -207,6 +207,9 @@ the real image's, their 0.5 / 99.5 percentiles within 10 grey levels of the real
 at least the peer's and SWD at most the peer's (the peer sampled through its own evaluation path,
 ``peer train``), reconstruction PSNR at most 0.5 dB below the peer's."""
 
+CHECKS = ("std", "p0.5", "p99.5", "swd", "diversity", "psnr")
+"""The judged numbers, in the order of :func:`bounds_markdown`'s verdict column (each has one bound)."""
+
 
 def merge(files) -> list[dict]:
     """The entries of several ``quality.json`` files, one per (image, seed): a later file's entry
@@ -227,13 +230,12 @@ def bounds(results, program: str = "fewgan as-trained", peer: str = "peer train"
     """
     import numpy as np
 
-    keys = ("std", "p0.5", "p99.5", "swd", "diversity", "psnr")
     rows = []
     for image in dict.fromkeys(e["image"] for e in results):
         both = [e for e in results if e["image"] == image and program in e["programs"] and peer in e["programs"]]
         row = {"image": image, "seeds": [e["seed"] for e in both]}
         if both:
-            mean = lambda get: {k: float(np.mean([get(e)[k] for e in both])) for k in keys if k in get(both[0])}  # noqa: E731
+            mean = lambda get: {k: float(np.mean([get(e)[k] for e in both])) for k in CHECKS if k in get(both[0])}  # noqa: E731
             f, q, r = mean(lambda e: e["programs"][program]), mean(lambda e: e["programs"][peer]), mean(lambda e: e["real"])
             row.update(program=f, peer=q, real=r, checks={
                 "std": abs(f["std"] - r["std"]) <= BOUNDS["std"] * r["std"],
@@ -259,7 +261,7 @@ def bounds_markdown(rows, program: str = "fewgan as-trained") -> str:
         lines.append(f"| {r['image']} | {' '.join(map(str, r['seeds']))} | {f['std']:.1f} / {q['std']:.1f} ({x['std']:.1f}) "
                      f"| {f['p0.5']:.0f} / {f['p99.5']:.0f} ({x['p0.5']:.0f} / {x['p99.5']:.0f}) | {f['swd']:.3f} / {q['swd']:.3f} "
                      f"| {f['diversity']:.2f} / {q['diversity']:.2f} | {f['psnr']:.2f} / {q['psnr']:.2f} "
-                     f"| {', '.join(mark(c[k]) for k in ('std', 'p0.5', 'p99.5', 'swd', 'diversity', 'psnr'))} |")
+                     f"| {', '.join(mark(c[k]) for k in CHECKS)} |")
     return "\n".join(lines) + "\n"
 
 
