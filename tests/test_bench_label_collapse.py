@@ -8,7 +8,6 @@ the process, so every test here registers the originals with ``monkeypatch`` fir
 afterwards. (The levers themselves are tested in tests/stylegan2/.)
 """
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -21,13 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("bench_label_collapse", BENCH / "label_collapse.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _disks():
     labels = np.zeros((32, 32), np.int32)
     yy, xx = np.mgrid[:32, :32]
@@ -37,12 +29,12 @@ def _disks():
     return labels
 
 
-def test_smooth_encoding_keeps_the_decoded_foreground_and_is_not_binary(monkeypatch):
+def test_smooth_encoding_keeps_the_decoded_foreground_and_is_not_binary(monkeypatch, bench_script):
     import fewgan.data.labels as L
 
     monkeypatch.setattr(L, "encode_instances", L.encode_instances)
     original = L.encode_instances(_disks())
-    _script().patch_smooth(1.5)
+    bench_script("label_collapse").patch_smooth(1.5)
     smooth = L.encode_instances(_disks())
     assert L.encode_instances is not original
     np.testing.assert_array_equal(smooth[0] > 0, _disks() > 0)

@@ -5,22 +5,11 @@ held-out instances (a wrong threshold, a wrong label file or a resized image bre
 output must carry every number bench/README.md reports.
 """
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _instances(paths):
@@ -30,8 +19,8 @@ def _instances(paths):
 
 
 @pytest.mark.slow
-def test_label_quality_and_utility_story_quick(tmp_path):
-    lq = _script("label_quality")
+def test_label_quality_and_utility_story_quick(tmp_path, bench_script):
+    lq = bench_script("label_quality")
     result = lq.main(["--quick", "--work", str(tmp_path / "work"), "--json", str(tmp_path / "lq.json")])
     assert json.loads((tmp_path / "lq.json").read_text())["singan"]["real_reference"]["f1"] == 1.0
 
@@ -74,7 +63,7 @@ def test_label_quality_and_utility_story_quick(tmp_path):
     # real data: the labels cover the bright particles, so the contrast inside minus outside is positive
     assert s2["real_reference"]["diagnostics"]["contrast_in_minus_out"] > 0.1
 
-    story = _script("utility_story")
+    story = bench_script("utility_story")
     runs = ["--singan-run", sg["run"], "--s2-run", s2["run"]]
     out = story.main(["--quick", "--work", str(tmp_path / "work"), "--json", str(tmp_path / "us.json"), *runs])
     for method, questions in (("singan", ["fidelity", "diversity", "copying (layout)", "copying (patches)"]),
@@ -91,8 +80,8 @@ def test_label_quality_and_utility_story_quick(tmp_path):
         assert not math.isnan(np.float64(entry["utility"]["real"]["seconds"]))
 
 
-def test_spread_is_zero_for_one_layout_and_the_std_across_samples_otherwise():
-    lq = _script("label_quality")
+def test_spread_is_zero_for_one_layout_and_the_std_across_samples_otherwise(bench_script):
+    lq = bench_script("label_quality")
     image = np.zeros((1, 1, 4, 4))
     image[0, 0, 1, 1] = 0.5
     lab = np.zeros((4, 4), np.int32)
@@ -104,8 +93,8 @@ def test_spread_is_zero_for_one_layout_and_the_std_across_samples_otherwise():
         "image": round(0.25 / 16, 4), "foreground": round(1.0 / 16, 4)}
 
 
-def test_foreground_overlap_of_layouts():
-    lq = _script("label_quality")
+def test_foreground_overlap_of_layouts(bench_script):
+    lq = bench_script("label_quality")
     a = np.zeros((4, 4), np.int32)
     a[0, :2] = 1                      # 2 px
     b = np.zeros((4, 4), np.int32)
@@ -120,7 +109,7 @@ def test_foreground_overlap_of_layouts():
 
 
 @pytest.mark.slow
-def test_continue_with_another_ema_decay_trains_the_same_raw_generator(tmp_path):
+def test_continue_with_another_ema_decay_trains_the_same_raw_generator(tmp_path, bench_script):
     """bench/label_quality_continue.py: the copy continues the raw generator exactly (the EMA never feeds
     back into training) while its EMA follows the new decay; the change is recorded in the copy only."""
     import shutil
@@ -136,7 +125,8 @@ def test_continue_with_another_ema_decay_trains_the_same_raw_generator(tmp_path)
                               cbase=64, cmax=16, batch=8, ema_decay=0.9, **runtime)
     shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, run / "snapshot_kimg0.016.pt")
     api.train_stylegan2(resume=run, kimg=0.032, **runtime)               # the original, 2 more steps
-    copy = _script("label_quality_continue").main([str(run), "0.016", "ema_decay=0.5", str(tmp_path / "copy"), "0.032"])
+    copy = bench_script("label_quality_continue").main([str(run), "0.016", "ema_decay=0.5", str(tmp_path / "copy"),
+                                                        "0.032"])
     a = load_checkpoint(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT)
     b = load_checkpoint(copy / "snapshot_kimg0.032.pt")
     assert a["step"] == b["step"] == 4
@@ -154,7 +144,7 @@ def test_continue_with_another_ema_decay_trains_the_same_raw_generator(tmp_path)
 
 
 @pytest.mark.slow
-def test_continue_with_an_lr_ramp_in_chunks_is_the_run_trained_with_it_from_the_start(tmp_path):
+def test_continue_with_an_lr_ramp_in_chunks_is_the_run_trained_with_it_from_the_start(tmp_path, bench_script):
     """bench/label_quality_continue.py with ``lr_rampdown``: every chunk trains under the whole copy's
     budget, so a constant-lr snapshot taken before the ramp starts, continued in two chunks, ends where a
     run trained with the ramp from step 0 ends (the ramp multiplies the lr by exactly 1 before it)."""
@@ -170,8 +160,8 @@ def test_continue_with_an_lr_ramp_in_chunks_is_the_run_trained_with_it_from_the_
     model = dict(labels="beside", resolution=16, cbase=64, cmax=16, batch=8)
     run = api.train_stylegan2(folder, results=tmp_path / "runs", kimg=0.016, **model, **runtime)
     shutil.copyfile(run / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT, run / "snapshot_kimg0.016.pt")
-    copy = _script("label_quality_continue").main([str(run), "0.016", "lr_rampdown=0.5", str(tmp_path / "copy"),
-                                                   "0.032,0.048"])
+    copy = bench_script("label_quality_continue").main([str(run), "0.016", "lr_rampdown=0.5", str(tmp_path / "copy"),
+                                                        "0.032,0.048"])
     whole = api.train_stylegan2(folder, results=tmp_path / "whole", kimg=0.048, lr_rampdown=0.5, **model, **runtime)
     a = load_checkpoint(whole / CHECKPOINT_DIR / STYLEGAN2_LAST_CHECKPOINT)
     b = load_checkpoint(copy / "snapshot_kimg0.048.pt")
@@ -185,7 +175,7 @@ def test_continue_with_an_lr_ramp_in_chunks_is_the_run_trained_with_it_from_the_
         for name, p in a[net].items():
             assert torch.allclose(p, b[net][name], atol=1e-6), f"{net}.{name}"
     # label_quality.py's own chunked training with --s2-lr-rampdown ends there too
-    lq = _script("label_quality")
+    lq = bench_script("label_quality")
     args = lq.parser("", "x.json").parse_args(
         ["--s2-size", "16", "--s2-cbase", "64", "--s2-cmax", "16", "--s2-batch", "8", "--s2-lr-rampdown", "0.5",
          "--s2-kimg", "0.016,0.032,0.048", "--seed", "0"])

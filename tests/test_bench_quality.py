@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("bench_singan_quality", BENCH / "singan_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _m(std, p0, p99, swd, div, psnr):
@@ -30,8 +19,8 @@ def _entry(image, seed, fewgan, peer=None):
     return {"image": image, "seed": seed, "real": REAL, "programs": programs}
 
 
-def test_bounds_are_judged_on_the_means_over_seeds_and_a_later_file_replaces_an_entry(tmp_path):
-    q = _module()
+def test_bounds_are_judged_on_the_means_over_seeds_and_a_later_file_replaces_an_entry(tmp_path, bench_script):
+    q = bench_script("singan_quality")
     peer = _m(30.0, 10.0, 200.0, 0.10, 0.70, 28.0)
     first = [
         # a: the two seeds' means are inside every bound though seed 1 alone is outside the std bound

@@ -5,25 +5,9 @@ user + system, RSS in kB); the seed-default SinGAN column compared against a rea
 otherwise than the pyramid resizes its training image.
 """
 
-import importlib.util
-import sys
 import types
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _script(name):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
 
 
 REPORT = """\tCommand being timed: "python -m fewgan singan train x.tif"
@@ -37,12 +21,12 @@ REPORT = """\tCommand being timed: "python -m fewgan singan train x.tif"
 
 
 @pytest.mark.parametrize("clock, seconds", [("1:02:03", 3723.0), ("2:03.46", 123.5), ("0:07.04", 7.0)])
-def test_time_v_report(clock, seconds):
-    timing = _script("gpnn_speed").time_v(REPORT.format(clock=clock))
+def test_time_v_report(clock, seconds, bench_script):
+    timing = bench_script("gpnn_speed").time_v(REPORT.format(clock=clock))
     assert timing == {"peak_rss_gib": 3.0, "cpu_s": 1512.7, "time_wall_s": seconds}
 
 
-def test_resized_alike_is_the_pyramids_resize(tmp_path):
+def test_resized_alike_is_the_pyramids_resize(tmp_path, bench_script):
     """A 300 px image under the seed defaults trains at 200 px; the real image the column compares
     against is the pyramid's own finest real (up to the 16-bit rounding of the written TIFF)."""
     import torch
@@ -56,7 +40,7 @@ def test_resized_alike_is_the_pyramids_resize(tmp_path):
     tensor, meta, pyramid = prepare(image, SinGANConfig())
     assert tuple(pyramid.sizes[-1]) == (200, 200)
     model = types.SimpleNamespace(pyramid=pyramid, meta=meta)
-    written = _script("side_by_side").resized_alike(image, model, tmp_path / "resized.tif")
+    written = bench_script("side_by_side").resized_alike(image, model, tmp_path / "resized.tif")
     resized, resized_meta = api.read_image(written)
     finest = build_reals(tensor, pyramid)[-1][0, :1]  # gray trains as three equal channels
     assert resized.shape == (1, 200, 200) and resized_meta.bit_depth == 16
@@ -65,7 +49,7 @@ def test_resized_alike_is_the_pyramids_resize(tmp_path):
     assert float(resized.max() - resized.min()) > 0.1
 
 
-def test_reused_columns(tmp_path):
+def test_reused_columns(tmp_path, bench_script):
     """Columns of earlier results are taken as they are, from this script's layout and gpnn_speed's."""
     import json
 
@@ -73,7 +57,7 @@ def test_reused_columns(tmp_path):
     earlier.write_text(json.dumps({"sizes": {"512": {"wall_s": 11.6}, "2048": {"wall_s": 242.0}}}))
     mine = tmp_path / "native.json"
     mine.write_text(json.dumps({"date": "x", "singan_native": {"run": "R"}}))
-    columns = _script("side_by_side").reused([earlier, mine], 512)
+    columns = bench_script("side_by_side").reused([earlier, mine], 512)
     assert set(columns) == {"gpnn", "singan_native"}
     assert columns["gpnn"]["wall_s"] == 11.6 and columns["gpnn"]["from"] == str(earlier)
     assert columns["singan_native"] == {"run": "R", "from": str(mine)}

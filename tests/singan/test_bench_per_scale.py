@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def test_one_line_per_scale_and_the_last_step_rebuilds_the_sampler_s_images(tiny_run, capsys):
-    spec = importlib.util.spec_from_file_location("bench_singan_per_scale", BENCH / "singan_per_scale.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_one_line_per_scale_and_the_last_step_rebuilds_the_sampler_s_images(tiny_run, capsys, bench_script):
+    module = bench_script("singan_per_scale")
     assert module.main([str(tiny_run), "--n", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     scales = [line for line in lines if re.match(r"s\d+ ", line)]
