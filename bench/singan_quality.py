@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""SinGAN sample quality, fewgan against the public kligvasser/SinGAN, both sampling rules (issue 17).
+"""SinGAN sample quality, fewgan against the public kligvasser/SinGAN, with their sampling rules (issue 17).
 
 For every image and seed: the image is fitted to ``--max-size`` (PIL bicubic, antialiased, sides
 rounded up: what the peer harness's ``--prefit`` does) and saved as one 8-bit gray PNG that both
@@ -7,9 +7,10 @@ programs train on (fewgan reads it as one channel, the peer as RGB); fewgan trai
 (``fewgan.singan.train.train``), the peer through ``../shared/peers/singan_peer.py`` with its own
 virtual environment. Then 16 random samples are drawn with each program's two BatchNorm rules:
 
-* fewgan ``as-trained`` (the rule fewgan samples with, :data:`fewgan.singan.nets.SAMPLING_RULE`: the
-  finest scale normalises each sample by its own statistics, the frozen scales use their running
-  averages); ``running`` (every scale in BatchNorm eval mode: the rule before issue 17); ``own``
+* fewgan ``standing`` (the rule fewgan samples with, :data:`fewgan.singan.nets.SAMPLING_RULE`: the
+  finest scale normalises with its standing statistics, the frozen scales use their running
+  averages); ``as-trained`` (the finest scale normalises each sample by its own statistics: the rule
+  before standing statistics); ``running`` (every scale in BatchNorm eval mode: the rule before issue 17); ``own``
   (every scale each sample's own statistics, the peer's evaluation rule applied to fewgan);
 * peer ``train``: its ``--evaluation`` path (every scale in train mode on a batch of one: each sample
   its own statistics); peer ``eval``: the same networks with BatchNorm in eval mode.
@@ -21,10 +22,12 @@ The peer is sampled by ``bench/singan_peer_sample.py``, run with the peer's pyth
 peer's own ``Trainer`` and ``g_multivanilla`` from its work tree (nothing copied) and draws with them.
 One metric code judges all: per-sample intensity std and 0.5 / 99.5 percentiles (8-bit grey levels;
 the peer's RGB averaged to gray), SWD (``fewgan.metrics.swd.swd_levels``, mean over ``--metric-seeds``),
-pixel diversity (``fewgan.metrics.sifid.pixel_diversity``), reconstruction PSNR (fixed noise,
+pixel diversity (``fewgan.metrics.sifid.pixel_diversity``) and where it comes from (:func:`variety`:
+layouts, brightness, contrast), reconstruction PSNR (fixed noise,
 fewgan's as-trained rule; the peer's with BatchNorm eval, as it saves ``s<N>_fixed.png``). Writes ``OUT/quality.json``, ``OUT/quality.md`` (the table) and
 ``OUT/<image>_seed<k>.png`` (rows: real | reconstruction | 7 samples, one row per program and rule, in
-the order of the table).
+the order of the table). The same command with the same ``--out`` reuses finished trainings and
+cached peer samples and judges them anew.
 
     .venv/bin/python bench/singan_quality.py --peer /tmp/peer_singan --peer-python /tmp/peer-venv/bin/python \\
         --images coins hubble brick synth --seeds 0 1 2 --max-size 128 --steps 300 --out bench/quality
@@ -111,14 +114,20 @@ def fewgan_run(image: Path, out: Path, a) -> Path:
                       critic_norm=a.critic_norm))
 
 
+RULES = ("standing", "as-trained", "running", "own")
+"""fewgan's BatchNorm rules the bench draws with (:data:`fewgan.singan.nets.SAMPLING_RULES`), its sampler's first."""
+PROGRAM = f"fewgan {RULES[0]}"
+"""The rows point 2's bounds judge: fewgan's sampler (:data:`fewgan.singan.nets.SAMPLING_RULE`)."""
+
+
 def fewgan_samples(run: Path, n: int, seed: int):
-    """{rule: [n, 1, H, W]} in [-1, 1] for the three rules, the reconstruction [1, 1, H, W], the real image."""
+    """{rule: [n, 1, H, W]} in [-1, 1] for every rule of :data:`RULES`, the reconstruction [1, 1, H, W], the real image."""
     import torch
 
     from fewgan.singan.sample import SinGANModel
 
     model = SinGANModel.load(run)
-    out = {rule: model.sample_tensor(n, seed=seed, rule=rule) for rule in ("as-trained", "running", "own")}
+    out = {rule: model.sample_tensor(n, seed=seed, rule=rule) for rule in RULES}
     return out, model.reconstruct_tensor(), model.image(model.reals[-1]).cpu()  # gray: the trained channels' mean
 
 
@@ -163,8 +172,26 @@ def judge(real, fake, recon, metric_seeds):
             "max": float(per[:, 3].mean()),
             "swd": float(np.mean([s["swd"] for s in swds])), "swd_sd": float(np.std([s["swd"] for s in swds])),
             "swd_levels": [float(np.mean(v)) for v in zip(*[s["levels"] for s in swds])],
-            "diversity": float(pixel_diversity(fake, real[0])),
+            "diversity": float(pixel_diversity(fake, real[0])), **variety(f),
             "psnr": float(10 * torch.log10(4 / ((recon.clamp(-1, 1) - real) ** 2).mean()))}
+
+
+def variety(samples) -> dict:
+    """Where a set of samples' pixel diversity comes from (information beside point 2's bounds, not a bound).
+
+    ``samples``: ``[N, C, H, W]`` (N >= 2). ``structure``: the pixel diversity of the samples after each is
+    standardised by its own mean and std (mean over pixels of the per-pixel std over samples): the variety
+    of where things are, blind to any sample being brighter or of more contrast than another; samples with
+    independent layouts give about 1, one layout in every sample 0. ``mean_jitter`` / ``std_jitter``: the std
+    over samples of each sample's mean and of its std (the units of ``samples``): the variety of brightness and
+    contrast between samples, which the plain pixel diversity counts as well (a sampler that normalises each
+    sample by its own BatchNorm statistics, like the peer's, adds some)."""
+    import numpy as np
+
+    x = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
+    mean, std = x.mean(1), x.std(1)
+    z = (x - mean[:, None]) / np.maximum(std, 1e-12)[:, None]
+    return {"structure": float(z.std(0).mean()), "mean_jitter": float(mean.std()), "std_jitter": float(std.std())}
 
 
 def picture(path: Path, real, rows: dict):
@@ -190,15 +217,22 @@ def real_stats(real):
 
 def markdown(results) -> str:
     lines = ["| image | seed | program, sampler | std (real) | p0.5 / p99.5 (real) | SWD | SWD levels fine..coarse "
-             "| diversity | recon PSNR |", "| --- " * 9 + "|"]
+             "| diversity | structure, mean / std jitter | recon PSNR |", "| --- " * 10 + "|"]
     for r in results:
         rs = r["real"]
         for key, m in r["programs"].items():
             lines.append(f"| {r['image']} | {r['seed']} | {key} | {m['std']:.1f} ({rs['std']:.1f}) | "
                          f"{m['p0.5']:.0f} / {m['p99.5']:.0f} ({rs['p0.5']:.0f} / {rs['p99.5']:.0f}) | "
                          f"{m['swd']:.3f} | {' '.join(f'{v:.3f}' for v in m['swd_levels'])} | "
-                         f"{m['diversity']:.2f} | {m['psnr']:.2f} |")
+                         f"{m['diversity']:.2f} | {_variety_cell(m)} | {m['psnr']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _variety_cell(m: dict) -> str:
+    """:func:`variety`'s numbers of one entry (``-`` for an entry judged before they existed)."""
+    if "structure" not in m:
+        return "-"
+    return f"{m['structure']:.2f}, {m['mean_jitter']:.1f} / {m['std_jitter']:.1f}"
 
 
 BOUNDS = {"std": 0.15, "percentile": 10.0, "psnr": 0.5}
@@ -209,6 +243,9 @@ at least the peer's and SWD at most the peer's (the peer sampled through its own
 
 CHECKS = ("std", "p0.5", "p99.5", "swd", "diversity", "psnr")
 """The judged numbers, in the order of :func:`bounds_markdown`'s verdict column (each has one bound)."""
+
+INFO = ("structure",)
+"""Numbers :func:`bounds` also averages, shown beside the bounds but judged by none (:func:`variety`)."""
 
 
 def merge(files) -> list[dict]:
@@ -221,7 +258,7 @@ def merge(files) -> list[dict]:
     return [entries[key] for key in sorted(entries)]
 
 
-def bounds(results, program: str = "fewgan as-trained", peer: str = "peer train") -> list[dict]:
+def bounds(results, program: str = PROGRAM, peer: str = "peer train") -> list[dict]:
     """Point 2's bounds (:data:`BOUNDS`) per image, on the means over the seeds that have both programs.
 
     Returns one dict per image: ``seeds``, the means (``program``, ``peer``, ``real``: std, p0.5,
@@ -235,7 +272,8 @@ def bounds(results, program: str = "fewgan as-trained", peer: str = "peer train"
         both = [e for e in results if e["image"] == image and program in e["programs"] and peer in e["programs"]]
         row = {"image": image, "seeds": [e["seed"] for e in both]}
         if both:
-            mean = lambda get: {k: float(np.mean([get(e)[k] for e in both])) for k in CHECKS if k in get(both[0])}  # noqa: E731
+            mean = lambda get: {k: float(np.mean([get(e)[k] for e in both])) for k in CHECKS + INFO  # noqa: E731
+                                if all(k in get(e) for e in both)}
             f, q, r = mean(lambda e: e["programs"][program]), mean(lambda e: e["programs"][peer]), mean(lambda e: e["real"])
             row.update(program=f, peer=q, real=r, checks={
                 "std": abs(f["std"] - r["std"]) <= BOUNDS["std"] * r["std"],
@@ -248,19 +286,22 @@ def bounds(results, program: str = "fewgan as-trained", peer: str = "peer train"
     return rows
 
 
-def bounds_markdown(rows, program: str = "fewgan as-trained") -> str:
+def bounds_markdown(rows, program: str = PROGRAM) -> str:
     """One line per image: the means over seeds, each bound's verdict (**no** where it fails)."""
     mark = lambda ok: "yes" if ok else "**no**"  # noqa: E731
+    structure = lambda f, q: (f"{f['structure']:.2f} / {q['structure']:.2f}"  # noqa: E731
+                              if "structure" in f and "structure" in q else "-")
     lines = [f"| image | seeds | std {program} / peer (real) | p0.5 / p99.5 (real) | SWD / peer | diversity / peer "
-             "| recon PSNR / peer | std, p0.5, p99.5, SWD, diversity, PSNR within bounds |", "| --- " * 8 + "|"]
+             "| structure / peer (no bound) | recon PSNR / peer | std, p0.5, p99.5, SWD, diversity, PSNR within bounds |",
+             "| --- " * 9 + "|"]
     for r in rows:
         if "checks" not in r:
-            lines.append(f"| {r['image']} | none with the peer | | | | | | |")
+            lines.append(f"| {r['image']} | none with the peer | | | | | | | |")
             continue
         f, q, x, c = r["program"], r["peer"], r["real"], r["checks"]
         lines.append(f"| {r['image']} | {' '.join(map(str, r['seeds']))} | {f['std']:.1f} / {q['std']:.1f} ({x['std']:.1f}) "
                      f"| {f['p0.5']:.0f} / {f['p99.5']:.0f} ({x['p0.5']:.0f} / {x['p99.5']:.0f}) | {f['swd']:.3f} / {q['swd']:.3f} "
-                     f"| {f['diversity']:.2f} / {q['diversity']:.2f} | {f['psnr']:.2f} / {q['psnr']:.2f} "
+                     f"| {f['diversity']:.2f} / {q['diversity']:.2f} | {structure(f, q)} | {f['psnr']:.2f} / {q['psnr']:.2f} "
                      f"| {', '.join(mark(c[k]) for k in CHECKS)} |")
     return "\n".join(lines) + "\n"
 
@@ -308,6 +349,10 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
+    # a re-run with the same --out reuses finished trainings and judges them anew (the same samples: the
+    # same seeds); their training seconds are the earlier run's, not this run's judging time
+    earlier = {(e["image"], e["seed"]): e for e in (json.loads((out / "quality.json").read_text())["results"]
+                                                      if (out / "quality.json").is_file() else [])}
     for seed in a.seeds:  # every image at one seed before the next seed: a partial run covers all images
         for name in a.images:
             stem = Path(name).stem
@@ -315,21 +360,26 @@ def main(argv=None) -> int:
             a.seed_now = seed
             t0 = time.perf_counter()
             tag = "fewgan" if a.critic_norm == "batch" else f"fewgan-{a.critic_norm}"
+            before = earlier.get((stem, seed), {})
+            reused = any((out / "runs" / f"{tag}_{stem}_s{seed}").glob("*/generator.pt"))
             run = fewgan_run(image, out / "runs" / f"{tag}_{stem}_s{seed}", a)
             samples, recon, real = fewgan_samples(run, a.n, 100 + seed)
             real = real.float()
             entry = {"image": stem, "seed": seed, "fitted": str(image), "real": real_stats(real), "programs": {},
                      "fewgan_run": str(run), "seconds_fewgan": round(time.perf_counter() - t0, 1)}
+            if reused:
+                entry["seconds_fewgan"] = before.get("seconds_fewgan")
             rows = {}
-            for rule in ("as-trained", "running", "own"):
+            for rule in RULES:
                 key = f"{tag.replace('-', ' ')} {rule}"
                 entry["programs"][key] = judge(real, samples[rule], recon, range(a.metric_seeds))
                 rows[key] = (recon, samples[rule])
             if a.peer:
                 t0 = time.perf_counter()
+                preused = (out / "runs" / f"peer_{stem}_s{seed}" / "run" / "g_multivanilla.pt").is_file()
                 prun = peer_run(image, out / "runs" / f"peer_{stem}_s{seed}", a)
                 psamples, precon, preal = peer_samples(prun, image, a.n, seed, a)
-                entry["seconds_peer"] = round(time.perf_counter() - t0, 1)
+                entry["seconds_peer"] = before.get("seconds_peer") if preused else round(time.perf_counter() - t0, 1)
                 if tuple(preal.shape[-2:]) == tuple(real.shape[-2:]):
                     for rule in ("train", "eval"):
                         entry["programs"][f"peer {rule}"] = judge(preal, psamples[rule], precon,

@@ -13,7 +13,7 @@ REAL = {"std": 30.0, "p0.5": 10.0, "p99.5": 200.0, "max": 250.0}
 
 
 def _entry(image, seed, fewgan, peer=None):
-    programs = {"fewgan as-trained": fewgan}
+    programs = {"fewgan standing": fewgan}
     if peer is not None:
         programs["peer train"] = peer
     return {"image": image, "seed": seed, "real": REAL, "programs": programs}
@@ -38,7 +38,7 @@ def test_bounds_are_judged_on_the_means_over_seeds_and_a_later_file_replaces_an_
 
     merged = q.merge(files)
     assert [(e["image"], e["seed"]) for e in merged] == [("a", 0), ("a", 1), ("b", 0), ("c", 0)]
-    assert merged[2]["programs"]["fewgan as-trained"]["std"] == 25.0
+    assert merged[2]["programs"]["fewgan standing"]["std"] == 25.0
     rows = {r["image"]: r for r in q.bounds(merged)}
     a, b = rows["a"], rows["b"]
     assert a["seeds"] == [0, 1] and a["program"]["std"] == 33.0
@@ -55,3 +55,38 @@ def test_bounds_are_judged_on_the_means_over_seeds_and_a_later_file_replaces_an_
     assert table[3].count("**no**") == 6
     assert "none with the peer" in table[4]
     assert len(json.loads((out / "quality.json").read_text())["results"]) == 4
+
+
+def test_variety_separates_layouts_from_brightness_and_contrast(bench_script):
+    """bench/singan_quality.py's variety(): one layout at several brightnesses and contrasts has no
+    structure variety but jitter; independent layouts of equal brightness have structure and no jitter."""
+    import numpy as np
+
+    q = bench_script("singan_quality")
+    rng = np.random.default_rng(0)
+    layout = rng.normal(size=(1, 16, 16))
+    same = np.stack([a * layout + b for a, b in ((1.0, 0.0), (2.0, 5.0), (0.5, -3.0), (1.5, 1.0))])
+    v = q.variety(same)
+    assert v["structure"] < 1e-9
+    assert v["mean_jitter"] > 2.0 and v["std_jitter"] > 0.2
+    # pixel diversity counts the jitter as variety, structure does not
+    assert same.std(0).mean() > 1.0
+    many = rng.normal(size=(64, 1, 16, 16))
+    many = (many - many.mean((1, 2, 3), keepdims=True)) / many.std((1, 2, 3), keepdims=True)
+    w = q.variety(many)
+    assert 0.9 < w["structure"] < 1.05
+    assert w["mean_jitter"] < 1e-9 and w["std_jitter"] < 1e-9
+
+
+def test_the_bounds_table_shows_structure_beside_the_bounds_where_every_seed_has_it(tmp_path, bench_script):
+    q = bench_script("singan_quality")
+    peer = {**_m(30.0, 10.0, 200.0, 0.10, 0.70, 28.0), "structure": 0.8}
+    entries = [_entry("a", 0, {**_m(30.0, 10.0, 200.0, 0.08, 0.72, 28.0), "structure": 0.7}, peer),
+               _entry("a", 1, {**_m(30.0, 10.0, 200.0, 0.08, 0.72, 28.0), "structure": 0.9}, peer),
+               _entry("b", 0, _m(30.0, 10.0, 200.0, 0.08, 0.72, 28.0), peer)]   # judged before structure existed
+    rows = {r["image"]: r for r in q.bounds(entries)}
+    assert rows["a"]["program"]["structure"] == 0.8 and "structure" not in rows["b"]["program"]
+    table = q.bounds_markdown(q.bounds(entries)).splitlines()
+    assert "| 0.80 / 0.80 |" in table[2] and "| - |" in table[3]
+    # structure is information, not a bound: both rows pass every bound
+    assert table[2].endswith("yes, yes, yes, yes, yes, yes |") and table[3].endswith("yes, yes, yes, yes, yes, yes |")

@@ -328,5 +328,5 @@ def test_singan_samples_state_their_sampling_rule(singan_run):
         f.write(json.dumps({"event": "scale_end", "scale": 9, "size": [48, 64], "amp": 0.1, "psnr": 30.0,
                             "ssim": 0.9, "sampling_rule": SAMPLING_RULE}) + "\n")
     page = html_module.render_report(singan_run, plots=False)
-    assert "share one rule, as trained: the scale shown normalises each image by its own BatchNorm" in page
+    assert "share one rule, standing statistics: the scale shown normalises with the mean of many samples" in page
     assert "not recorded" not in page

@@ -428,7 +428,7 @@ def test_scales_figure_is_two_passes_whose_rows_equal_passes_stopped_at_each_sca
     stopped at scale k under the sampling rule, panels are at most SCALES_PANEL_MAX px (area-averaged),
     and memory is released after each pass."""
     from fewgan.report import plots
-    from fewgan.singan.nets import SAMPLING_RULE
+    from fewgan.singan.nets import RECONSTRUCTION_RULE, SAMPLING_RULE
     from fewgan.singan.pyramid import random_noise
     from fewgan.singan.sample import SinGANModel
 
@@ -454,12 +454,16 @@ def test_scales_figure_is_two_passes_whose_rows_equal_passes_stopped_at_each_sca
     g = torch.Generator().manual_seed(model.config.seed * 1000 + 999)
     with torch.no_grad():  # the one sampling rule of `fewgan singan sample` and the report (issue 17.4)
         for k in range(n):
-            recon = whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels, rule=SAMPLING_RULE)
+            recon = whole(fixed_noise(model.fixed_noises), stop=k, channels=model.channels, rule=RECONSTRUCTION_RULE)
             assert torch.allclose(rows[k][1], model.image(recon[0]), atol=1e-5)
             assert torch.allclose(rows[k][0], model.image(model.reals[k][0]))
         samples = whole(random_noise(g, model.device), stop=n - 1, batch=2, channels=model.channels,
                         rule=SAMPLING_RULE)
+        g = torch.Generator().manual_seed(model.config.seed * 1000 + 999)
+        coarse = whole(random_noise(g, model.device), stop=n - 2, batch=2, channels=model.channels,
+                       rule=SAMPLING_RULE)   # row n - 2: scale n - 2 as the last scale, its standing statistics
     assert torch.allclose(rows[-1][2], model.image(samples[0]), atol=1e-5)
+    assert torch.allclose(rows[-2][3], model.image(coarse[1]), atol=1e-5)
     assert torch.allclose(rows[-1][3], model.image(samples[1]), atol=1e-5)
     assert not torch.allclose(rows[-1][2], rows[-1][3])  # two different samples
     # a panel larger than the display size is area-averaged down to it

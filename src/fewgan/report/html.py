@@ -1129,6 +1129,9 @@ def _figures_section(figures: Sequence[tuple[str, Path | bytes]]) -> str:
 
 
 _SAMPLING_RULES = {
+    "standing": "standing statistics: the scale shown normalises with the mean of many samples' own BatchNorm "
+                "statistics (the same for every sample), the frozen coarser scales use their running averages; "
+                "the reconstruction normalises the scale shown by its own statistics, as in training",
     "as-trained": "as trained: the scale shown normalises each image by its own BatchNorm statistics and the "
                   "frozen coarser scales use their running averages, as in training",
     "running": "running averages: every scale's BatchNorm in eval mode",

@@ -475,22 +475,23 @@ def singan_scale_panels(model, seed: int | None = None, max_side: int = SCALES_P
     ``[C, h, w]`` float tensors in [-1, 1] (image channels only), area-averaged to at most
     ``max_side`` px.
 
-    Row ``k`` is what a pass stopped at scale ``k`` gives under the one sampling rule
-    (:data:`fewgan.singan.nets.SAMPLING_RULE`, as ``fewgan singan sample`` and the report's samples:
-    scale ``k`` normalised by each image's own statistics, the coarser scales by their running
-    averages): the reconstruction from the fixed noise, and two random samples from a generator
+    Row ``k`` is what a pass stopped at scale ``k`` gives: the reconstruction from the fixed noise
+    (:data:`fewgan.singan.nets.RECONSTRUCTION_RULE`: scale ``k`` with the image's own statistics), and,
+    under the one sampling rule (:data:`fewgan.singan.nets.SAMPLING_RULE`, as ``fewgan singan sample``
+    and the report's samples: scale ``k`` normalised by its standing statistics, the coarser scales by
+    their running averages), two random samples from a generator
     seeded with ``seed * 1000 + 999`` (default: the run's seed; never the training stream), so row
     ``k`` shows scale ``k`` of the same two samples. One pass to the finest scale makes every row:
     at each scale :meth:`~fewgan.singan.pyramid.TrainedScales.coarse_to_fine`'s ``each`` hands over
-    the scale's input and noise, and that scale alone runs once more with its own statistics (the
-    finest row is the pass's own output). So the reconstruction and the samples cost about two passes
+    the scale's input and noise, and that scale alone runs once more with the last scale's statistics
+    (the finest row is the pass's own output). So the reconstruction and the samples cost about two passes
     each instead of a pass per row (a 2048 px model's figure drawn row by row ran 24 min without
     finishing, bench/README.md). A native-size model's large scales run in tiles.
     """
     import torch
     import torch.nn.functional as F
 
-    from fewgan.singan.nets import SAMPLING_RULE
+    from fewgan.singan.nets import RECONSTRUCTION_RULE, SAMPLING_RULE
     from fewgan.singan.pyramid import fixed_noise, random_noise
 
     # a labelled model's label channels are not drawn here (model.image keeps the image channels)
@@ -507,11 +508,13 @@ def singan_scale_panels(model, seed: int | None = None, max_side: int = SCALES_P
 
     rows: list[list] = [[shown(model.image(model.reals[k][0]))] for k in range(n)]
     tile = model.tile_for([tuple(s) for s in sizes], None, batch=2)
-    common = dict(channels=model.channels, device=model.device, tile=tile, rule=SAMPLING_RULE)
+    common = dict(channels=model.channels, device=model.device, tile=tile)
+    rule = {"now": RECONSTRUCTION_RULE}  # the pass under way: the reconstruction's rule, then the samples'
 
     def keep(j, y_in, noise_j, y_out):
-        if j < n - 1:  # scale j as the last scale of a pass: its own statistics
-            y_out = scales.whole(lambda i, shape: noise_j, start=j, stop=j, image=y_in, batch=y_in.shape[0], **common)
+        if j < n - 1:  # scale j as the last scale of a pass: the statistics the rule gives the last scale
+            y_out = scales.whole(lambda i, shape: noise_j, start=j, stop=j, image=y_in, batch=y_in.shape[0],
+                                 rule=rule["now"], **common)
         rows[j].extend(shown(model.image(im)) for im in y_out)
         if j < n - 1 and tile and max(sizes[j]) > tile:  # a tiled extra pass
             del y_out
@@ -519,9 +522,10 @@ def singan_scale_panels(model, seed: int | None = None, max_side: int = SCALES_P
 
     g = torch.Generator().manual_seed((model.config.seed if seed is None else seed) * 1000 + 999)
     with torch.no_grad():
-        scales.whole(fixed_noise(model.fixed_noises), stop=n - 1, each=keep, **common)
+        scales.whole(fixed_noise(model.fixed_noises), stop=n - 1, each=keep, rule=rule["now"], **common)
         release_memory()  # the pass's whole-scale images, before the next pass allocates its own
-        scales.whole(random_noise(g, model.device), stop=n - 1, batch=2, each=keep, **common)
+        rule["now"] = SAMPLING_RULE
+        scales.whole(random_noise(g, model.device), stop=n - 1, batch=2, each=keep, rule=rule["now"], **common)
         release_memory()
     return rows
 

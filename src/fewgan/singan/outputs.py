@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fewgan.singan.nets import SAMPLING_RULE, image_part
+from fewgan.singan.nets import RECONSTRUCTION_RULE, SAMPLING_RULE, image_part
 from fewgan.run import (CHECKPOINT_DIR, SAMPLES_DIR, SINGAN_AMPS_FILE, SINGAN_MODEL_FILE,
                         SINGAN_TRAINING_LABELS_FILE, atomic_write_json, read_metrics, save_checkpoint,
                         singan_scale_checkpoint, singan_scale_images)
@@ -54,7 +54,7 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
     seconds_scale = st.elapsed - st.scale_elapsed0
     record = {"event": "scale_end", "scale": k, "size": [h, w], "amp": st.amps[k], "psnr": value_psnr,
               "ssim": value_ssim, "seconds_scale": round(seconds_scale, 4), "features": cfg.features_at(k),
-              "sampling_rule": SAMPLING_RULE}
+              "sampling_rule": SAMPLING_RULE, "reconstruction_rule": RECONSTRUCTION_RULE}
     log.metrics(record)
     log.info(f"s{k} done: {h}x{w}, amp {st.amps[k]:.3f}, reconstruction PSNR {value_psnr:.2f} dB, "
              f"SSIM {value_ssim:.4f}, {seconds_scale:.1f} s")

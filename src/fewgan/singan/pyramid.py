@@ -159,6 +159,23 @@ def random_noise(generator: torch.Generator | None = None, device: torch.device 
     return lambda j, shape: make_noise(tuple(shape), j == 0, generator=generator, device=device)
 
 
+STANDING_SEED = 20190201
+"""The noise stream of :meth:`TrainedScales.standing_statistics` (a constant: the statistics are the
+model's, not a draw's)."""
+#: pixels of samples that standing statistics average at least, and the fewest and most samples
+STANDING_PIXELS, STANDING_MIN, STANDING_MAX = 1 << 18, 4, 16
+
+
+def standing_count(size: tuple[int, int]) -> int:
+    """Samples that standing statistics of a scale of ``size`` average: 16 up to 128 x 128 px, then
+    fewer (at least 4) so that they cover about :data:`STANDING_PIXELS` pixels in all (a 2048 px scale:
+    4 samples of 4 Mpx). Each sample's moments average all its pixels already; what the samples add is
+    the spread of content between samples. At the end of every scale the trainer computes them once
+    (16 passes of a 128 px image against its 300 training steps of several passes each)."""
+    h, w = size
+    return max(STANDING_MIN, min(STANDING_MAX, math.ceil(STANDING_PIXELS / max(1, h * w))))
+
+
 @dataclasses.dataclass
 class TrainedScales:
     """The trained scales of a SinGAN: generators s0..sk, their noise amplitudes, the scale sizes and
@@ -173,6 +190,46 @@ class TrainedScales:
     amps: list[float]
     sizes: Sequence[tuple[int, int]]
     scale_factor: float
+    #: ``standing(k)``: scale k's standing statistics (:meth:`standing_statistics`), for the sampling
+    #: rule ``'standing'``; the owner (the sampler's model, the trainer) computes and keeps them
+    standing: Callable[[int], list] | None = None
+
+    def _statistics(self, scale: int, last: int, rule: str) -> str | list:
+        """:func:`fewgan.singan.nets.statistics_at`, with ``'standing'`` replaced by that scale's statistics."""
+        stats = statistics_at(scale, last, rule)
+        if stats == "standing":
+            if self.standing is None:
+                raise ValueError("the sampling rule 'standing' needs the scales' standing statistics")
+            return self.standing(scale)
+        return stats
+
+    @torch.no_grad()
+    def standing_statistics(self, k: int, *, channels: int | None = None, device: torch.device | str | None = None,
+                            tile: int | None = None, count: int | None = None) -> list:
+        """Scale ``k``'s standing statistics: per BatchNorm layer ``(mean, var)`` ``[1, F]``, the mean over
+        random samples of each sample's own per-channel mean and biased variance at that layer.
+
+        Each sample runs scales ``0..k-1`` on their running averages and scale ``k`` with its own
+        statistics (the ``'as-trained'`` rule, whose moments :meth:`tiled` reports), one image at a time,
+        from noise drawn by a generator seeded with :data:`STANDING_SEED` (never the training stream:
+        computing them changes no training). ``count`` samples, default :func:`standing_count` of scale
+        ``k``'s size (fewer for large scales, whose every sample averages more pixels); ``tile``: the
+        tile side of large scales (None: every scale in one piece). BigGAN's standing statistics
+        (Brock et al., ICLR 2019); :data:`fewgan.singan.nets.SAMPLING_RULE` says why.
+        """
+        size = tuple(self.sizes[k])
+        count = standing_count(size) if count is None else int(count)
+        tile = tile or max(max(self.sizes[j]) for j in range(k + 1))
+        sums = None
+        for i in range(count):
+            g = torch.Generator().manual_seed(STANDING_SEED * 1000 + i)
+            found: list = []
+            self.tiled(random_noise(g, device if device is not None else "cpu"), stop=k, tile=tile,
+                       rule="as-trained", batch=1, channels=channels, device=device, statistics=found)
+            moments = [(m.double(), v.double()) for m, v, _ in found[-1]]
+            sums = moments if sums is None else [(a + m, b + v) for (a, b), (m, v) in zip(sums, moments)]
+        dtype = next(self.generators[k].parameters()).dtype
+        return [((a / count).to(dtype), (b / count).to(dtype)) for a, b in sums]
 
     def upsample(self, y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return upsample(y, size, self.scale_factor)
@@ -220,7 +277,7 @@ class TrainedScales:
             n_j = noise(j, tuple(y.shape))
             z = y + self.amps[j] * n_j
             n_j = n_j if each is not None else None  # held only for ``each``
-            out = self.generators[j](z, y) if rule is None else self.generators[j](z, y, statistics_at(j, stop, rule))
+            out = self.generators[j](z, y) if rule is None else self.generators[j](z, y, self._statistics(j, stop, rule))
             del z
             if each is not None:
                 each(j, y, n_j, out)
@@ -274,7 +331,7 @@ class TrainedScales:
             grown, needed = runs[j]
             z = y + self.amps[j] * noise(j, tuple(y.shape), grown)
             gen = self.generators[j]
-            y = gen(z, y) if rule is None else gen(z, y, statistics_at(j, stop, rule))
+            y = gen(z, y) if rule is None else gen(z, y, self._statistics(j, stop, rule))
             y = y[..., needed[0] - grown[0]:needed[1] - grown[0], needed[2] - grown[2]:needed[3] - grown[2]]
             if j < stop or to_next:
                 target = runs[j + 1][0] if j < stop else window
@@ -351,7 +408,7 @@ class TrainedScales:
             if statistics is not None:
                 statistics.append(moments)
             args = [(m, v) for m, v, _ in moments] if own else ("module" if rule is None else
-                                                                  statistics_at(j, stop, rule))
+                                                                  self._statistics(j, stop, rule))
             out = None
             for t in tiles(sizes[j], tile):
                 grown = _grow(t, gen.pad, sizes[j])

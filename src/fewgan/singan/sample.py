@@ -1,24 +1,25 @@
 """Sampling from a trained SinGAN run: any number of images, any size or aspect.
 
 Every image ``i`` draws its noises from its own generator seeded by ``(seed, i)``,
-BatchNorm follows :data:`fewgan.singan.nets.SAMPLING_RULE` (as trained: the finest scale
-normalises each image by its own statistics, the frozen coarser scales use their running
-averages; the rule of the trainer's figures and the report too), and every image goes through
+BatchNorm follows :data:`fewgan.singan.nets.SAMPLING_RULE` (the finest scale normalises with its
+standing statistics, the mean of many samples' own statistics, the frozen coarser scales with their
+running averages; the rule of the trainer's figures and the report too), and every image goes through
 the networks on its own (a fixed internal micro-batch of one, ``MICRO_BATCH``), so the same seed
 gives bit-identical images whatever ``batch`` is: convolution kernels may change with the batch
 size (oneDNN picks other kernels for other batch sizes on AVX-512 CPUs), and a micro-batch that
 never changes means every image always meets the same kernels. The fixed-noise reconstruction
-follows the same rule. ``scale`` / ``size`` change the size of every scale in proportion
+follows :data:`fewgan.singan.nets.RECONSTRUCTION_RULE` (the finest scale with the image's own
+statistics, as the reconstruction loss ran it). ``scale`` / ``size`` change the size of every scale in proportion
 (SinGAN's fully-convolutional generators accept any size): a larger field of view, or another aspect.
 ``start_scale=K`` feeds the real image at scale K-1 instead of generated coarse scales, for
 variations close to the original (SinGAN's injection at a chosen scale).
 
 Large samples (a 4096 x 4096 micrograph) are made tile by tile (``tile``; automatic when the
 untiled pass's feature maps would exceed :data:`MEMORY_BUDGET`): every scale runs on ``tile`` px
-tiles with the generators' margin of overlap, and the finest scale's BatchNorm uses the whole
-sample's statistics, gathered over the tiles in a first pass
-(:meth:`fewgan.singan.pyramid.TrainedScales.tiled`), so a tiled sample is the untiled one up to
-float rounding and has no seams.
+tiles with the generators' margin of overlap; every BatchNorm of a sample normalises with fixed
+statistics (running averages, standing statistics), so a tiled sample is the untiled one up to float
+rounding and has no seams (the reconstruction's finest scale gathers the whole image's statistics
+over the tiles in a first pass: :meth:`fewgan.singan.pyramid.TrainedScales.tiled`).
 
 Shaham, Dekel, Michaeli, "SinGAN: Learning a Generative Model from a Single Natural
 Image", ICCV 2019.
@@ -37,7 +38,8 @@ import torch
 from fewgan.errors import FewganError
 from fewgan.ops.imresize import imresize
 from fewgan.run import SINGAN_MODEL_FILE, load_checkpoint, read_run_config, resolve_device
-from fewgan.singan.nets import METHOD, MODEL_FORMAT, SAMPLING_RULE, Generator, image_part, make_noise
+from fewgan.singan.nets import (METHOD, MODEL_FORMAT, RECONSTRUCTION_RULE, SAMPLING_RULE, Generator, image_part,
+                               make_noise)
 from fewgan.singan.pyramid import Pyramid, TrainedScales, fixed_noise
 
 # images per forward pass, whatever --batch says: a constant batch shape means the same kernels
@@ -138,6 +140,10 @@ class SinGANModel:
             self.generators.append(g)
         if len(self.generators) != len(self.pyramid.sizes):
             raise FewganError(f"{run}: model has {len(self.generators)} scales, pyramid {len(self.pyramid.sizes)}")
+        # the scales' standing statistics (stored by the trainer; a model file from before them computes
+        # them when first needed, from the same fixed noise stream, so both give the same samples)
+        self._standing = {int(k): [(m.to(device), v.to(device)) for m, v in pairs]
+                          for k, pairs in data.get("standing", {}).items()}
 
     @classmethod
     def load(cls, run: PathLike, device: str = "cpu") -> "SinGANModel":
@@ -279,7 +285,18 @@ class SinGANModel:
     @property
     def scales(self) -> TrainedScales:
         """The trained scales (:meth:`fewgan.singan.pyramid.TrainedScales.coarse_to_fine`)."""
-        return TrainedScales(self.generators, self.amps, self.pyramid.sizes, self.pyramid.scale_factor)
+        return TrainedScales(self.generators, self.amps, self.pyramid.sizes, self.pyramid.scale_factor,
+                             standing=self.standing_statistics)
+
+    def standing_statistics(self, k: int) -> list:
+        """Scale ``k``'s standing statistics (:meth:`fewgan.singan.pyramid.TrainedScales.standing_statistics`),
+        from the model file, or computed once (at the trained sizes, in tiles where a pass would not fit)."""
+        if k not in self._standing:
+            sizes = [tuple(s) for s in self.pyramid.sizes]
+            scales = TrainedScales(self.generators, self.amps, sizes, self.pyramid.scale_factor)
+            self._standing[k] = scales.standing_statistics(k, channels=self.channels, device=self.device,
+                                                           tile=self.tile_for(sizes[:k + 1], None))
+        return self._standing[k]
 
     def untiled_bytes(self, sizes: list[tuple[int, int]], batch: int = MICRO_BATCH) -> int:
         """Bytes of the feature maps an untiled pass of ``batch`` images at ``sizes`` holds at once
@@ -330,7 +347,7 @@ class SinGANModel:
         :meth:`sample_tensor`)."""
         sizes = [tuple(s) for s in self.pyramid.sizes]
         tile = self.tile_for(sizes, tile)
-        kwargs = dict(stop=self.num_scales - 1, channels=self.channels, device=self.device, rule=SAMPLING_RULE)
+        kwargs = dict(stop=self.num_scales - 1, channels=self.channels, device=self.device, rule=RECONSTRUCTION_RULE)
         y = self.scales.whole(fixed_noise(self.fixed_noises), tile=tile, **kwargs)
         return self.image(y).clamp(-1, 1).cpu()
 

@@ -49,8 +49,8 @@ from fewgan.run import (CHECKPOINT_DIR, SINGAN_LOSS_KEYS, SINGAN_RESUME_FILE, Ru
 from fewgan.singan import losses, outputs
 from fewgan.singan.config import SinGANConfig
 from fewgan.model import count_parameters
-from fewgan.singan.nets import (GRAY_TRAINING_CHANNELS, METHOD, MODEL_FORMAT, SAMPLING_RULE, Discriminator,
-                                Generator, make_noise)
+from fewgan.singan.nets import (GRAY_TRAINING_CHANNELS, METHOD, MODEL_FORMAT, RECONSTRUCTION_RULE, SAMPLING_RULE,
+                                Discriminator, Generator, make_noise)
 from fewgan.singan.pyramid import (Pyramid, TrainedScales, build_reals, fixed_noise, fixed_noise_window, plan_pyramid,
                                    random_noise, window_noise)
 
@@ -101,6 +101,7 @@ class SinGANTrainer:
         self.log = logger or RunLogger(None, quiet=True)
         self.state: _State | None = None
         self._t_start = time.perf_counter()
+        self._standing: dict[int, list] = {}
         self._pool = None
         if config.concurrent and device.type == "cpu" and torch.get_num_threads() >= 2:
             from concurrent.futures import ThreadPoolExecutor
@@ -122,7 +123,20 @@ class SinGANTrainer:
     def scales(self) -> TrainedScales:
         """The scales trained so far (and the current one), for :meth:`TrainedScales.coarse_to_fine`."""
         st = self.state
-        return TrainedScales(st.generators, st.amps, self.pyramid.sizes, self.pyramid.scale_factor)
+        return TrainedScales(st.generators, st.amps, self.pyramid.sizes, self.pyramid.scale_factor,
+                             standing=self.standing_statistics)
+
+    def standing_statistics(self, k: int) -> list:
+        """Scale ``k``'s standing statistics (:meth:`TrainedScales.standing_statistics`, the sampling rule's
+        last scale): computed from their own fixed noise stream, never the training's, so training is the
+        same with or without them; kept once scale ``k`` is frozen (a scale still training gets them anew)."""
+        st = self.state
+        frozen = k < st.scale or (k == st.scale and not st.begun)
+        if k not in self._standing or not frozen:
+            plain = TrainedScales(st.generators, st.amps, self.pyramid.sizes, self.pyramid.scale_factor)
+            self._standing[k] = plain.standing_statistics(k, channels=self.channels, device=self.device,
+                                                          tile=self.cfg.crop or None)
+        return self._standing[k]
 
     def start(self, image: torch.Tensor) -> None:
         """Seed the RNGs, build the reals and draw the fixed noises (``image``: ``[C, H, W]`` in [-1, 1])."""
@@ -443,14 +457,14 @@ class SinGANTrainer:
     def reconstruct(self, k: int) -> torch.Tensor:
         """Fixed-noise reconstruction at scale k: ``[1, C, h, w]``.
 
-        The sampling rule (:data:`fewgan.singan.nets.SAMPLING_RULE`): the frozen scales in eval
-        mode, scale k with the image's own statistics, as the reconstruction loss ran it.
+        :data:`fewgan.singan.nets.RECONSTRUCTION_RULE`: the frozen scales in eval mode, scale k with the
+        image's own statistics, as the reconstruction loss ran it.
         """
         st = self.state
         gen = st.generators[k]
         was = gen.training
         gen.eval()
-        out = self._whole(fixed_noise(st.fixed_noises), stop=k, rule=SAMPLING_RULE)
+        out = self._whole(fixed_noise(st.fixed_noises), stop=k, rule=RECONSTRUCTION_RULE)
         gen.train(was)
         return out
 
@@ -459,7 +473,7 @@ class SinGANTrainer:
         """``n`` random images at scale k (noise from ``generator``): ``[n, C, h, w]``.
 
         The sampling rule of ``fewgan singan sample`` (:data:`fewgan.singan.nets.SAMPLING_RULE`:
-        scale k normalises each image by its own statistics, the frozen scales use their running
+        scale k normalises with its standing statistics, the frozen scales with their running
         averages), so the per-scale grids and ``scales.png`` show what the sampler draws.
         """
         st = self.state
@@ -541,7 +555,9 @@ class SinGANTrainer:
                 "meta": self.meta, "channels": self.channels, "amps": list(st.amps),
                 "features": [g.feature_count for g in st.generators],
                 "generators": [g.state_dict() for g in st.generators],
-                "reals": [r.cpu() for r in st.reals], "fixed_noises": [n.cpu() for n in st.fixed_noises]}
+                "reals": [r.cpu() for r in st.reals], "fixed_noises": [n.cpu() for n in st.fixed_noises],
+                "standing": {k: [[m.cpu(), v.cpu()] for m, v in self.standing_statistics(k)]
+                             for k in range(len(st.generators))}}
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
