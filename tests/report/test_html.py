@@ -330,3 +330,10 @@ def test_singan_samples_state_their_sampling_rule(singan_run):
     page = html_module.render_report(singan_run, plots=False)
     assert "share one rule, standing statistics: the scale shown normalises with the mean of many samples" in page
     assert "not recorded" not in page
+    # a run trained under the earlier rule says which rule drew what
+    lines = (singan_run / "metrics.jsonl").read_text().splitlines()
+    (singan_run / "metrics.jsonl").write_text("\n".join(lines[:-1] + [lines[-1].replace(SAMPLING_RULE, "as-trained")])
+                                              + "\n")
+    page = html_module.render_report(singan_run, plots=False)
+    assert "training drew its per-scale samples with as trained: the scale shown" in page
+    assert "now use standing statistics" in page and "share one rule" not in page

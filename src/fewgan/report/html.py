@@ -1149,6 +1149,12 @@ def _sampling_rule_note(method: str, records: Sequence[dict]) -> str | None:
         return ("SinGAN samples of this run: the sampling rule is not recorded (runs before issue 17 used "
                 "BatchNorm running averages)") if not rules else None
     rule = next(iter(rules))
+    from fewgan.singan.nets import SAMPLING_RULE
+
+    if rule != SAMPLING_RULE:  # a run trained before the sampler's rule changed
+        return (f"SinGAN samples: this run's training drew its per-scale samples with "
+                f"{_SAMPLING_RULES.get(rule, rule)}; scales.png and 'fewgan singan sample' now use "
+                f"{_SAMPLING_RULES.get(SAMPLING_RULE, SAMPLING_RULE)}.")
     return (f"SinGAN samples here, in scales.png and from 'fewgan singan sample' share one rule, "
             f"{_SAMPLING_RULES.get(rule, rule)}.")
 
