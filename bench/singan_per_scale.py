@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Where a SinGAN run's random samples gain or lose contrast, scale by scale (issue 17, bench/README.md).
 
-For every scale k: 16 random samples of scales 0..k under the sampling rule with k as the last scale
-(:func:`fewgan.singan.nets.statistics_at`), against the real image at scale k: mean per-sample std,
+For every scale k: 16 random samples of scales 0..k under the sampler's rule
+(:data:`fewgan.singan.nets.SAMPLING_RULE`) with k as the last scale, against the real image at scale k: mean per-sample std,
 mean, 99.5th and 98th percentiles (8-bit grey levels of the trained channels' mean). Then the last
 step taken apart: the samples of scales 0..N-2 under each rule, upsampled, and after the last scale.
 
@@ -19,7 +19,7 @@ import torch
 
 
 def main(argv=None) -> int:
-    from fewgan.singan.nets import make_noise
+    from fewgan.singan.nets import SAMPLING_RULE, SAMPLING_RULES, make_noise
     from fewgan.singan.sample import SinGANModel
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,9 +45,10 @@ def main(argv=None) -> int:
     common = dict(batch=a.n, channels=m.channels)
     with torch.no_grad():
         for k in range(n_scales):
-            y = m.scales.coarse_to_fine(noise, stop=k, rule="as-trained", **common)
+            y = m.scales.coarse_to_fine(noise, stop=k, rule=SAMPLING_RULE, **common)
             print(f"s{k} {sizes[k][0]}x{sizes[k][1]}  real {stats(m.reals[k])} | samples {stats(y)} | amp {m.amps[k]:.3f}")
-        for rule in ("running", "own", "as-trained"):
+        # every rule, the sampler's last (its line equals the finest scale's above)
+        for rule in [r for r in SAMPLING_RULES if r != SAMPLING_RULE] + [SAMPLING_RULE]:
             y = m.scales.coarse_to_fine(noise, stop=n_scales - 2, rule="own" if rule == "own" else "running", **common)
             up = m.scales.upsample(y, sizes[-1])
             out = m.scales.coarse_to_fine(noise, start=n_scales - 1, stop=n_scales - 1, image=up, rule=rule, **common)

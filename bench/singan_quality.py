@@ -5,7 +5,7 @@ For every image and seed: the image is fitted to ``--max-size`` (PIL bicubic, an
 rounded up: what the peer harness's ``--prefit`` does) and saved as one 8-bit gray PNG that both
 programs train on (fewgan reads it as one channel, the peer as RGB); fewgan trains in this process
 (``fewgan.singan.train.train``), the peer through ``../shared/peers/singan_peer.py`` with its own
-virtual environment. Then 16 random samples are drawn with each program's two BatchNorm rules:
+virtual environment. Then 16 random samples are drawn with each program's BatchNorm rules:
 
 * fewgan ``standing`` (the rule fewgan samples with, :data:`fewgan.singan.nets.SAMPLING_RULE`: the
   finest scale normalises with its standing statistics, the frozen scales use their running
@@ -361,8 +361,9 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             tag = "fewgan" if a.critic_norm == "batch" else f"fewgan-{a.critic_norm}"
             before = earlier.get((stem, seed), {})
-            reused = any((out / "runs" / f"{tag}_{stem}_s{seed}").glob("*/generator.pt"))
-            run = fewgan_run(image, out / "runs" / f"{tag}_{stem}_s{seed}", a)
+            frun = out / "runs" / f"{tag}_{stem}_s{seed}"
+            reused = any(frun.glob("*/generator.pt"))
+            run = fewgan_run(image, frun, a)
             samples, recon, real = fewgan_samples(run, a.n, 100 + seed)
             real = real.float()
             entry = {"image": stem, "seed": seed, "fitted": str(image), "real": real_stats(real), "programs": {},
@@ -376,8 +377,9 @@ def main(argv=None) -> int:
                 rows[key] = (recon, samples[rule])
             if a.peer:
                 t0 = time.perf_counter()
-                preused = (out / "runs" / f"peer_{stem}_s{seed}" / "run" / "g_multivanilla.pt").is_file()
-                prun = peer_run(image, out / "runs" / f"peer_{stem}_s{seed}", a)
+                pout = out / "runs" / f"peer_{stem}_s{seed}"
+                preused = (pout / "run" / "g_multivanilla.pt").is_file()
+                prun = peer_run(image, pout, a)
                 psamples, precon, preal = peer_samples(prun, image, a.n, seed, a)
                 entry["seconds_peer"] = before.get("seconds_peer") if preused else round(time.perf_counter() - t0, 1)
                 if tuple(preal.shape[-2:]) == tuple(real.shape[-2:]):

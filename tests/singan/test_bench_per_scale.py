@@ -12,7 +12,7 @@ def test_one_line_per_scale_and_the_last_step_rebuilds_the_sampler_s_images(tiny
     scales = [line for line in lines if re.match(r"s\d+ ", line)]
     assert [line.split()[0] for line in scales] == ["s0", "s1", "s2", "s3"]   # the tiny run's 4 scales
     last = [line for line in lines if line.startswith("last step")]
-    assert [line.split(",")[1].split(":")[0].strip() for line in last] == ["running", "own", "as-trained"]
+    assert [line.split(",")[1].split(":")[0].strip() for line in last] == ["as-trained", "running", "own", "standing"]
     # the finest scale's samples, made in one pass, equal the last step made in two (scales 0..N-2, then N-1)
     finest = scales[-1].split("| samples ")[1].split(" | amp")[0]
     assert last[-1].split("after the last ")[1] == finest

@@ -210,7 +210,8 @@ class TrainedScales:
         random samples of each sample's own per-channel mean and biased variance at that layer.
 
         Each sample runs scales ``0..k-1`` on their running averages and scale ``k`` with its own
-        statistics (the ``'as-trained'`` rule, whose moments :meth:`tiled` reports), one image at a time,
+        statistics (the ``'as-trained'`` rule, whose moments :meth:`tiled` reports; it never asks
+        :attr:`standing`, so an owner may compute them through its own scales), one image at a time,
         from noise drawn by a generator seeded with :data:`STANDING_SEED` (never the training stream:
         computing them changes no training). ``count`` samples, default :func:`standing_count` of scale
         ``k``'s size (fewer for large scales, whose every sample averages more pixels); ``tile``: the

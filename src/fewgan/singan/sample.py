@@ -293,9 +293,8 @@ class SinGANModel:
         from the model file, or computed once (at the trained sizes, in tiles where a pass would not fit)."""
         if k not in self._standing:
             sizes = [tuple(s) for s in self.pyramid.sizes]
-            scales = TrainedScales(self.generators, self.amps, sizes, self.pyramid.scale_factor)
-            self._standing[k] = scales.standing_statistics(k, channels=self.channels, device=self.device,
-                                                           tile=self.tile_for(sizes[:k + 1], None))
+            self._standing[k] = self.scales.standing_statistics(k, channels=self.channels, device=self.device,
+                                                                tile=self.tile_for(sizes[:k + 1], None))
         return self._standing[k]
 
     def untiled_bytes(self, sizes: list[tuple[int, int]], batch: int = MICRO_BATCH) -> int:

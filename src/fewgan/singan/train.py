@@ -133,9 +133,8 @@ class SinGANTrainer:
         st = self.state
         frozen = k < st.scale or (k == st.scale and not st.begun)
         if k not in self._standing or not frozen:
-            plain = TrainedScales(st.generators, st.amps, self.pyramid.sizes, self.pyramid.scale_factor)
-            self._standing[k] = plain.standing_statistics(k, channels=self.channels, device=self.device,
-                                                          tile=self.cfg.crop or None)
+            self._standing[k] = self.scales.standing_statistics(k, channels=self.channels, device=self.device,
+                                                                tile=self.cfg.crop or None)
         return self._standing[k]
 
     def start(self, image: torch.Tensor) -> None:
