@@ -306,9 +306,35 @@ def bounds_markdown(rows, program: str = PROGRAM) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rules_markdown(results, peer: str = "peer train") -> str:
+    """Every rule of both programs judged by point 2's bounds, one line per image and rule (means over the
+    seeds that have the rule and ``peer``): the numbers behind the bounds, the bounds each fails, and
+    ``structure x 1.15``: about the most pixel diversity the rule's layouts give inside the std bound
+    (pixel diversity ~ structure x sample std / real std, :func:`variety`), to read beside the peer's
+    diversity. A peer row is judged against itself for diversity and SWD (always held) and against
+    the real image for the rest."""
+    programs = list(dict.fromkeys(p for e in results for p in e["programs"]))
+    lines = ["| image | rule | std / real | p0.5 / p99.5 off the real | SWD | diversity | structure | structure x 1.15 "
+             "| bounds failed |", "| --- " * 9 + "|"]
+    for image in dict.fromkeys(e["image"] for e in results):
+        for program in programs:
+            row = next(r for r in bounds(results, program=program, peer=peer) if r["image"] == image)
+            if "checks" not in row:
+                continue
+            f, x = row["program"], row["real"]
+            failed = [k for k in CHECKS if not row["checks"][k]]
+            s = f.get("structure")
+            layouts = "- | -" if s is None else f"{s:.3f} | {s * (1 + BOUNDS['std']):.3f}"
+            lines.append(f"| {image} | {program} | {f['std'] / x['std']:.3f} | {f['p0.5'] - x['p0.5']:+.0f} / "
+                         f"{f['p99.5'] - x['p99.5']:+.0f} | {f['swd']:.3f} | {f['diversity']:.3f} | {layouts} "
+                         f"| {', '.join(failed) or 'none'} |")
+    return "\n".join(lines) + "\n"
+
+
 def summarise(files, out: Path) -> str:
-    """``--summarise``: merge ``quality.json`` files, write ``out/quality.json``, ``quality.md`` and
-    ``bounds.md`` (point 2's bounds on the means over seeds); returns the bounds table."""
+    """``--summarise``: merge ``quality.json`` files, write ``out/quality.json``, ``quality.md``,
+    ``bounds.md`` (point 2's bounds on the means over seeds) and ``rules.md`` (the same bounds for every
+    rule of both programs, :func:`rules_markdown`); returns the bounds table."""
     from fewgan.run import atomic_write_json, atomic_write_text
 
     results = merge(files)
@@ -317,6 +343,7 @@ def summarise(files, out: Path) -> str:
     atomic_write_text(out / "quality.md", markdown(results))
     table = bounds_markdown(bounds(results))
     atomic_write_text(out / "bounds.md", table)
+    atomic_write_text(out / "rules.md", rules_markdown(results))
     return table
 
 
@@ -338,7 +365,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(HERE / "quality"))
     p.add_argument("--summarise", nargs="+", metavar="QUALITY_JSON", default=None,
                    help="train nothing: merge these quality.json files (a later one's image and seed replaces an "
-                        "earlier one's) into --out, with bounds.md, point 2's bounds on the means over seeds")
+                        "earlier one's) into --out, with bounds.md, point 2's bounds on the means over seeds, and "
+                        "rules.md, the same bounds for every rule of both programs")
     a = p.parse_args(argv)
     if a.summarise:
         print(summarise(a.summarise, Path(a.out)), end="")

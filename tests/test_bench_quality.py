@@ -90,3 +90,26 @@ def test_the_bounds_table_shows_structure_beside_the_bounds_where_every_seed_has
     assert "| 0.80 / 0.80 |" in table[2] and "| - |" in table[3]
     # structure is information, not a bound: both rows pass every bound
     assert table[2].endswith("yes, yes, yes, yes, yes, yes |") and table[3].endswith("yes, yes, yes, yes, yes, yes |")
+
+
+def test_the_rules_table_judges_every_rule_of_both_programs_and_names_the_bounds_each_fails(tmp_path, bench_script):
+    """rules.md: one line per image and rule; a rule missing from a seed is judged on the seeds that have it;
+    the peer's own rows are judged against the real image (its excess contrast fails the std bound)."""
+    q = bench_script("singan_quality")
+    jitter = {"mean_jitter": 1.0, "std_jitter": 1.0}
+    peer = {**_m(36.0, 10.0, 200.0, 0.10, 0.80, 28.0), **jitter, "structure": 0.8}            # std +20 %
+    fewgan = {**_m(30.0, 10.0, 200.0, 0.08, 0.72, 28.0), **jitter, "structure": 0.72}
+    other = {**_m(34.8, 10.0, 200.0, 0.12, 0.81, 28.0), **jitter, "structure": 0.7}           # std +16 %, SWD above
+    entries = [_entry("a", 0, fewgan, peer), _entry("a", 1, fewgan, peer)]
+    entries[0]["programs"]["fewgan own"] = other                                      # seed 0 only
+    lines = q.rules_markdown(entries).splitlines()
+    rows = {line.split(" | ")[1]: line for line in lines[2:]}
+    assert list(rows) == ["fewgan standing", "peer train", "fewgan own"]
+    assert rows["fewgan standing"].endswith("| 0.720 | 0.828 | diversity |")
+    assert rows["peer train"].startswith("| a | peer train | 1.200 |") and rows["peer train"].endswith("| std |")
+    assert rows["fewgan own"].endswith("| 0.700 | 0.805 | std, swd |")
+
+    out = tmp_path / "summary"
+    (tmp_path / "q.json").write_text(json.dumps({"config": {}, "results": entries}))
+    assert q.main(["--summarise", str(tmp_path / "q.json"), "--out", str(out)]) == 0
+    assert (out / "rules.md").read_text().splitlines() == lines
