@@ -186,3 +186,26 @@ def test_the_model_file_stores_every_scale_s_standing_statistics_and_an_older_fi
         for (m, v), (m2, v2) in zip(stored.standing_statistics(k), older.standing_statistics(k)):
             assert torch.allclose(m, m2, atol=1e-6) and torch.allclose(v, v2, rtol=1e-5, atol=1e-7)
     assert torch.allclose(stored.sample_tensor(2, seed=3), older.sample_tensor(2, seed=3), atol=1e-5)
+
+
+def test_sample_contrast_is_each_samples_std_over_the_real_images():
+    from fewgan.singan.outputs import sample_contrast
+
+    real = torch.randn(3, 20, 30, generator=torch.Generator().manual_seed(0))
+    ref = float(real.double().std(unbiased=False))
+    samples = torch.stack([real * 0.5 + 0.3, real, real * 2.0 - 1.0])   # brightness does not count
+    lo, mean, hi = sample_contrast(samples, real)
+    assert (lo, hi) == (0.5, 2.0) and mean == pytest.approx(3.5 / 3, abs=1e-3)
+    assert float(samples[2].double().std(unbiased=False)) / ref == pytest.approx(2.0)
+    assert sample_contrast(samples, torch.zeros(3, 20, 30)) is None           # a flat real image
+
+
+def test_every_scale_end_records_its_samples_contrast(tiny_run):
+    import json
+
+    ends = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    ends = [r for r in ends if r.get("event") == "scale_end"]
+    assert [r["scale"] for r in ends] == [0, 1, 2, 3]
+    for r in ends:
+        lo, mean, hi = r["sample_contrast"]
+        assert 0 < lo <= mean <= hi

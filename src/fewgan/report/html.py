@@ -136,7 +136,8 @@ def render_report(run_dir: str | os.PathLike, *, plots: bool = True, max_images:
         "results": _results_section(method, records),
         "evaluation": _evaluation_section(evaluation),
         "figures": _figures_section(figures),
-        "samples": _samples_section(run_dir, samples, max_images, _sampling_rule_note(method, records)),
+        "samples": _samples_section(run_dir, samples, max_images, _sampling_rule_note(method, records),
+                                    _contrast_note(method, records)),
         "log": _log_section(run_dir, log_lines),
     }
     title = f"fewgan {method} run {run_dir.resolve().name}"
@@ -1159,7 +1160,39 @@ def _sampling_rule_note(method: str, records: Sequence[dict]) -> str | None:
             f"{_SAMPLING_RULES.get(rule, rule)}.")
 
 
-def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int, rule_note: str | None = None) -> str:
+CONTRAST_BOUNDS = {"mean": 0.15, "low": 0.7, "high": 1.3}
+"""When :func:`_contrast_note` warns: the samples' mean contrast (intensity std over the real image's)
+more than 15 % off (issue 17's bound), or any sample under 0.7x or over 1.3x (dull or blown out)."""
+
+
+def _contrast_note(method: str, records: Sequence[dict]) -> str | None:
+    """One line on the finest trained scale's sample contrast (:func:`fewgan.singan.outputs.sample_contrast`),
+    with a warning where it leaves :data:`CONTRAST_BOUNDS`; None for other methods or older runs."""
+    if method != "singan":
+        return None
+    found = [r for r in records if r.get("event") == "scale_end" and r.get("sample_contrast")]
+    if not found:
+        return None
+    last = max(found, key=lambda r: r["scale"])
+    lo, mean, hi = last["sample_contrast"]
+    text = (f"Contrast of scale s{last['scale']}'s samples (each sample's intensity std over the real image's): "
+            f"{lo:.2f}-{hi:.2f}x, mean {mean:.2f}x.")
+    problems = []
+    if abs(mean - 1) > CONTRAST_BOUNDS["mean"]:
+        problems.append(f"the mean is {abs(mean - 1):.0%} {'above' if mean > 1 else 'below'} the real image's")
+    if hi > CONTRAST_BOUNDS["high"]:
+        problems.append(f"some samples are over {CONTRAST_BOUNDS['high']}x (blown out)")
+    if lo < CONTRAST_BOUNDS["low"]:
+        problems.append(f"some samples are under {CONTRAST_BOUNDS['low']}x (dull)")
+    if problems:
+        text += (" Warning: " + "; ".join(problems) + ". Such samples do not look like the training image (too "
+                 "few steps, or a BatchNorm sampling rule that does not suit this model); compare them with it "
+                 "('fewgan eval REAL.png SAMPLES/') before training a detector on them.")
+    return text
+
+
+def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int, rule_note: str | None = None,
+                     contrast_note: str | None = None) -> str:
     if not samples:
         return _note("no sample images in the run folder yet.")
     by_folder: dict[str, list[Path]] = {}
@@ -1173,7 +1206,7 @@ def _samples_section(run_dir: Path, samples: Sequence[Path], max_images: int, ru
             if len(paths) > per_folder else range(len(paths))
         chosen[folder] = [paths[i] for i in picks]
     window = _common_window([p for shown in chosen.values() for p in shown])
-    parts = [_note(rule_note)] if rule_note else []
+    parts = [_note(note) for note in (rule_note, contrast_note) if note]
     if window is not None:
         parts.append(_note(f"16-bit and float images are shown in 8 bits with one contrast window for all of them: "
                            f"{_fmt(window[0])} .. {_fmt(window[1])} data units (0.1 and 99.9 percentiles of their "

@@ -54,7 +54,8 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
     seconds_scale = st.elapsed - st.scale_elapsed0
     record = {"event": "scale_end", "scale": k, "size": [h, w], "amp": st.amps[k], "psnr": value_psnr,
               "ssim": value_ssim, "seconds_scale": round(seconds_scale, 4), "features": cfg.features_at(k),
-              "sampling_rule": SAMPLING_RULE, "reconstruction_rule": RECONSTRUCTION_RULE}
+              "sampling_rule": SAMPLING_RULE, "reconstruction_rule": RECONSTRUCTION_RULE,
+              "sample_contrast": sample_contrast(samples, image(st.reals[k][0]))}
     log.metrics(record)
     log.info(f"s{k} done: {h}x{w}, amp {st.amps[k]:.3f}, reconstruction PSNR {value_psnr:.2f} dB, "
              f"SSIM {value_ssim:.4f}, {seconds_scale:.1f} s")
@@ -70,6 +71,22 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
             "generator": st.generators[k].state_dict(), "discriminator": st.discriminator.state_dict()})
         log.image(f"s{k}/recon", recon[0], k)
     return record
+
+
+def sample_contrast(samples: torch.Tensor, real: torch.Tensor) -> list[float] | None:
+    """``[min, mean, max]`` over ``samples`` ``[N, C, H, W]`` of each sample's intensity std over the
+    real image's (``[C, H, W]``, the same units; pixels and channels pooled), or None for a flat real image.
+
+    The sampler's BatchNorm rule sets the samples' contrast, and no rule is right for every trained model
+    (bench/README.md, issue 17: a model whose random samples are sparser than its reconstruction comes
+    out over-contrasted under standing statistics, another dulled under running averages); the critic
+    cannot see contrast, so training does not catch it. Recorded per scale so the report can say so.
+    """
+    ref = float(real.detach().double().std(unbiased=False))
+    if not ref > 0 or samples.shape[0] == 0:
+        return None
+    ratios = samples.detach().double().flatten(1).std(1, unbiased=False) / ref
+    return [round(float(ratios.min()), 3), round(float(ratios.mean()), 3), round(float(ratios.max()), 3)]
 
 
 def end_of_run(trainer) -> None:
