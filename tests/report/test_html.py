@@ -345,7 +345,7 @@ def test_singan_samples_state_their_contrast_and_warn_when_it_leaves_the_real_im
     from fewgan.report import html as html_module
 
     page = html_module.render_report(singan_run, plots=False)
-    assert "Contrast of scale" not in page                  # a run before the contrast was recorded
+    assert "Contrast of the samples" not in page                  # a run before the contrast was recorded
     end = {"event": "scale_end", "scale": 9, "size": [48, 64], "amp": 0.1, "psnr": 30.0, "ssim": 0.9}
     cases = [([0.9, 1.02, 1.12], None),
              ([0.82, 1.06, 1.34], "some samples are over 1.3x (blown out)"),
@@ -355,9 +355,10 @@ def test_singan_samples_state_their_contrast_and_warn_when_it_leaves_the_real_im
     for contrast, warning in cases:
         (singan_run / "metrics.jsonl").write_text(lines + json.dumps({**end, "sample_contrast": contrast}) + "\n")
         page = html.unescape(html_module.render_report(singan_run, plots=False))
-        assert "Contrast of scale s9's samples" in page and f"{contrast[0]:.2f}-{contrast[2]:.2f}x" in page
+        assert "Contrast of the samples in scale s9's grid" in page and f"{contrast[0]:.2f}-{contrast[2]:.2f}x" in page
         assert ("Warning:" in page) == (warning is not None)
         if warning:
             assert warning in page
-    assert "the mean is 20% below" in html_module._contrast_note("singan", [{**end, "sample_contrast": [0.7, 0.8, 0.9]}])
-    assert html_module._contrast_note("stylegan2", [{**end, "sample_contrast": [0.7, 0.8, 0.9]}]) is None
+    dull = [{**end, "sample_contrast": [0.7, 0.8, 0.9]}]
+    assert "the mean is 20% below" in html_module._contrast_note("singan", dull)
+    assert html_module._contrast_note("stylegan2", dull) is None

@@ -1175,8 +1175,8 @@ def _contrast_note(method: str, records: Sequence[dict]) -> str | None:
         return None
     last = max(found, key=lambda r: r["scale"])
     lo, mean, hi = last["sample_contrast"]
-    text = (f"Contrast of scale s{last['scale']}'s samples (each sample's intensity std over the real image's): "
-            f"{lo:.2f}-{hi:.2f}x, mean {mean:.2f}x.")
+    text = (f"Contrast of the samples in scale s{last['scale']}'s grid (each sample's intensity std over the "
+            f"real image's): {lo:.2f}-{hi:.2f}x, mean {mean:.2f}x.")
     problems = []
     if abs(mean - 1) > CONTRAST_BOUNDS["mean"]:
         problems.append(f"the mean is {abs(mean - 1):.0%} {'above' if mean > 1 else 'below'} the real image's")
