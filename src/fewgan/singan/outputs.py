@@ -78,9 +78,10 @@ def sample_contrast(samples: torch.Tensor, real: torch.Tensor) -> list[float] | 
     real image's (``[C, H, W]``, the same units; pixels and channels pooled), or None for a flat real image.
 
     The sampler's BatchNorm rule sets the samples' contrast, and no rule is right for every trained model
-    (bench/README.md, issue 17: of 21 models trained alike, one came out over-contrasted under standing
-    statistics, another dulled under running averages); the critic cannot see contrast, so training
-    does not catch it. Recorded per scale (over the scale's sample grid) so the report can say so.
+    (bench/README.md, issue 17: of 21 models of one configuration, 9 of them with the public code's
+    end-of-scale pass, one came out over-contrasted under standing statistics, another dulled under
+    running averages); the critic cannot see contrast, so training does not catch it. Recorded per
+    scale (over the scale's sample grid) so the report can say so.
     """
     ref = float(real.detach().double().std(unbiased=False))
     if not ref > 0 or samples.shape[0] == 0:
