@@ -313,12 +313,13 @@ def rules_markdown(results, peer: str = "peer train") -> str:
     (pixel diversity ~ structure x sample std / real std, :func:`variety`), to read beside the peer's
     diversity. A peer row is judged against itself for diversity and SWD (always held) and against
     the real image for the rest."""
-    programs = list(dict.fromkeys(p for e in results for p in e["programs"]))
+    judged = {program: {r["image"]: r for r in bounds(results, program=program, peer=peer)}
+              for program in dict.fromkeys(p for e in results for p in e["programs"])}
     lines = ["| image | rule | std / real | p0.5 / p99.5 off the real | SWD | diversity | structure | structure x 1.15 "
              "| bounds failed |", "| --- " * 9 + "|"]
     for image in dict.fromkeys(e["image"] for e in results):
-        for program in programs:
-            row = next(r for r in bounds(results, program=program, peer=peer) if r["image"] == image)
+        for program, rows in judged.items():
+            row = rows[image]
             if "checks" not in row:
                 continue
             f, x = row["program"], row["real"]

@@ -509,23 +509,26 @@ def singan_scale_panels(model, seed: int | None = None, max_side: int = SCALES_P
     rows: list[list] = [[shown(model.image(model.reals[k][0]))] for k in range(n)]
     tile = model.tile_for([tuple(s) for s in sizes], None, batch=2)
     common = dict(channels=model.channels, device=model.device, tile=tile)
-    rule = {"now": RECONSTRUCTION_RULE}  # the pass under way: the reconstruction's rule, then the samples'
 
-    def keep(j, y_in, noise_j, y_out):
-        if j < n - 1:  # scale j as the last scale of a pass: the statistics the rule gives the last scale
-            y_out = scales.whole(lambda i, shape: noise_j, start=j, stop=j, image=y_in, batch=y_in.shape[0],
-                                 rule=rule["now"], **common)
-        rows[j].extend(shown(model.image(im)) for im in y_out)
-        if j < n - 1 and tile and max(sizes[j]) > tile:  # a tiled extra pass
-            del y_out
-            release_memory()  # that extra pass's freed blocks, before the chain's next scale (2048 px: 4 GiB)
+    def keeper(rule: str):
+        """``each`` of a pass under ``rule``: every scale's images into its row."""
+        def keep(j, y_in, noise_j, y_out):
+            if j < n - 1:  # scale j as the last scale of a pass: the statistics the rule gives the last scale
+                y_out = scales.whole(lambda i, shape: noise_j, start=j, stop=j, image=y_in, batch=y_in.shape[0],
+                                     rule=rule, **common)
+            rows[j].extend(shown(model.image(im)) for im in y_out)
+            if j < n - 1 and tile and max(sizes[j]) > tile:  # a tiled extra pass
+                del y_out
+                release_memory()  # that extra pass's freed blocks, before the chain's next scale (2048 px: 4 GiB)
+        return keep
 
     g = torch.Generator().manual_seed((model.config.seed if seed is None else seed) * 1000 + 999)
     with torch.no_grad():
-        scales.whole(fixed_noise(model.fixed_noises), stop=n - 1, each=keep, rule=rule["now"], **common)
+        scales.whole(fixed_noise(model.fixed_noises), stop=n - 1, each=keeper(RECONSTRUCTION_RULE),
+                     rule=RECONSTRUCTION_RULE, **common)
         release_memory()  # the pass's whole-scale images, before the next pass allocates its own
-        rule["now"] = SAMPLING_RULE
-        scales.whole(random_noise(g, model.device), stop=n - 1, batch=2, each=keep, rule=rule["now"], **common)
+        scales.whole(random_noise(g, model.device), stop=n - 1, batch=2, each=keeper(SAMPLING_RULE),
+                     rule=SAMPLING_RULE, **common)
         release_memory()
     return rows
 

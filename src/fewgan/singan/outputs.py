@@ -44,7 +44,8 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
     recon = image(trainer.reconstruct(k))
     g = torch.Generator().manual_seed(cfg.seed * 1000 + k)
     samples = image(trainer.sample(k, cfg.sample_count, g))
-    real_np = to_numpy(image(st.reals[k][0]), meta).astype(np.float64)
+    real = image(st.reals[k][0])
+    real_np = to_numpy(real, meta).astype(np.float64)
     recon_np = to_numpy(recon[0], meta).astype(np.float64)
     lo, hi = meta.data_range
     squeeze = (lambda a: a[..., 0]) if real_np.shape[-1] == 1 else (lambda a: a)
@@ -55,7 +56,7 @@ def end_of_scale(trainer, k: int) -> dict[str, Any]:
     record = {"event": "scale_end", "scale": k, "size": [h, w], "amp": st.amps[k], "psnr": value_psnr,
               "ssim": value_ssim, "seconds_scale": round(seconds_scale, 4), "features": cfg.features_at(k),
               "sampling_rule": SAMPLING_RULE, "reconstruction_rule": RECONSTRUCTION_RULE,
-              "sample_contrast": sample_contrast(samples, image(st.reals[k][0]))}
+              "sample_contrast": sample_contrast(samples, real)}
     log.metrics(record)
     log.info(f"s{k} done: {h}x{w}, amp {st.amps[k]:.3f}, reconstruction PSNR {value_psnr:.2f} dB, "
              f"SSIM {value_ssim:.4f}, {seconds_scale:.1f} s")
